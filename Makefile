@@ -1,0 +1,89 @@
+# cutout — build, test, run, bench, install.
+# `make BUILD=dir` builds elsewhere (sanitizer builds, parallel work trees).
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fno-strict-aliasing
+CPPFLAGS += -Iengine -DCUTOUT_DATADIR='"$(PREFIX)/share/cutout/models"'
+LDLIBS  += -lopenblas -lpng16 -ljpeg -lwebp -lwebpdemux -lpthread -lm
+# The SIMD files are compiled for their instruction set and chosen at run time.
+AVX2FLAGS = -mavx2 -mfma -mf16c
+
+ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC))
+TEST_SRC   := $(wildcard tests/unit/test_*.c)
+TEST_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/tests/net_run $(BUILD)/tests/onnx_check
+
+export OPENBLAS_CORETYPE ?= Haswell
+
+.PHONY: all test unit-test sanitize-test reference-test model-test run bench install clean deps
+
+all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN)
+
+$(BUILD)/%.o: %.c $(wildcard engine/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(CPPFLAGS) $(CFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c $< -o $@
+
+$(BUILD)/libcutout.a: $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/cutout-bench: $(BUILD)/bench/cutout_bench.o $(BUILD)/libcutout.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcutout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/net_run: $(BUILD)/tests/tools/net_run.o $(BUILD)/libcutout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/onnx_check: $(BUILD)/tests/fuzz/onnx_check.o $(BUILD)/libcutout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+# The whole suite: unit tests, the sanitizer build, the PyTorch references.
+test: model-test unit-test sanitize-test reference-test
+	@echo "make test: all suites passed"
+
+model-test:
+	cd models && sha256sum -c SHA256SUMS
+
+unit-test: all
+	tests/run-unit $(BUILD)
+
+# AddressSanitizer + UBSan build of the library; unit tests and the malformed
+# ONNX corpus run under it. -march=x86-64-v2 keeps valgrind usable too.
+sanitize-test:
+	$(MAKE) BUILD=build-asan OPT=-O1 \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" all
+	tests/run-unit build-asan
+
+reference-test: all
+	tests/reference/run $(BUILD)
+
+run: all
+	$(BUILD)/cutout-bench --model models/u2netp.onnx --backend cpu --iterations 3
+
+bench: all
+	bench/run.sh $(BUILD)
+
+deps:
+	tools/install-deps
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/cutout/models
+	install -m 755 $(BUILD)/cutout-bench $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libcutout.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 engine/cutout.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 models/u2netp.onnx models/registry.tsv $(DESTDIR)$(PREFIX)/share/cutout/models/
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,213 @@
+/* cutout-bench: times the forward pass (input tensor ready → output 0
+ * produced) and prints one JSON object (contract in DESIGN.md). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cutout.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cutout-bench --model M --backend cpu|opencl [--device D] [--threads N]\n"
+            "                    [--batch N] [--size HxW] [--iterations N] [--warmup N]\n"
+            "                    [--input X.f32] [--output Y.f32]\n"
+            "Times the forward pass and prints one JSON object on stdout.\n"
+            "  --input   raw float32 NCHW tensor (batch x 3 x H x W, native endian)\n"
+            "  --output  writes output 0 (after sigmoid, batch x 1 x H x W float32)\n");
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int read_tensor(const char *path, float *buf, size_t count)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t got = fread(buf, sizeof(float), count, f);
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    return got == count && !extra ? 0 : -2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model_arg = NULL, *backend_arg = "cpu", *device = NULL, *in_path = NULL,
+               *out_path = NULL;
+    int threads = 0, batch = 1, h = 0, w = 0, iterations = 10, warmup = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!v) {
+            bad = 1;
+        } else if (!strcmp(a, "--model")) {
+            model_arg = v;
+        } else if (!strcmp(a, "--backend")) {
+            backend_arg = v;
+        } else if (!strcmp(a, "--device")) {
+            device = v;
+        } else if (!strcmp(a, "--threads")) {
+            bad = parse_int(v, 0, 1024, &threads);
+        } else if (!strcmp(a, "--batch")) {
+            bad = parse_int(v, 1, 4096, &batch);
+        } else if (!strcmp(a, "--iterations")) {
+            bad = parse_int(v, 1, 1000000, &iterations);
+        } else if (!strcmp(a, "--warmup")) {
+            bad = parse_int(v, 0, 1000000, &warmup);
+        } else if (!strcmp(a, "--size")) {
+            bad = sscanf(v, "%dx%d", &h, &w) != 2 || h < 8 || w < 8 || h > 16384 || w > 16384;
+        } else if (!strcmp(a, "--input")) {
+            in_path = v;
+        } else if (!strcmp(a, "--output")) {
+            out_path = v;
+        } else {
+            fprintf(stderr, "cutout-bench: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "cutout-bench: bad or missing value for %s\n", a);
+            return 2;
+        }
+        i++;
+    }
+    if (!model_arg) {
+        usage(stderr);
+        return 2;
+    }
+    cutout_engine_options opt;
+    cutout_engine_options_default(&opt);
+    if (!strcmp(backend_arg, "cpu"))
+        opt.backend = CUTOUT_BACKEND_CPU;
+    else if (!strcmp(backend_arg, "opencl"))
+        opt.backend = CUTOUT_BACKEND_OPENCL;
+    else if (!strcmp(backend_arg, "auto"))
+        opt.backend = CUTOUT_BACKEND_AUTO;
+    else {
+        fprintf(stderr, "cutout-bench: --backend must be cpu, opencl or auto\n");
+        return 2;
+    }
+    if (device && opt.backend == CUTOUT_BACKEND_CPU)
+        fprintf(stderr, "cutout-bench: --device applies to the opencl backend only; ignored\n");
+
+    char err[512], path[4096];
+    double t0 = now_ms();
+    cutout_model *model = NULL;
+    cutout_engine *engine = NULL;
+    if (cutout_model_find(model_arg, path, sizeof path, err, sizeof err) ||
+        cutout_model_load_file(path, &model, err, sizeof err)) {
+        fprintf(stderr, "cutout-bench: %s\n", err);
+        return 1;
+    }
+    if (!h) h = w = cutout_model_input_size(model);
+    opt.threads = threads;
+    opt.max_batch = batch;
+    opt.max_height = h;
+    opt.max_width = w;
+    if (cutout_engine_create(model, &opt, &engine, err, sizeof err)) {
+        fprintf(stderr, "cutout-bench: %s\n", err);
+        cutout_model_free(model);
+        return 1;
+    }
+    double load_ms = now_ms() - t0;
+
+    size_t in_count = (size_t)batch * 3 * h * w, out_count = (size_t)batch * h * w;
+    float *input = malloc(in_count * sizeof(float)), *output = malloc(out_count * sizeof(float));
+    double *times = malloc((size_t)iterations * sizeof(double));
+    int rc = 1;
+    if (!input || !output || !times) {
+        fprintf(stderr, "cutout-bench: out of memory\n");
+        goto done;
+    }
+    if (in_path) {
+        int r = read_tensor(in_path, input, in_count);
+        if (r) {
+            fprintf(stderr, "cutout-bench: %s: %s\n", in_path,
+                    r == -1 ? strerror(errno)
+                            : "size is not batch x 3 x H x W float32 for --batch/--size");
+            goto done;
+        }
+    } else {
+        /* a fixed pseudo-random pattern in the range of normalised pixels */
+        unsigned s = 12345;
+        for (size_t i = 0; i < in_count; i++) {
+            s = s * 1103515245u + 12345u;
+            input[i] = ((s >> 8) & 0xffff) / 65535.0f * 4.5f - 2.1f;
+        }
+    }
+    float *outs[8] = {output};
+    double t1 = now_ms();
+    if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
+        fprintf(stderr, "cutout-bench: %s\n", err);
+        goto done;
+    }
+    double first_ms = now_ms() - t1;
+    for (int i = 0; i < warmup; i++)
+        if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
+            fprintf(stderr, "cutout-bench: %s\n", err);
+            goto done;
+        }
+    for (int i = 0; i < iterations; i++) {
+        double s = now_ms();
+        if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
+            fprintf(stderr, "cutout-bench: %s\n", err);
+            goto done;
+        }
+        times[i] = now_ms() - s;
+    }
+    if (out_path) {
+        FILE *f = fopen(out_path, "wb");
+        if (!f || fwrite(output, sizeof(float), out_count, f) != out_count || fclose(f)) {
+            fprintf(stderr, "cutout-bench: cannot write %s\n", out_path);
+            goto done;
+        }
+    }
+    qsort(times, (size_t)iterations, sizeof *times, cmp_double);
+    double median = iterations % 2 ? times[iterations / 2]
+                                   : (times[iterations / 2 - 1] + times[iterations / 2]) / 2;
+    int p90i = (int)(0.9 * (iterations - 1) + 0.5);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"model\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"batch\":%d,"
+           "\"height\":%d,\"width\":%d,\"iterations\":%d,\"load_ms\":%.2f,\"first_ms\":%.2f,"
+           "\"median_ms\":%.2f,\"min_ms\":%.2f,\"p90_ms\":%.2f,\"images_per_s\":%.3f,"
+           "\"gmac\":%.3f,\"peak_rss_mb\":%.1f}\n",
+           cutout_model_arch_name(model), cutout_engine_backend_name(engine),
+           cutout_engine_device_name(engine), cutout_engine_threads(engine), batch, h, w,
+           iterations, load_ms, first_ms, median, times[0], times[p90i], batch * 1000.0 / median,
+           cutout_model_gmac(model, h, w) * batch, ru.ru_maxrss / 1024.0);
+    rc = 0;
+done:
+    free(input);
+    free(output);
+    free(times);
+    cutout_engine_free(engine);
+    cutout_model_free(model);
+    return rc;
+}

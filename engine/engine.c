@@ -1,0 +1,122 @@
+/* Public engine API: backend choice, activation planning, forward passes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cutout.h"
+#include "model.h"
+#include "net.h"
+#include "plan.h"
+#include "util.h"
+
+/* Large enough for ISNet's 1024² input several times over, small enough that
+ * a mistaken size fails before the planner asks for terabytes. */
+#define MAX_SIDE 16384
+#define MIN_SIDE 8
+
+struct cutout_engine {
+    const cutout_model *model;
+    backend *bk;
+    plan pl;
+    cutout_engine_options opt;
+};
+
+void cutout_engine_options_default(cutout_engine_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->backend = CUTOUT_BACKEND_AUTO;
+    opt->max_batch = 1;
+}
+
+double cutout_model_gmac(const cutout_model *model, int h, int w)
+{
+    plan pl;
+    plan_init(&pl);
+    double macs = 0;
+    int rc = net_forward(model, NULL, &pl, NULL, 1, h, w, 0, NULL, &macs, NULL, 0);
+    plan_free(&pl);
+    return rc ? -1.0 : macs / 1e9;
+}
+
+static int check_size(int n, int h, int w, int max_n, int max_h, int max_w, char *err,
+                      size_t errlen)
+{
+    if (n < 1 || n > max_n)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "engine: batch %d outside 1..%d", n, max_n);
+    if (h < MIN_SIDE || w < MIN_SIDE || h > max_h || w > max_w)
+        return cut_fail(err, errlen, CUTOUT_E_ARG,
+                        "engine: input %dx%d outside %dx%d..%dx%d (height x width)", h, w,
+                        MIN_SIDE, MIN_SIDE, max_h, max_w);
+    return 0;
+}
+
+int cutout_engine_create(const cutout_model *model, const cutout_engine_options *opt_in,
+                         cutout_engine **out, char *err, size_t errlen)
+{
+    if (!model || !out) return cut_fail(err, errlen, CUTOUT_E_ARG, "engine: no model");
+    *out = NULL;
+    cutout_engine_options opt;
+    if (opt_in)
+        opt = *opt_in;
+    else
+        cutout_engine_options_default(&opt);
+    if (opt.max_batch <= 0) opt.max_batch = 1;
+    if (opt.max_height <= 0) opt.max_height = model->input_size;
+    if (opt.max_width <= 0) opt.max_width = model->input_size;
+    int rc = check_size(opt.max_batch, opt.max_height, opt.max_width, 4096, MAX_SIDE, MAX_SIDE,
+                        err, errlen);
+    if (rc) return rc;
+    if (opt.threads < 0 || opt.threads > 1024)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "engine: %d threads is not a thread count",
+                        opt.threads);
+    if (opt.backend == CUTOUT_BACKEND_OPENCL)
+        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
+                        "engine: this build has no OpenCL backend; use the cpu backend");
+
+    cutout_engine *e = calloc(1, sizeof *e);
+    if (!e) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "engine: out of memory");
+    e->model = model;
+    e->opt = opt;
+    plan_init(&e->pl);
+    rc = net_forward(model, NULL, &e->pl, NULL, opt.max_batch, opt.max_height, opt.max_width,
+                     opt.side_outputs, NULL, NULL, err, errlen);
+    if (!rc && plan_finish(&e->pl))
+        rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "engine: out of memory while planning");
+    if (!rc) rc = backend_cpu_create(opt.threads, &e->bk, err, errlen);
+    if (!rc) {
+        rc = e->bk->ops->prepare(e->bk, model->convs, model->n_convs, e->pl.total);
+        if (rc) cut_fail(err, errlen, rc, "%s backend: %s", e->bk->name, e->bk->err);
+    }
+    if (rc) {
+        cutout_engine_free(e);
+        return rc;
+    }
+    *out = e;
+    return CUTOUT_OK;
+}
+
+void cutout_engine_free(cutout_engine *e)
+{
+    if (!e) return;
+    if (e->bk) e->bk->ops->destroy(e->bk);
+    plan_free(&e->pl);
+    free(e);
+}
+
+const char *cutout_engine_backend_name(const cutout_engine *e) { return e->bk->name; }
+const char *cutout_engine_device_name(const cutout_engine *e) { return e->bk->device; }
+int cutout_engine_threads(const cutout_engine *e) { return e->bk->threads; }
+size_t cutout_engine_arena_bytes(const cutout_engine *e) { return e->pl.total * sizeof(float); }
+
+int cutout_engine_run(cutout_engine *e, const float *input, int n, int h, int w,
+                      float *const *outputs, char *err, size_t errlen)
+{
+    if (!e || !input || !outputs || !outputs[0])
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "engine: missing input or output buffer");
+    int rc = check_size(n, h, w, e->opt.max_batch, e->opt.max_height, e->opt.max_width, err,
+                        errlen);
+    if (rc) return rc;
+    plan_rewind(&e->pl);
+    return net_forward(e->model, e->bk, &e->pl, input, n, h, w, e->opt.side_outputs, outputs,
+                       NULL, err, errlen);
+}
