@@ -59,6 +59,8 @@ static int cpu_read(backend *bk, bk_tensor src, float *host)
     return 0;
 }
 
+static inline float max2(float a, float b) { return a > b ? a : b; }
+
 /* Plane-parallel ops: task t handles channel t % c of image t / c. */
 typedef struct {
     cpu_backend *cb;
@@ -78,11 +80,11 @@ static void maxpool_task(void *p, int t, int thread)
         const float *r1 = 2 * oy + 1 < ih ? r0 + iw : r0; /* ceil mode: last row alone */
         float *o = out + (size_t)oy * ow;
         for (int ox = 0; ox < iw / 2; ox++) {
-            float m0 = fmaxf(r0[2 * ox], r0[2 * ox + 1]);
-            float m1 = fmaxf(r1[2 * ox], r1[2 * ox + 1]);
-            o[ox] = fmaxf(m0, m1);
+            float m0 = max2(r0[2 * ox], r0[2 * ox + 1]);
+            float m1 = max2(r1[2 * ox], r1[2 * ox + 1]);
+            o[ox] = max2(m0, m1);
         }
-        if (iw & 1) o[ow - 1] = fmaxf(r0[iw - 1], r1[iw - 1]);
+        if (iw & 1) o[ow - 1] = max2(r0[iw - 1], r1[iw - 1]);
     }
 }
 
@@ -95,35 +97,37 @@ static int cpu_maxpool2(backend *bk, bk_tensor dst, bk_tensor src)
 }
 
 /* Half-pixel source index as PyTorch computes it in float. */
-static void resize_taps(int i, float scale, int in, int *i0, int *step, float *l1)
+static resize_tap tap_at(int i, float scale, int in)
 {
     float s = scale * ((float)i + 0.5f) - 0.5f;
     if (s < 0) s = 0;
     int x = (int)s;
-    *i0 = x;
-    *step = x < in - 1 ? 1 : 0;
-    *l1 = s - (float)x;
+    return (resize_tap){x, x < in - 1 ? 1 : 0, s - (float)x};
 }
+
+typedef struct {
+    plane_job pj;
+    const resize_tap *cols; /* computed once per op */
+} resize_job;
 
 static void resize_task(void *p, int t, int thread)
 {
     (void)thread;
-    plane_job *j = p;
+    resize_job *r = p;
+    plane_job *j = &r->pj;
     int img = t / j->src.c, ch = t % j->src.c;
     const float *in = cpu_plane(j->cb, j->src, img, ch);
     float *out = cpu_plane(j->cb, j->dst, img, ch);
     int ih = j->src.h, iw = j->src.w, oh = j->dst.h, ow = j->dst.w;
-    float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
+    float sy = (float)ih / (float)oh;
     for (int oy = 0; oy < oh; oy++) {
-        int y0, dy;
-        float ly;
-        resize_taps(oy, sy, ih, &y0, &dy, &ly);
-        const float *r0 = in + (size_t)y0 * iw, *r1 = r0 + (size_t)dy * iw;
+        resize_tap ty = tap_at(oy, sy, ih);
+        float ly = ty.l1;
+        const float *r0 = in + (size_t)ty.i0 * iw, *r1 = r0 + (size_t)ty.step * iw;
         float *o = out + (size_t)oy * ow;
         for (int ox = 0; ox < ow; ox++) {
-            int x0, dx;
-            float lx;
-            resize_taps(ox, sx, iw, &x0, &dx, &lx);
+            int x0 = r->cols[ox].i0, dx = r->cols[ox].step;
+            float lx = r->cols[ox].l1;
             o[ox] = (1 - ly) * ((1 - lx) * r0[x0] + lx * r0[x0 + dx]) +
                     ly * ((1 - lx) * r1[x0] + lx * r1[x0 + dx]);
         }
@@ -135,8 +139,17 @@ static int cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
     cpu_backend *cb = (cpu_backend *)bk;
     if (dst.c != src.c || dst.n != src.n)
         return bk_error(bk, CUTOUT_E_ARG, "resize: source and destination shapes differ");
-    plane_job j = {cb, dst, src};
-    tp_run(cb->tp, src.n * src.c, resize_task, &j);
+    /* grow-only: allocates on the first forward pass, never in steady state */
+    if ((size_t)dst.w > cb->taps_cap) {
+        resize_tap *t = realloc(cb->taps, (size_t)dst.w * sizeof *t);
+        if (!t) return bk_error(bk, CUTOUT_E_NOMEM, "resize: out of memory");
+        cb->taps = t;
+        cb->taps_cap = (size_t)dst.w;
+    }
+    float sx = (float)src.w / (float)dst.w;
+    for (int ox = 0; ox < dst.w; ox++) cb->taps[ox] = tap_at(ox, sx, src.w);
+    resize_job r = {{cb, dst, src}, cb->taps};
+    tp_run(cb->tp, src.n * src.c, resize_task, &r);
     return 0;
 }
 
@@ -166,6 +179,7 @@ static void cpu_destroy(backend *bk)
     tp_destroy(cb->tp);
     free(cb->arena);
     free(cb->scratch);
+    free(cb->taps);
     free(cb);
 }
 

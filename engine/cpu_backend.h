@@ -5,6 +5,12 @@
 #include "backend.h"
 #include "threadpool.h"
 
+/* One output index of a bilinear axis: taps i0 and i0+step, weight l1 on the second. */
+typedef struct {
+    int i0, step;
+    float l1;
+} resize_tap;
+
 typedef struct {
     backend base;
     threadpool *tp;
@@ -14,6 +20,8 @@ typedef struct {
     int n_convs;
     float *scratch;          /* per-thread im2col tiles */
     size_t scratch_floats;   /* per thread */
+    resize_tap *taps;        /* resize column taps, grown on first use */
+    size_t taps_cap;
 } cpu_backend;
 
 /* Output pixels per im2col tile for a reduction length K. */
