@@ -8,7 +8,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fno-strict-aliasing
 CPPFLAGS += -Iengine -DCUTOUT_DATADIR='"$(PREFIX)/share/cutout/models"'
-LDLIBS  += -lopenblas -lpng16 -ljpeg -lwebp -lwebpdemux -lpthread -lm
+LDLIBS  += -lopenblas -lpng16 -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
 # The SIMD files are compiled for their instruction set and chosen at run time.
 AVX2FLAGS = -mavx2 -mfma -mf16c
 
@@ -20,7 +20,7 @@ TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/tests/net_run $(BUILD)/tests/onnx_c
 
 export OPENBLAS_CORETYPE ?= Haswell
 
-.PHONY: all test unit-test sanitize-test reference-test model-test run bench install clean deps
+.PHONY: all test asan-build unit-test sanitize-test reference-test model-test run bench install clean deps
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN)
 
@@ -48,7 +48,10 @@ $(BUILD)/tests/onnx_check: $(BUILD)/tests/fuzz/onnx_check.o $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 # The whole suite: unit tests, the sanitizer build, the PyTorch references.
-test: model-test unit-test sanitize-test reference-test
+# Builds run in parallel (-j), the suites one after the other.
+test: deps
+	$(MAKE) all asan-build
+	$(MAKE) -j1 model-test unit-test sanitize-test reference-test
 	@echo "make test: all suites passed"
 
 model-test:
@@ -58,17 +61,20 @@ unit-test: all
 	tests/run-unit $(BUILD)
 
 # AddressSanitizer + UBSan build of the library; unit tests and the malformed
-# ONNX corpus run under it. -march=x86-64-v2 keeps valgrind usable too.
-sanitize-test:
-	$(MAKE) BUILD=build-asan OPT=-O1 \
+# ONNX corpus run under it.
+asan-build:
+	$(MAKE) BUILD=build-asan \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" all
+
+sanitize-test: asan-build
 	tests/run-unit build-asan
 
 reference-test: all
 	tests/reference/run $(BUILD)
 
-run: all
+run: deps
+	$(MAKE) all
 	$(BUILD)/cutout-bench --model models/u2netp.onnx --backend cpu --iterations 3
 
 bench: all

@@ -121,7 +121,7 @@ static int read_stage(const conv_info *c, int conv0, int height, int fused, int 
     st->cin = cin;
     st->cout = c[conv0].cout;
     st->mid = c[conv0 + 1].cout;
-    char what[48];
+    char what[64];
     int rc;
     snprintf(what, sizeof what, "%s in", label);
     if ((rc = expect_conv(c, conv0, what, cin, st->cout, 3, 1, 1, err, errlen))) return rc;
@@ -205,7 +205,7 @@ static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_mod
                         "model: not a U²-Net-family network: expected %d MaxPool nodes, found %d",
                         pools_expected, count_ops(om, "MaxPool"));
     for (int s = 0; s < NET_ENC_STAGES; s++) {
-        char label[16];
+        char label[24];
         snprintf(label, sizeof label, "stage%d", s + 1);
         if ((rc = read_stage(c, next, enc_height[s], enc_fused[s], cin, label, &m->enc[s], err,
                              errlen)))
@@ -214,7 +214,7 @@ static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_mod
         next += 2 * enc_height[s];
     }
     for (int s = 0; s < NET_DEC_STAGES; s++) {
-        char label[16];
+        char label[24];
         snprintf(label, sizeof label, "stage%dd", 5 - s);
         int skip = m->enc[4 - s].cout;
         if ((rc = read_stage(c, next, dec_height[s], dec_fused[s], cin + skip, label, &m->dec[s],
@@ -226,7 +226,7 @@ static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_mod
     for (int k = 0; k < NET_SIDES; k++) {
         /* side1..5 read the decoder outputs stage1d..stage5d, side6 stage6 */
         int src = k == 5 ? m->enc[5].cout : m->dec[4 - k].cout;
-        char what[16];
+        char what[24];
         snprintf(what, sizeof what, "side%d", k + 1);
         if ((rc = expect_conv(c, next, what, src, 1, 3, 1, 1, err, errlen))) return rc;
         m->side[k] = next++;
