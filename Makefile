@@ -16,7 +16,9 @@ ENGINE_SRC := $(wildcard engine/*.c)
 ENGINE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC))
 TEST_SRC   := $(wildcard tests/unit/test_*.c)
 TEST_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/tests/net_run $(BUILD)/tests/onnx_check
+TESTTOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/tests/onnx_check \
+              $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TESTTOOL_SRC))
 
 export OPENBLAS_CORETYPE ?= Haswell
 
@@ -24,7 +26,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN)
 
-$(BUILD)/%.o: %.c $(wildcard engine/*.h)
+$(BUILD)/%.o: %.c $(wildcard engine/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(CPPFLAGS) $(CFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c $< -o $@
 
@@ -39,7 +41,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcutout.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/net_run: $(BUILD)/tests/tools/net_run.o $(BUILD)/libcutout.a
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(BUILD)/libcutout.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
@@ -54,8 +56,10 @@ test: deps
 	$(MAKE) -j1 model-test unit-test sanitize-test reference-test
 	@echo "make test: all suites passed"
 
-model-test:
+# The shipped model's checksum; recognition of U²-Net variants and rejection of others.
+model-test: all
 	cd models && sha256sum -c SHA256SUMS
+	/usr/bin/python3 tests/model/recognition.py $(BUILD)
 
 unit-test: all
 	tests/run-unit $(BUILD)
@@ -70,8 +74,10 @@ asan-build:
 sanitize-test: asan-build
 	tests/run-unit build-asan
 
+# Independent references: PyTorch for the network, PIL for images.
 reference-test: all
 	tests/reference/run $(BUILD)
+	tests/image/run $(BUILD)
 
 run: deps
 	$(MAKE) all
