@@ -1,0 +1,166 @@
+/* Format sniffing, limits and dispatch to the PNG/JPEG/WebP codecs. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "image_codec.h"
+#include "util.h"
+
+static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+static const uint8_t jpeg_magic[3] = {0xff, 0xd8, 0xff};
+
+cut_image_format cut_image_sniff(const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    if (size >= 8 && memcmp(p, png_magic, 8) == 0) return CUT_FORMAT_PNG;
+    if (size >= 3 && memcmp(p, jpeg_magic, 3) == 0) return CUT_FORMAT_JPEG;
+    if (size >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+        return CUT_FORMAT_WEBP;
+    return CUT_FORMAT_UNKNOWN;
+}
+
+const char *cut_image_format_name(cut_image_format format)
+{
+    switch (format) {
+    case CUT_FORMAT_PNG: return "PNG";
+    case CUT_FORMAT_JPEG: return "JPEG";
+    case CUT_FORMAT_WEBP: return "WebP";
+    default: return "unknown";
+    }
+}
+
+/* A file too short to hold its whole magic, but starting like one. */
+static cut_image_format truncated_magic(const uint8_t *p, size_t size)
+{
+    if (size == 0) return CUT_FORMAT_UNKNOWN;
+    if (size < 8 && memcmp(p, png_magic, size) == 0) return CUT_FORMAT_PNG;
+    if (size < 3 && memcmp(p, jpeg_magic, size) == 0) return CUT_FORMAT_JPEG;
+    if (size < 12 && memcmp(p, "RIFF", size < 4 ? size : 4) == 0 &&
+        (size <= 8 || memcmp(p + 8, "WEBP", size - 8) == 0))
+        return CUT_FORMAT_WEBP;
+    return CUT_FORMAT_UNKNOWN;
+}
+
+/* Names a few formats people do send, to make the 415 message useful. */
+static const char *other_format(const uint8_t *p, size_t size)
+{
+    if (size >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0)) return "GIF";
+    if (size >= 2 && memcmp(p, "BM", 2) == 0) return "BMP";
+    if (size >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0)) return "TIFF";
+    if (size >= 12 && memcmp(p + 4, "ftyp", 4) == 0) return "HEIF/AVIF";
+    if (size >= 12 && memcmp(p, "\0\0\0\x0cjP  ", 8) == 0) return "JPEG 2000";
+    return NULL;
+}
+
+int cut_check_limits(const char *fmt, uint64_t width, uint64_t height,
+                     const cut_image_limits *limits, char *err, size_t errlen)
+{
+    if (width == 0 || height == 0)
+        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "%s: invalid size %" PRIu64 "x%" PRIu64,
+                        fmt, width, height);
+    /* Beyond INT_MAX nothing downstream can index it, whatever the limits. */
+    if (width > 0x7fffffff || height > 0x7fffffff)
+        return cut_fail(err, errlen, CUTOUT_E_LIMIT, "%s: %" PRIu64 "x%" PRIu64 " is too large",
+                        fmt, width, height);
+    if (!limits) return CUTOUT_OK;
+    uint64_t maxd = (uint64_t)(limits->max_dimension > 0 ? limits->max_dimension : 0);
+    if (maxd && (width > maxd || height > maxd))
+        return cut_fail(err, errlen, CUTOUT_E_LIMIT,
+                        "%s: %" PRIu64 "x%" PRIu64 " exceeds the maximum dimension %" PRIu64,
+                        fmt, width, height, maxd);
+    if (limits->max_pixels && width * height > limits->max_pixels)
+        return cut_fail(err, errlen, CUTOUT_E_LIMIT,
+                        "%s: %" PRIu64 "x%" PRIu64 " exceeds the limit of %" PRIu64 " pixels",
+                        fmt, width, height, limits->max_pixels);
+    uint64_t mind = (uint64_t)(limits->min_dimension > 0 ? limits->min_dimension : 0);
+    if (width < mind || height < mind)
+        return cut_fail(err, errlen, CUTOUT_E_LIMIT,
+                        "%s: %" PRIu64 "x%" PRIu64 " is below the minimum dimension %" PRIu64,
+                        fmt, width, height, mind);
+    return CUTOUT_OK;
+}
+
+int cut_image_decode(const void *data, size_t size, const cut_image_limits *limits,
+                     cut_decode_flags flags, cut_image *out, cut_image_info *info, char *err,
+                     size_t errlen)
+{
+    cut_image_info local;
+    if (!info) info = &local;
+    memset(info, 0, sizeof *info);
+    info->orientation = 1;
+    info->frames = 1;
+    memset(out, 0, sizeof *out);
+    if (!data && size) return cut_fail(err, errlen, CUTOUT_E_ARG, "no image data");
+    const uint8_t *p = data;
+    cut_image_format f = cut_image_sniff(p, size);
+    info->format = f;
+    if (f == CUT_FORMAT_UNKNOWN) {
+        cut_image_format t = truncated_magic(p, size);
+        if (t != CUT_FORMAT_UNKNOWN)
+            return cut_fail(err, errlen, CUTOUT_E_FORMAT, "%s: truncated file",
+                            cut_image_format_name(t));
+        if (size == 0) return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "empty input");
+        const char *other = other_format(p, size);
+        if (other)
+            return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
+                            "%s images are not supported (PNG, JPEG or WebP)", other);
+        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "not a PNG, JPEG or WebP image");
+    }
+    cut_image raw;
+    int rc;
+    if (f == CUT_FORMAT_PNG)
+        rc = cut_png_decode(p, size, limits, flags, &raw, info, err, errlen);
+    else if (f == CUT_FORMAT_JPEG)
+        rc = cut_jpeg_decode(p, size, limits, &raw, info, err, errlen);
+    else
+        rc = cut_webp_decode(p, size, limits, &raw, info, err, errlen);
+    if (rc) return rc;
+    info->has_alpha = raw.channels == 4;
+    if (info->orientation == 1) {
+        *out = raw;
+        return CUTOUT_OK;
+    }
+    rc = cut_image_orient(&raw, info->orientation, out, err, errlen);
+    cut_image_free(&raw);
+    return rc;
+}
+
+void cut_encode_options_default(cut_encode_options *opt, cut_image_format format)
+{
+    opt->format = format;
+    opt->quality = 90;
+    opt->lossless = 0;
+    opt->png_level = 3;
+}
+
+int cut_image_encode(const cut_image *img, const cut_encode_options *opt, uint8_t **data,
+                     size_t *size, char *err, size_t errlen)
+{
+    *data = NULL;
+    *size = 0;
+    if (!img || !img->pixels || img->width <= 0 || img->height <= 0 ||
+        (img->channels != 1 && img->channels != 3 && img->channels != 4) ||
+        img->stride < (size_t)img->width * (size_t)img->channels)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "encode: invalid image");
+    int quality = opt->quality ? opt->quality : 90;
+    if (quality < 1 || quality > 100)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "encode: quality %d is not in 1..100",
+                        opt->quality);
+    switch (opt->format) {
+    case CUT_FORMAT_PNG: {
+        int level = opt->png_level < 0 ? 3 : opt->png_level;
+        if (level > 9)
+            return cut_fail(err, errlen, CUTOUT_E_ARG,
+                            "encode: PNG compression level %d is not in 0..9", level);
+        return cut_png_encode(img, level, data, size, err, errlen);
+    }
+    case CUT_FORMAT_JPEG:
+        if (img->channels == 4)
+            return cut_fail(err, errlen, CUTOUT_E_ARG,
+                            "JPEG has no alpha: composite the image on a background first");
+        return cut_jpeg_encode(img, quality, data, size, err, errlen);
+    case CUT_FORMAT_WEBP:
+        return cut_webp_encode(img, quality, opt->lossless, data, size, err, errlen);
+    default:
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "encode: unknown output format");
+    }
+}

@@ -1,0 +1,174 @@
+/* WebP decoding and encoding with libwebp, from and to memory.
+ *
+ * Still images decode straight into the output (PIL's WebPAnimDecoder path
+ * produces the same pixels for them: one key frame on a cleared canvas).
+ * Animations go through WebPAnimDecoder like PIL, which composites the first
+ * frame onto the canvas at its offset; only that frame is returned. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <webp/decode.h>
+#include <webp/demux.h>
+#include <webp/encode.h>
+
+#include "image_codec.h"
+#include "util.h"
+
+static const char *status_text(VP8StatusCode s)
+{
+    switch (s) {
+    case VP8_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case VP8_STATUS_INVALID_PARAM: return "invalid parameter";
+    case VP8_STATUS_BITSTREAM_ERROR: return "corrupt bitstream";
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return "unsupported feature";
+    case VP8_STATUS_SUSPENDED: return "suspended";
+    case VP8_STATUS_USER_ABORT: return "aborted";
+    case VP8_STATUS_NOT_ENOUGH_DATA: return "truncated file";
+    default: return "decoding failed";
+    }
+}
+
+static int fail_status(VP8StatusCode s, char *err, size_t errlen)
+{
+    int code = s == VP8_STATUS_OUT_OF_MEMORY ? CUTOUT_E_NOMEM : CUTOUT_E_FORMAT;
+    return cut_fail(err, errlen, code, "WebP: %s", status_text(s));
+}
+
+static int webp_orientation(const WebPData *wd)
+{
+    WebPDemuxer *demux = WebPDemux(wd);
+    if (!demux) return 1;
+    int orientation = 1;
+    WebPChunkIterator it;
+    if (WebPDemuxGetChunk(demux, "EXIF", 1, &it)) {
+        orientation = cut_exif_orientation(it.chunk.bytes, it.chunk.size);
+        WebPDemuxReleaseChunkIterator(&it);
+    }
+    WebPDemuxDelete(demux);
+    return orientation;
+}
+
+static int decode_still(const uint8_t *data, size_t size, const WebPBitstreamFeatures *f,
+                        cut_image *out, char *err, size_t errlen)
+{
+    int rc = cut_image_alloc(out, f->width, f->height, f->has_alpha ? 4 : 3, err, errlen);
+    if (rc) return rc;
+    WebPDecoderConfig config;
+    if (!WebPInitDecoderConfig(&config)) {
+        cut_image_free(out);
+        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: library version mismatch");
+    }
+    config.output.colorspace = f->has_alpha ? MODE_RGBA : MODE_RGB;
+    config.output.is_external_memory = 1;
+    config.output.u.RGBA.rgba = out->pixels;
+    config.output.u.RGBA.stride = (int)out->stride;
+    config.output.u.RGBA.size = out->stride * (size_t)out->height;
+    VP8StatusCode s = WebPDecode(data, size, &config);
+    WebPFreeDecBuffer(&config.output);
+    if (s != VP8_STATUS_OK) {
+        cut_image_free(out);
+        return fail_status(s, err, errlen);
+    }
+    return CUTOUT_OK;
+}
+
+static int decode_first_frame(const WebPData *wd, const WebPBitstreamFeatures *f, cut_image *out,
+                              cut_image_info *info, char *err, size_t errlen)
+{
+    WebPAnimDecoderOptions opt;
+    if (!WebPAnimDecoderOptionsInit(&opt))
+        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: library version mismatch");
+    opt.color_mode = MODE_RGBA;
+    opt.use_threads = 0;
+    WebPAnimDecoder *dec = WebPAnimDecoderNew(wd, &opt);
+    if (!dec) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: corrupt animation");
+    WebPAnimInfo ai;
+    uint8_t *canvas = NULL;
+    int ts = 0;
+    if (!WebPAnimDecoderGetInfo(dec, &ai) || (int)ai.canvas_width != f->width ||
+        (int)ai.canvas_height != f->height || !WebPAnimDecoderGetNext(dec, &canvas, &ts)) {
+        WebPAnimDecoderDelete(dec);
+        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: corrupt animation");
+    }
+    info->frames = (int)ai.frame_count;
+    int c = f->has_alpha ? 4 : 3; /* as PIL: RGB unless the file declares alpha */
+    int rc = cut_image_alloc(out, f->width, f->height, c, err, errlen);
+    if (rc == 0) {
+        for (int y = 0; y < out->height; y++) {
+            const uint8_t *s = canvas + (size_t)y * (size_t)f->width * 4;
+            uint8_t *d = out->pixels + (size_t)y * out->stride;
+            if (c == 4) {
+                memcpy(d, s, (size_t)f->width * 4);
+                continue;
+            }
+            for (int x = 0; x < f->width; x++, s += 4, d += 3) memcpy(d, s, 3);
+        }
+    }
+    WebPAnimDecoderDelete(dec);
+    if (rc == 0 && info->frames > 1)
+        snprintf(info->warning, sizeof info->warning,
+                 "WebP: animated image with %d frames; only the first frame is used",
+                 info->frames);
+    return rc;
+}
+
+int cut_webp_decode(const uint8_t *data, size_t size, const cut_image_limits *limits,
+                    cut_image *out, cut_image_info *info, char *err, size_t errlen)
+{
+    /* The RIFF header says how long the file is: shorter is truncated. */
+    uint32_t riff = (uint32_t)data[4] | (uint32_t)data[5] << 8 | (uint32_t)data[6] << 16 |
+                    (uint32_t)data[7] << 24;
+    if (size - 8 < riff) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: truncated file");
+    WebPBitstreamFeatures f;
+    VP8StatusCode s = WebPGetFeatures(data, size, &f);
+    if (s != VP8_STATUS_OK) return fail_status(s, err, errlen);
+    int rc = cut_check_limits("WebP", (uint64_t)f.width, (uint64_t)f.height, limits, err, errlen);
+    if (rc) return rc;
+    info->file_width = f.width;
+    info->file_height = f.height;
+    WebPData wd = {data, size};
+    info->orientation = webp_orientation(&wd);
+    if (f.has_animation) return decode_first_frame(&wd, &f, out, info, err, errlen);
+    return decode_still(data, size, &f, out, err, errlen);
+}
+
+int cut_webp_encode(const cut_image *img, int quality, int lossless, uint8_t **data,
+                    size_t *size, char *err, size_t errlen)
+{
+    if (img->width > WEBP_MAX_DIMENSION || img->height > WEBP_MAX_DIMENSION)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "WebP: %dx%d exceeds WebP's %d pixel limit",
+                        img->width, img->height, WEBP_MAX_DIMENSION);
+    cut_image rgb = {0};
+    const cut_image *src = img;
+    if (img->channels == 1) { /* libwebp takes RGB(A) only */
+        int rc = cut_image_convert(img, 3, &rgb, err, errlen);
+        if (rc) return rc;
+        src = &rgb;
+    }
+    uint8_t *buf = NULL;
+    size_t n;
+    int stride = (int)src->stride;
+    float q = (float)quality;
+    if (src->channels == 4)
+        n = lossless ? WebPEncodeLosslessRGBA(src->pixels, src->width, src->height, stride, &buf)
+                     : WebPEncodeRGBA(src->pixels, src->width, src->height, stride, q, &buf);
+    else
+        n = lossless ? WebPEncodeLosslessRGB(src->pixels, src->width, src->height, stride, &buf)
+                     : WebPEncodeRGB(src->pixels, src->width, src->height, stride, q, &buf);
+    cut_image_free(&rgb);
+    if (n == 0) {
+        WebPFree(buf);
+        return cut_fail(err, errlen, CUTOUT_E_NOMEM, "WebP: encoding failed");
+    }
+    /* Hand back a buffer the caller can free() (WebPFree may differ). */
+    *data = malloc(n);
+    if (!*data) {
+        WebPFree(buf);
+        return cut_fail(err, errlen, CUTOUT_E_NOMEM, "WebP: out of memory");
+    }
+    memcpy(*data, buf, n);
+    WebPFree(buf);
+    *size = n;
+    return CUTOUT_OK;
+}

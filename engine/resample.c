@@ -1,0 +1,257 @@
+/* PIL-exact LANCZOS resizing: weights, portable passes, RGBA handling and
+ * dispatch to the AVX2 passes (resample_avx2.c). See resample.h. */
+#include "resample.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* The filter exactly as PIL evaluates it, in double (the weights must
+ * round to the same 22-bit integers, so the operations and their order
+ * matter). */
+static double sinc(double x)
+{
+    if (x == 0.0) return 1.0;
+    x = x * M_PI;
+    return sin(x) / x;
+}
+
+static double lanczos(double x)
+{
+    if (-3.0 <= x && x < 3.0) return sinc(x) * sinc(x / 3);
+    return 0.0;
+}
+
+void cut_coeffs_free(cut_coeffs *c)
+{
+    free(c->first);
+    free(c->count);
+    free(c->k);
+    memset(c, 0, sizeof *c);
+}
+
+int cut_lanczos_coeffs(int in_size, int out_size, cut_coeffs *c)
+{
+    memset(c, 0, sizeof *c);
+    /* PIL passes the box as floats: in1 - in0 is a float subtraction. */
+    float in0 = 0.0f, in1 = (float)in_size;
+    double scale = (double)(in1 - in0) / out_size;
+    double filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 3.0 * filterscale;
+    int ksize = (int)ceil(support) * 2 + 1;
+    int kstride = (ksize + 7) & ~7;
+    size_t nk;
+    if (!cut_mul_size((size_t)out_size, (size_t)kstride, &nk)) return -1;
+    double *w = malloc(sizeof *w * (size_t)ksize);
+    c->first = malloc(sizeof *c->first * (size_t)out_size);
+    c->count = malloc(sizeof *c->count * (size_t)out_size);
+    c->k = calloc(nk, sizeof *c->k);
+    if (!w || !c->first || !c->count || !c->k) {
+        free(w);
+        cut_coeffs_free(c);
+        return -1;
+    }
+    c->out_size = out_size;
+    c->kstride = kstride;
+    double ss = 1.0 / filterscale;
+    for (int i = 0; i < out_size; i++) {
+        double center = in0 + (i + 0.5) * scale;
+        int xmin = (int)(center - support + 0.5); /* truncation, as PIL */
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        if (xmax > ksize) xmax = ksize; /* cannot happen; keeps writes in bounds */
+        double ww = 0.0;
+        for (int x = 0; x < xmax; x++) {
+            w[x] = lanczos((x + xmin - center + 0.5) * ss);
+            ww += w[x];
+        }
+        int32_t *k = c->k + (size_t)i * (size_t)kstride;
+        for (int x = 0; x < xmax; x++) {
+            double v = ww != 0.0 ? w[x] / ww : w[x];
+            /* PIL's normalize_coeffs_8bpc: round half away from zero */
+            k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << CUT_RESAMPLE_BITS))
+                         : (int32_t)(0.5 + v * (1 << CUT_RESAMPLE_BITS));
+        }
+        c->first[i] = xmin;
+        c->count[i] = xmax;
+    }
+    free(w);
+    return 0;
+}
+
+static void v_pass_portable(const uint8_t *in, size_t in_stride, size_t row_bytes,
+                            const cut_coeffs *co, uint8_t *out, size_t out_stride)
+{
+    for (int i = 0; i < co->out_size; i++) {
+        const int32_t *k = co->k + (size_t)i * (size_t)co->kstride;
+        const uint8_t *base = in + (size_t)co->first[i] * in_stride;
+        uint8_t *o = out + (size_t)i * out_stride;
+        int n = co->count[i];
+        for (size_t x = 0; x < row_bytes; x++) {
+            int32_t acc = 1 << (CUT_RESAMPLE_BITS - 1);
+            for (int t = 0; t < n; t++) acc += (int32_t)base[(size_t)t * in_stride + x] * k[t];
+            o[x] = cut_resample_clip(acc);
+        }
+    }
+}
+
+/* PIL's RGBA -> RGBa: c * a / 255 rounded with its MULDIV255. */
+static void premultiply_row(const uint8_t *in, int w, uint8_t *out)
+{
+    for (int x = 0; x < w; x++, in += 4, out += 4) {
+        unsigned a = in[3];
+        for (int ch = 0; ch < 3; ch++) {
+            unsigned t = in[ch] * a + 128;
+            out[ch] = (uint8_t)(((t >> 8) + t) >> 8);
+        }
+        out[3] = (uint8_t)a;
+    }
+}
+
+/* PIL's RGBa -> RGBA: 255 * c / a truncated, clipped; a of 0 or 255 as is. */
+static void unpremultiply(cut_image *im)
+{
+    for (int y = 0; y < im->height; y++) {
+        uint8_t *p = im->pixels + (size_t)y * im->stride;
+        for (int x = 0; x < im->width; x++, p += 4) {
+            unsigned a = p[3];
+            if (a == 0 || a == 255) continue;
+            for (int ch = 0; ch < 3; ch++) {
+                unsigned v = 255u * p[ch] / a;
+                p[ch] = (uint8_t)(v > 255 ? 255 : v);
+            }
+        }
+    }
+}
+
+static void h_row_portable(const uint8_t *row, int w, int c, const cut_coeffs *co, uint8_t *out)
+{
+    (void)w;
+    for (int i = 0; i < co->out_size; i++)
+        cut_resample_h_pixel(row, c, co, i, out + (size_t)i * (size_t)c);
+}
+
+typedef struct {
+    void (*h_row)(const uint8_t *row, int w, int c, const cut_coeffs *co, uint8_t *out);
+    void (*v_pass)(const uint8_t *in, size_t in_stride, size_t row_bytes, const cut_coeffs *co,
+                   uint8_t *out, size_t out_stride);
+} passes;
+
+static passes pick_passes(int simd)
+{
+    passes p = {h_row_portable, v_pass_portable};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (simd && __builtin_cpu_supports("avx2")) {
+        p.h_row = cut_resample_h_row_avx2;
+        p.v_pass = cut_resample_v_avx2;
+    }
+#else
+    (void)simd;
+#endif
+    return p;
+}
+
+/* The horizontal pass over rows: each row premultiplied first for RGBA. */
+static int h_pass(const cut_image *src, int y0, const cut_coeffs *co, const passes *p,
+                  cut_image *out)
+{
+    int c = src->channels;
+    uint8_t *pre = NULL;
+    if (c == 4 && !(pre = malloc((size_t)src->width * 4))) return -1;
+    for (int y = 0; y < out->height; y++) {
+        const uint8_t *row = src->pixels + (size_t)(y0 + y) * src->stride;
+        uint8_t *o = out->pixels + (size_t)y * out->stride;
+        if (pre) {
+            premultiply_row(row, src->width, pre);
+            row = pre;
+        }
+        p->h_row(row, src->width, c, co, o);
+    }
+    free(pre);
+    return 0;
+}
+
+/* PIL's ImagingResampleInner for 8-bit images of 1, 3 or 4 channels, with
+ * RGBA premultiplied on the way in and unpremultiplied on the way out. */
+static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int simd, char *err,
+                     size_t errlen)
+{
+    int c = src->channels;
+    int need_h = ow != src->width, need_v = oh != src->height;
+    passes p = pick_passes(simd);
+    cut_coeffs cv, chz;
+    memset(&chz, 0, sizeof chz);
+    cut_image tmp;
+    memset(&tmp, 0, sizeof tmp);
+    if (cut_lanczos_coeffs(src->height, oh, &cv))
+        return cut_fail(err, errlen, CUTOUT_E_NOMEM, "resize: out of memory");
+    /* Only the input rows the vertical pass will read. */
+    int y_first = cv.first[0];
+    int y_last = cv.first[oh - 1] + cv.count[oh - 1];
+    const cut_image *vin = src;
+    int rc = CUTOUT_OK;
+    if (need_h) {
+        if (cut_lanczos_coeffs(src->width, ow, &chz)) {
+            rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "resize: out of memory");
+            goto done;
+        }
+        cut_image *h_out = need_v ? &tmp : dst;
+        rc = cut_image_alloc(h_out, ow, need_v ? y_last - y_first : src->height, c, err, errlen);
+        if (rc) goto done;
+        if (h_pass(src, need_v ? y_first : 0, &chz, &p, h_out)) {
+            rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "resize: out of memory");
+            goto done;
+        }
+        for (int i = 0; i < oh; i++) cv.first[i] -= y_first;
+        vin = &tmp;
+    } else if (c == 4) { /* the vertical pass reads the source: premultiply a copy */
+        rc = cut_image_alloc(&tmp, src->width, src->height, 4, err, errlen);
+        if (rc) goto done;
+        for (int y = 0; y < src->height; y++)
+            premultiply_row(src->pixels + (size_t)y * src->stride, src->width,
+                            tmp.pixels + (size_t)y * tmp.stride);
+        vin = &tmp;
+    }
+    if (need_v) {
+        rc = cut_image_alloc(dst, ow, oh, c, err, errlen);
+        if (rc) goto done;
+        size_t row_bytes = (size_t)ow * (size_t)c;
+        p.v_pass(vin->pixels, vin->stride, row_bytes, &cv, dst->pixels, dst->stride);
+    }
+    if (c == 4) unpremultiply(dst);
+done:
+    cut_coeffs_free(&cv);
+    cut_coeffs_free(&chz);
+    cut_image_free(&tmp);
+    if (rc) cut_image_free(dst);
+    return rc;
+}
+
+int cut_resize_lanczos_impl(const cut_image *src, int width, int height, cut_image *dst,
+                            int simd, char *err, size_t errlen)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src || !src->pixels || src->width <= 0 || src->height <= 0 ||
+        (src->channels != 1 && src->channels != 3 && src->channels != 4) ||
+        src->stride < (size_t)src->width * (size_t)src->channels)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "resize: invalid source image");
+    if (width <= 0 || height <= 0)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "resize: invalid size %dx%d", width, height);
+    if (width == src->width && height == src->height)
+        return cut_image_convert(src, src->channels, dst, err, errlen); /* a copy, as PIL */
+    return resize_u8(src, width, height, dst, simd, err, errlen);
+}
+
+int cut_resize_lanczos(const cut_image *src, int width, int height, cut_image *dst, char *err,
+                       size_t errlen)
+{
+    return cut_resize_lanczos_impl(src, width, height, dst, 1, err, errlen);
+}
