@@ -8,16 +8,17 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fno-strict-aliasing
 CPPFLAGS += -Iengine -DCUTOUT_DATADIR='"$(PREFIX)/share/cutout/models"'
-LDLIBS  += -lopenblas -lpng16 -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
+LDLIBS  += -lOpenCL -lopenblas -lpng16 -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
 # The SIMD files are compiled for their instruction set and chosen at run time.
 AVX2FLAGS = -mavx2 -mfma -mf16c
 
 ENGINE_SRC := $(wildcard engine/*.c)
-ENGINE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC))
+ENGINE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC)) $(BUILD)/kernels.o
+KERNEL_SRC := $(wildcard kernels/*.cl)
 TEST_SRC   := $(wildcard tests/unit/test_*.c)
 TEST_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TESTTOOL_SRC := $(wildcard tests/tools/*.c)
-TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/tests/onnx_check \
+TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/cutout $(BUILD)/tests/onnx_check \
               $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TESTTOOL_SRC))
 
 export OPENBLAS_CORETYPE ?= Haswell
@@ -30,11 +31,25 @@ $(BUILD)/%.o: %.c $(wildcard engine/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(CPPFLAGS) $(CFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c $< -o $@
 
+# The OpenCL kernels, embedded as string constants (engine/cl_kernels.h).
+$(BUILD)/kernels.c: $(KERNEL_SRC) tools/embed-kernels
+	@mkdir -p $(dir $@)
+	tools/embed-kernels $@ $(KERNEL_SRC)
+
+$(BUILD)/kernels.o: $(BUILD)/kernels.c engine/cl_kernels.h
+	$(CC) $(CSTD) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/libcutout.a: $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/cutout-bench: $(BUILD)/bench/cutout_bench.o $(BUILD)/libcutout.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/cutout: $(BUILD)/tools/cutout.o $(BUILD)/libcutout.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/gemm-bench: $(BUILD)/bench/gemm_bench.o $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcutout.a
@@ -78,6 +93,7 @@ sanitize-test: asan-build
 reference-test: all
 	tests/reference/run $(BUILD)
 	tests/image/run $(BUILD)
+	/usr/bin/python3 tests/pipeline/check_masks.py $(BUILD)
 
 run: deps
 	$(MAKE) all
