@@ -115,6 +115,8 @@ int main(int argc, char **argv)
     }
     if (device && opt.backend == CUTOUT_BACKEND_CPU)
         fprintf(stderr, "cutout-bench: --device applies to the opencl backend only; ignored\n");
+    else
+        opt.device = device;
 
     char err[512], path[4096];
     double t0 = now_ms();

@@ -62,6 +62,8 @@ typedef struct {
     int max_height;   /* ...and this input size; 0: the model's input size */
     int max_width;
     int side_outputs; /* 1: also compute every side output (tests) */
+    const char *device; /* OpenCL device: index or name substring; NULL: first GPU */
+    int require_gpu;    /* fail unless a GPU/accelerator runs the network */
 } cutout_engine_options;
 
 void cutout_engine_options_default(cutout_engine_options *opt);

@@ -50,6 +50,23 @@ static int check_size(int n, int h, int w, int max_n, int max_h, int max_w, char
     return 0;
 }
 
+/* AUTO: a GPU or accelerator OpenCL device when there is one, else the CPU
+ * backend (a CPU OpenCL device such as PoCL's only when opencl is asked for
+ * explicitly). OpenCL failures other than "no such device" are reported, not
+ * hidden behind the CPU fallback. */
+static int create_backend(const cutout_engine_options *opt, backend **bk, char *err,
+                          size_t errlen)
+{
+    if (opt->backend == CUTOUT_BACKEND_CPU)
+        return backend_cpu_create(opt->threads, bk, err, errlen);
+    if (opt->backend == CUTOUT_BACKEND_OPENCL)
+        return backend_cl_create(opt->device, opt->require_gpu, bk, err, errlen);
+    int rc = backend_cl_create(opt->device, 1, bk, err, errlen);
+    if (rc == CUTOUT_E_UNSUPPORTED && !opt->require_gpu)
+        rc = backend_cpu_create(opt->threads, bk, err, errlen);
+    return rc;
+}
+
 int cutout_engine_create(const cutout_model *model, const cutout_engine_options *opt_in,
                          cutout_engine **out, char *err, size_t errlen)
 {
@@ -69,9 +86,8 @@ int cutout_engine_create(const cutout_model *model, const cutout_engine_options 
     if (opt.threads < 0 || opt.threads > 1024)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "engine: %d threads is not a thread count",
                         opt.threads);
-    if (opt.backend == CUTOUT_BACKEND_OPENCL)
-        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
-                        "engine: this build has no OpenCL backend; use the cpu backend");
+    if (opt.require_gpu && opt.backend == CUTOUT_BACKEND_CPU)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "engine: require_gpu with the cpu backend");
 
     cutout_engine *e = calloc(1, sizeof *e);
     if (!e) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "engine: out of memory");
@@ -82,7 +98,7 @@ int cutout_engine_create(const cutout_model *model, const cutout_engine_options 
                      opt.side_outputs, NULL, NULL, err, errlen);
     if (!rc && plan_finish(&e->pl))
         rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "engine: out of memory while planning");
-    if (!rc) rc = backend_cpu_create(opt.threads, &e->bk, err, errlen);
+    if (!rc) rc = create_backend(&opt, &e->bk, err, errlen);
     if (!rc) {
         rc = e->bk->ops->prepare(e->bk, model->convs, model->n_convs, e->pl.total);
         if (rc) cut_fail(err, errlen, rc, "%s backend: %s", e->bk->name, e->bk->err);

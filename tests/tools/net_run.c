@@ -1,5 +1,6 @@
 /* net_run: the reference tests' window into the engine.
  *   net_run MODEL.onnx INPUT.f32 N H W OUTPUT.f32 [--threads T] [--side-outputs]
+ *           [--backend cpu|opencl] [--device D]
  * Reads N×3×H×W float32, writes output 0 and, with --side-outputs, every
  * side output after it (each N×1×H×W float32). */
 #include <stdio.h>
@@ -12,15 +13,30 @@ int main(int argc, char **argv)
 {
     if (argc < 7) {
         fprintf(stderr, "usage: net_run MODEL INPUT.f32 N H W OUTPUT.f32 [--threads T] "
-                        "[--side-outputs]\n");
+                        "[--side-outputs] [--backend cpu|opencl] [--device D]\n");
         return 2;
     }
     int n = atoi(argv[3]), h = atoi(argv[4]), w = atoi(argv[5]), threads = 0, sides = 0;
+    cutout_backend_kind kind = CUTOUT_BACKEND_CPU;
+    const char *device = NULL;
     for (int i = 7; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--side-outputs"))
             sides = 1;
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc)
+            device = argv[++i];
+        else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+            const char *b = argv[++i];
+            if (!strcmp(b, "cpu"))
+                kind = CUTOUT_BACKEND_CPU;
+            else if (!strcmp(b, "opencl"))
+                kind = CUTOUT_BACKEND_OPENCL;
+            else {
+                fprintf(stderr, "net_run: --backend must be cpu or opencl\n");
+                return 2;
+            }
+        }
         else {
             fprintf(stderr, "net_run: unknown option %s\n", argv[i]);
             return 2;
@@ -35,7 +51,8 @@ int main(int argc, char **argv)
     }
     cutout_engine_options opt;
     cutout_engine_options_default(&opt);
-    opt.backend = CUTOUT_BACKEND_CPU;
+    opt.backend = kind;
+    opt.device = device;
     opt.threads = threads;
     opt.max_batch = n;
     opt.max_height = h;

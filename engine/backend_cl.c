@@ -1,0 +1,397 @@
+/* The OpenCL backend: one context and in-order queue on one device, every
+ * conv's weights uploaded once into one read-only buffer, activations in one
+ * arena buffer addressed by the planner's offsets (the kernels take offsets
+ * in floats). Kernels are the sources in kernels/, embedded at build time; the built
+ * program is cached on disk (cl_util.c). Every OpenCL failure becomes a
+ * message naming the call and the error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cl_backend.h"
+#include "cl_kernels.h"
+#include "util.h"
+
+int clb_fail(cl_backend *cb, cl_int code, const char *call)
+{
+    snprintf(cb->base.err, sizeof cb->base.err, "%s: %s (%d)", call, cl_error_name(code), code);
+    return CUTOUT_E_BACKEND;
+}
+
+int clb_error(cl_backend *cb, int code, const char *msg)
+{
+    snprintf(cb->base.err, sizeof cb->base.err, "%s", msg);
+    return code;
+}
+
+int clb_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].p);
+        if (rc != CL_SUCCESS) {
+            char what[96];
+            snprintf(what, sizeof what, "clSetKernelArg(%s, %d)", name, i);
+            return clb_fail(cb, rc, what);
+        }
+    }
+    return 0;
+}
+
+static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+int clb_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t gy, size_t gz,
+                  size_t lx, size_t ly)
+{
+    if (!gx || !gy || !gz) return 0;
+    size_t local[3] = {lx, ly, 1}, global[3] = {gx, gy, gz};
+    size_t kwg = 0;
+    clGetKernelWorkGroupInfo(k, cb->dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
+    int use_local = kwg >= lx * ly && cb->max_wg >= lx * ly;
+    if (use_local) {
+        global[0] = round_up(gx, lx);
+        global[1] = round_up(gy, ly);
+    }
+    cl_int rc = clEnqueueNDRangeKernel(cb->q, k, 3, NULL, global, use_local ? local : NULL, 0,
+                                       NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        char what[96];
+        snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", name);
+        return clb_fail(cb, rc, what);
+    }
+    return 0;
+}
+
+static void release_buffers(cl_backend *cb)
+{
+    if (cb->arena) clReleaseMemObject(cb->arena);
+    if (cb->params) clReleaseMemObject(cb->params);
+    cb->arena = cb->params = NULL;
+    free(cb->cp);
+    cb->cp = NULL;
+    cb->n_convs = 0;
+    cb->arena_floats = 0;
+}
+
+static size_t weight_floats(const bk_conv_desc *d)
+{
+    return (size_t)d->cout * d->cin * d->k * d->k;
+}
+
+static int create_buffer(cl_backend *cb, cl_mem_flags flags, size_t bytes, void *host,
+                         const char *what, cl_mem *out)
+{
+    if (bytes > cb->max_alloc) {
+        snprintf(cb->base.err, sizeof cb->base.err,
+                 "%s needs %zu MB in one buffer; the device allows %zu MB", what, bytes >> 20,
+                 cb->max_alloc >> 20);
+        return CUTOUT_E_NOMEM;
+    }
+    cl_int rc;
+    *out = clCreateBuffer(cb->ctx, flags, bytes, host, &rc);
+    if (rc != CL_SUCCESS) {
+        char call[96];
+        snprintf(call, sizeof call, "clCreateBuffer(%s, %zu bytes)", what, bytes);
+        return clb_fail(cb, rc, call);
+    }
+    return 0;
+}
+
+static int cl_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_t arena_floats)
+{
+    cl_backend *cb = (cl_backend *)bk;
+    release_buffers(cb);
+    if (n_convs < 0 || (n_convs && !convs))
+        return clb_error(cb, CUTOUT_E_ARG, "prepare: bad convs");
+    size_t total = 0;
+    for (int i = 0; i < n_convs; i++) {
+        const bk_conv_desc *d = &convs[i];
+        if (d->k != 1 && d->k != 3) {
+            snprintf(bk->err, sizeof bk->err, "conv %d: %dx%d kernels are not implemented "
+                     "(only 1x1 and 3x3)", i, d->k, d->k);
+            return CUTOUT_E_UNSUPPORTED;
+        }
+        total += weight_floats(d) + (size_t)d->cout;
+    }
+    cb->cp = calloc(n_convs > 0 ? (size_t)n_convs : 1, sizeof *cb->cp);
+    float *host = malloc((total ? total : 1) * sizeof(float));
+    if (!cb->cp || !host) {
+        free(host);
+        return clb_error(cb, CUTOUT_E_NOMEM, "out of memory packing the weights");
+    }
+    size_t at = 0;
+    for (int i = 0; i < n_convs; i++) {
+        const bk_conv_desc *d = &convs[i];
+        cb->cp[i].w_off = at;
+        memcpy(host + at, d->weight, weight_floats(d) * sizeof(float));
+        at += weight_floats(d);
+        cb->cp[i].bias_off = at;
+        memcpy(host + at, d->bias, (size_t)d->cout * sizeof(float));
+        at += (size_t)d->cout;
+    }
+    int rc = create_buffer(cb, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                           (total ? total : 1) * sizeof(float), host, "weights", &cb->params);
+    free(host);
+    if (!rc)
+        rc = create_buffer(cb, CL_MEM_READ_WRITE, (arena_floats ? arena_floats : 1) * sizeof(float),
+                           NULL, "activation arena", &cb->arena);
+    if (rc) {
+        release_buffers(cb);
+        return rc;
+    }
+    cb->convs = convs;
+    cb->n_convs = n_convs;
+    cb->arena_floats = arena_floats;
+    return 0;
+}
+
+int clb_in_arena(cl_backend *cb, bk_tensor t)
+{
+    size_t img = (size_t)t.c * t.h * t.w;
+    if (t.n <= 0) return 1;
+    size_t last = t.off + (size_t)(t.n - 1) * t.nstride + img;
+    return last <= cb->arena_floats && last >= t.off;
+}
+
+/* Host ↔ arena copies, one per image unless the view is dense. Blocking, so
+ * the caller's buffer is free to reuse on return. */
+static int transfer(cl_backend *cb, bk_tensor t, float *host, int to_device)
+{
+    if (!cb->arena) return clb_error(cb, CUTOUT_E_ARG, "transfer before prepare");
+    if (!clb_in_arena(cb, t)) return clb_error(cb, CUTOUT_E_ARG, "tensor outside the arena");
+    size_t img = (size_t)t.c * t.h * t.w;
+    int dense = t.nstride == img;
+    int pieces = dense ? 1 : t.n;
+    size_t bytes = (dense ? img * (size_t)t.n : img) * sizeof(float);
+    for (int i = 0; i < pieces; i++) {
+        size_t off = (t.off + (size_t)i * t.nstride) * sizeof(float);
+        cl_int rc = to_device ? clEnqueueWriteBuffer(cb->q, cb->arena, CL_TRUE, off, bytes,
+                                                     host + i * img, 0, NULL, NULL)
+                              : clEnqueueReadBuffer(cb->q, cb->arena, CL_TRUE, off, bytes,
+                                                    host + i * img, 0, NULL, NULL);
+        if (rc != CL_SUCCESS)
+            return clb_fail(cb, rc, to_device ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer");
+    }
+    return 0;
+}
+
+static int cl_write(backend *bk, bk_tensor dst, const float *host)
+{
+    return transfer((cl_backend *)bk, dst, (float *)host, 1);
+}
+
+static int cl_read(backend *bk, bk_tensor src, float *host)
+{
+    return transfer((cl_backend *)bk, src, host, 0);
+}
+
+int clb_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+                    const bk_tensor *res, int relu)
+{
+    const bk_conv_desc *d = &cb->convs[ci];
+    cl_ulong w_off = cb->cp[ci].w_off, bias_off = cb->cp[ci].bias_off;
+    cl_ulong a_off = a.off, a_ns = a.nstride, d_off = dst.off, d_ns = dst.nstride;
+    cl_ulong b_off = b ? b->off : 0, b_ns = b ? b->nstride : 0;
+    cl_ulong r_off = res ? res->off : 0, r_ns = res ? res->nstride : 0;
+    cl_int ca = a.c, cbc = b ? b->c : 0, has_res = res != NULL, ih = a.h, iw = a.w, oh = dst.h,
+           ow = dst.w, cout = d->cout, stride = d->stride, pad = d->pad, dil = d->dil,
+           relu_i = relu;
+    karg args[] = {KA(cb->arena), KA(cb->params), KA(w_off), KA(bias_off), KA(a_off), KA(a_ns),
+                   KA(ca), KA(b_off), KA(b_ns), KA(cbc), KA(r_off), KA(r_ns), KA(has_res),
+                   KA(d_off), KA(d_ns), KA(ih), KA(iw), KA(oh), KA(ow), KA(cout), KA(stride),
+                   KA(pad), KA(dil), KA(relu_i)};
+    cl_kernel k = d->k == 3 ? cb->k_conv3 : cb->k_conv1;
+    const char *name = d->k == 3 ? "conv_k3" : "conv_k1";
+    int rc = clb_set_args(cb, k, name, args, (int)(sizeof args / sizeof *args));
+    size_t blocks = (size_t)(d->cout + CONV_COUT_BLOCK - 1) / CONV_COUT_BLOCK;
+    if (!rc)
+        rc = clb_launch(cb, k, name, ((size_t)ow + CONV_PX_BLOCK - 1) / CONV_PX_BLOCK,
+                        (size_t)oh, (size_t)dst.n * blocks, LOCAL_X, LOCAL_Y);
+    return rc;
+}
+
+static int cl_conv(backend *bk, int ci, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse)
+{
+    cl_backend *cb = (cl_backend *)bk;
+    if (ci < 0 || ci >= cb->n_convs)
+        return clb_error(cb, CUTOUT_E_ARG, "conv index out of range");
+    const bk_conv_desc *d = &cb->convs[ci];
+    const bk_tensor *b = fuse ? fuse->b : NULL, *res = fuse ? fuse->residual : NULL;
+    int relu = fuse ? fuse->relu : 0;
+    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    if (a.c + (b ? b->c : 0) != d->cin || dst.c != d->cout || dst.n != a.n || dst.h != oh ||
+        dst.w != ow || (b && (b->h != a.h || b->w != a.w || b->n != a.n)) ||
+        (res && (res->c != dst.c || res->h != dst.h || res->w != dst.w || res->n != dst.n)))
+        return clb_error(cb, CUTOUT_E_ARG, "conv: tensor shapes do not match the conv");
+    if (!clb_in_arena(cb, dst) || !clb_in_arena(cb, a) || (b && !clb_in_arena(cb, *b)) ||
+        (res && !clb_in_arena(cb, *res)))
+        return clb_error(cb, CUTOUT_E_ARG, "conv: tensor outside the arena");
+    int method, done = 0;
+    int rc = clb_conv_choose(cb, ci, dst, a, b, res, relu, &method, &done);
+    if (rc || done) return rc;
+    return method == CLB_CONV_GEMM ? clb_conv_gemm(cb, ci, dst, a, b, res, relu)
+                                   : clb_conv_direct(cb, ci, dst, a, b, res, relu);
+}
+
+/* maxpool2 and resize share their arguments: src view, dst view, shape. */
+static int plane_op(cl_backend *cb, cl_kernel k, const char *name, bk_tensor dst, bk_tensor src,
+                    int with_scales)
+{
+    if (dst.n != src.n || dst.c != src.c)
+        return clb_error(cb, CUTOUT_E_ARG, "pool/resize: batch or channels differ");
+    if (!clb_in_arena(cb, dst) || !clb_in_arena(cb, src))
+        return clb_error(cb, CUTOUT_E_ARG, "pool/resize: tensor outside the arena");
+    cl_ulong s_off = src.off, s_ns = src.nstride, d_off = dst.off, d_ns = dst.nstride;
+    cl_int c = src.c, ih = src.h, iw = src.w, oh = dst.h, ow = dst.w;
+    /* PyTorch's scale for align_corners=False without explicit scales: in/out in float */
+    cl_float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
+    karg args[] = {KA(cb->arena), KA(s_off), KA(s_ns), KA(d_off), KA(d_ns), KA(c),
+                   KA(ih),        KA(iw),    KA(oh),   KA(ow),    KA(sy),   KA(sx)};
+    int rc = clb_set_args(cb, k, name, args, with_scales ? 12 : 10);
+    if (!rc)
+        rc = clb_launch(cb, k, name, (size_t)ow, (size_t)oh, (size_t)dst.n * dst.c, LOCAL_X,
+                        LOCAL_Y);
+    return rc;
+}
+
+static int cl_maxpool2(backend *bk, bk_tensor dst, bk_tensor src)
+{
+    cl_backend *cb = (cl_backend *)bk;
+    if (dst.h != (src.h + 1) / 2 || dst.w != (src.w + 1) / 2)
+        return clb_error(cb, CUTOUT_E_ARG, "maxpool2: dst is not ceil(src / 2)");
+    return plane_op(cb, cb->k_pool, "maxpool2", dst, src, 0);
+}
+
+static int cl_resize(backend *bk, bk_tensor dst, bk_tensor src)
+{
+    cl_backend *cb = (cl_backend *)bk;
+    return plane_op(cb, cb->k_resize, "resize_bilinear", dst, src, 1);
+}
+
+static int cl_sigmoid(backend *bk, bk_tensor dst, bk_tensor src)
+{
+    cl_backend *cb = (cl_backend *)bk;
+    if (dst.n != src.n || dst.c != src.c || dst.h != src.h || dst.w != src.w)
+        return clb_error(cb, CUTOUT_E_ARG, "sigmoid: shapes differ");
+    if (!clb_in_arena(cb, dst) || !clb_in_arena(cb, src))
+        return clb_error(cb, CUTOUT_E_ARG, "sigmoid: tensor outside the arena");
+    cl_ulong s_off = src.off, s_ns = src.nstride, d_off = dst.off, d_ns = dst.nstride;
+    cl_int c = src.c, plane = src.h * src.w;
+    karg args[] = {KA(cb->arena), KA(s_off), KA(s_ns), KA(d_off), KA(d_ns), KA(c), KA(plane)};
+    int rc = clb_set_args(cb, cb->k_sigmoid, "sigmoid", args, 7);
+    if (!rc) rc = clb_launch(cb, cb->k_sigmoid, "sigmoid", (size_t)plane, 1, (size_t)src.n * src.c,
+                         LOCAL_X * LOCAL_Y, 1);
+    return rc;
+}
+
+static void cl_destroy(backend *bk)
+{
+    cl_backend *cb = (cl_backend *)bk;
+    if (!cb) return;
+    if (cb->q) clFinish(cb->q);
+    release_buffers(cb);
+    clb_gemm_release(cb);
+    cl_kernel ks[] = {cb->k_conv3,  cb->k_conv1,  cb->k_pool,    cb->k_resize,
+                      cb->k_sigmoid, cb->k_im2col, cb->k_epilogue};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
+        if (ks[i]) clReleaseKernel(ks[i]);
+    if (cb->prog) clReleaseProgram(cb->prog);
+    if (cb->q) clReleaseCommandQueue(cb->q);
+    if (cb->ctx) clReleaseContext(cb->ctx);
+    free(cb);
+}
+
+void backend_cl_force_method(backend *bk, int method)
+{
+    ((cl_backend *)bk)->force_method = method;
+}
+
+static const backend_ops cl_ops = {
+    .prepare = cl_prepare,
+    .write = cl_write,
+    .read = cl_read,
+    .conv = cl_conv,
+    .maxpool2 = cl_maxpool2,
+    .resize = cl_resize,
+    .sigmoid = cl_sigmoid,
+    .destroy = cl_destroy,
+};
+
+static int make_kernel(cl_backend *cb, const char *name, cl_kernel *out)
+{
+    cl_int rc;
+    *out = clCreateKernel(cb->prog, name, &rc);
+    if (rc != CL_SUCCESS) {
+        char call[96];
+        snprintf(call, sizeof call, "clCreateKernel(%s)", name);
+        return clb_fail(cb, rc, call);
+    }
+    return 0;
+}
+
+/* Context, queue, program and kernels on the chosen device. */
+static int cl_setup(cl_backend *cb)
+{
+    cl_int rc;
+    cb->ctx = clCreateContext(NULL, 1, &cb->dev, NULL, NULL, &rc);
+    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clCreateContext");
+    cb->q = clCreateCommandQueue(cb->ctx, cb->dev, 0, &rc);
+    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clCreateCommandQueue");
+    cl_ulong max_alloc = 0;
+    rc = clGetDeviceInfo(cb->dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
+    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
+    cb->max_alloc = max_alloc > SIZE_MAX ? SIZE_MAX : (size_t)max_alloc;
+    rc = clGetDeviceInfo(cb->dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof cb->max_wg, &cb->max_wg,
+                         NULL);
+    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)");
+    cl_uint units = 1;
+    clGetDeviceInfo(cb->dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+    cb->base.threads = (int)units;
+
+    const char *srcs[16];
+    int n = cut_cl_n_kernel_files < 16 ? cut_cl_n_kernel_files : 16;
+    for (int i = 0; i < n; i++) srcs[i] = cut_cl_kernel_files[i].source;
+    char options[128];
+    snprintf(options, sizeof options, "-cl-std=CL1.2 -DCOUT_BLOCK=%d -DPX_BLOCK=%d",
+             CONV_COUT_BLOCK, CONV_PX_BLOCK);
+    int r = cl_build_program(cb->ctx, cb->dev, srcs, n, options, &cb->prog, cb->base.err,
+                             sizeof cb->base.err);
+    if (r) return r;
+    if ((r = make_kernel(cb, "conv_k3", &cb->k_conv3)) ||
+        (r = make_kernel(cb, "conv_k1", &cb->k_conv1)) ||
+        (r = make_kernel(cb, "maxpool2", &cb->k_pool)) ||
+        (r = make_kernel(cb, "resize_bilinear", &cb->k_resize)) ||
+        (r = make_kernel(cb, "sigmoid", &cb->k_sigmoid)) ||
+        (r = make_kernel(cb, "im2col", &cb->k_im2col)) ||
+        (r = make_kernel(cb, "conv_epilogue", &cb->k_epilogue)))
+        return r;
+    return 0;
+}
+
+int backend_cl_create(const char *device, int require_gpu, backend **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    cl_device_id dev;
+    int rc = cl_select_device(device, require_gpu, &dev, err, errlen);
+    if (rc) return rc;
+    cl_backend *cb = calloc(1, sizeof *cb);
+    if (!cb) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "opencl backend: out of memory");
+    cb->base.ops = &cl_ops;
+    cb->base.name = "opencl";
+    cb->dev = dev;
+    cb->force_method = CLB_CONV_AUTO;
+    cb->dev_hash = cl_device_hash(dev);
+    char name[128], version[64];
+    cl_device_string(dev, CL_DEVICE_NAME, name, sizeof name);
+    cl_device_string(dev, CL_DEVICE_VERSION, version, sizeof version);
+    snprintf(cb->base.device, sizeof cb->base.device, "%.80s (%.40s)", name, version);
+    rc = cl_setup(cb);
+    if (rc) {
+        cut_fail(err, errlen, rc, "opencl backend on %s: %s", name, cb->base.err);
+        cl_destroy(&cb->base);
+        return rc;
+    }
+    *out = &cb->base;
+    return CUTOUT_OK;
+}

@@ -1,0 +1,96 @@
+/* Internals shared by the OpenCL backend's files: backend_cl.c (device,
+ * buffers, the direct kernels) and cl_gemm.c (im2col + CLBlast GEMM path and
+ * its per-shape choice). */
+#ifndef CUTOUT_CL_BACKEND_H
+#define CUTOUT_CL_BACKEND_H
+
+#include "backend.h"
+#include "cl_util.h"
+
+/* Tuning knobs passed to the kernels as -D macros (the kernel sources carry
+ * the same defaults for reading them alone). */
+#define CONV_COUT_BLOCK 4
+#define CONV_PX_BLOCK 4
+#define LOCAL_X 16 /* work-group shape for the 2-D/3-D kernels */
+#define LOCAL_Y 4
+
+/* How a conv is computed. */
+typedef enum {
+    CLB_CONV_AUTO = -1,  /* by measurement per shape (cl_gemm.c), cached on disk */
+    CLB_CONV_DIRECT = 0, /* kernels/conv.cl */
+    CLB_CONV_GEMM = 1,   /* im2col tiles (kernels/im2col.cl) + CLBlastSgemm + epilogue */
+} clb_conv_method;
+
+/* A conv's weights (OIHW, as the model gives them: the GEMM's row-major A
+ * and what the direct kernel reads) and bias in the params buffer. */
+typedef struct {
+    size_t w_off, bias_off; /* floats */
+} cl_conv_params;
+
+/* One measured choice: a conv shape and the faster method for it. */
+typedef struct {
+    char key[96];
+    int method;
+} clb_choice;
+
+typedef struct {
+    backend base;
+    cl_device_id dev;
+    cl_context ctx;
+    cl_command_queue q;
+    cl_program prog;
+    cl_kernel k_conv3, k_conv1, k_pool, k_resize, k_sigmoid, k_im2col, k_epilogue;
+    size_t max_alloc;      /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    cl_mem arena, params;
+    size_t arena_floats;
+    const bk_conv_desc *convs;
+    cl_conv_params *cp;
+    int n_convs;
+    int force_method;      /* a clb_conv_method; CLB_CONV_AUTO unless tests force one */
+    uint64_t dev_hash;     /* device + driver, keys the tuning cache */
+    cl_mem col;            /* im2col tile buffer, grown on demand */
+    size_t col_floats;
+    clb_choice *choices;   /* measured choices, loaded from and appended to the disk cache */
+    int n_choices, cap_choices;
+    int choices_loaded;    /* the disk cache was read */
+} cl_backend;
+
+/* bk->err = "call: CL_ERROR_NAME (code)"; returns CUTOUT_E_BACKEND. */
+int clb_fail(cl_backend *cb, cl_int code, const char *call);
+/* bk->err = msg; returns code. */
+int clb_error(cl_backend *cb, int code, const char *msg);
+
+/* Kernel arguments as (size, pointer) pairs. */
+typedef struct {
+    size_t size;
+    const void *p;
+} karg;
+#define KA(v) ((karg){sizeof(v), &(v)})
+int clb_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args, int n);
+
+/* Enqueues over gx × gy × gz items. With lx × ly work groups (when the
+ * device allows groups that large) gx and gy are padded to whole groups and
+ * the kernels bound-check dimensions 0 and 1; dimension 2 is never padded. */
+int clb_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t gy, size_t gz,
+               size_t lx, size_t ly);
+int clb_in_arena(cl_backend *cb, bk_tensor t);
+
+/* The direct kernel (backend_cl.c) and the GEMM path (cl_gemm.c) for one
+ * conv whose arguments were checked. */
+int clb_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+                    const bk_tensor *res, int relu);
+int clb_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+                  const bk_tensor *res, int relu);
+/* The method for this conv at this shape: forced, cached, or measured now
+ * (running both, which also computes dst) and remembered on disk. *done is
+ * set when measuring already produced dst. */
+int clb_conv_choose(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+                    const bk_tensor *res, int relu, int *method, int *done);
+void clb_gemm_release(cl_backend *cb);
+
+/* Forces a conv method for every later conv (tests); CLB_CONV_AUTO restores
+ * the measured choice. Not part of the public API. */
+void backend_cl_force_method(backend *bk, int method);
+
+#endif
