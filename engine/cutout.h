@@ -35,8 +35,8 @@ int cutout_model_load_memory(const void *data, size_t size, cutout_model **out, 
 void cutout_model_free(cutout_model *model);
 
 /* Resolves a registry name ("u2netp") or a path to a model file: a name is
- * looked up as NAME.onnx in $CUTOUT_MODEL_DIR, ./models and the installed
- * data directory, in that order. */
+ * looked up as NAME.onnx in $CUTOUT_MODEL_DIR, ./models, ./models/cache (where
+ * tools/fetch-model writes) and the installed data directory, in that order. */
 int cutout_model_find(const char *name_or_path, char *path, size_t pathlen, char *err,
                       size_t errlen);
 

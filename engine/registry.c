@@ -31,7 +31,7 @@ int cutout_model_find(const char *name, char *path, size_t pathlen, char *err, s
         if (!(*p == '-' || *p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
             return cut_fail(err, errlen, CUTOUT_E_ARG, "'%s' is not a model name", name);
     const char *env = getenv("CUTOUT_MODEL_DIR");
-    const char *dirs[] = {env, "models", CUTOUT_DATADIR};
+    const char *dirs[] = {env, "models", "models/cache", CUTOUT_DATADIR};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         if (!dirs[i] || !*dirs[i]) continue;
         if ((size_t)snprintf(path, pathlen, "%s/%s.onnx", dirs[i], name) >= pathlen) continue;
