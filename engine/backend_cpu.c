@@ -1,6 +1,6 @@
-/* The CPU backend: one float arena, a thread pool, im2col+GEMM convolutions
- * (cpu_conv.c) and plane-parallel pooling, resizing and sigmoid. */
-#include <cblas.h>
+/* The CPU backend: one float arena, a thread pool, convolutions (cpu_conv.c
+ * picks Winograd, direct or im2col + engine/gemm.c per conv), resizing
+ * (cpu_resize.c) and plane-parallel pooling and sigmoid. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@ static int bk_error(backend *bk, int code, const char *msg)
 static int cpu_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_t arena_floats)
 {
     cpu_backend *cb = (cpu_backend *)bk;
+    cpu_conv_release(cb); /* the previous model's plans */
     cb->convs = convs;
     cb->n_convs = n_convs;
     size_t bytes;
@@ -29,18 +30,7 @@ static int cpu_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size
     cb->arena = aligned_alloc(64, bytes);
     if (!cb->arena) return bk_error(bk, CUTOUT_E_NOMEM, "out of memory for the activation arena");
     cb->arena_floats = arena_floats;
-    size_t need = 0;
-    for (int i = 0; i < n_convs; i++) {
-        size_t K = (size_t)convs[i].cin * convs[i].k * convs[i].k;
-        size_t t = K * (size_t)cpu_conv_tile((int)K);
-        if (t > need) need = t;
-    }
-    need = (need + 15) / 16 * 16;
-    free(cb->scratch);
-    cb->scratch = aligned_alloc(64, need * sizeof(float) * (size_t)tp_threads(cb->tp) + 64);
-    if (!cb->scratch) return bk_error(bk, CUTOUT_E_NOMEM, "out of memory for conv scratch");
-    cb->scratch_floats = need;
-    return 0;
+    return cpu_conv_prepare(cb);
 }
 
 static int cpu_write(backend *bk, bk_tensor dst, const float *host)
@@ -61,6 +51,28 @@ static int cpu_read(backend *bk, bk_tensor src, float *host)
 
 static inline float max2(float a, float b) { return a > b ? a : b; }
 
+typedef float v4 __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+static inline v4 v4_load(const float *p)
+{
+    v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline v4 v4_max2(v4 a, v4 b) /* lane-wise max2 */
+{
+    v4i gt = a > b;
+    return (v4)((gt & (v4i)a) | (~gt & (v4i)b));
+}
+
+#if defined(__clang__)
+#define V4_SHUFFLE(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
+#else
+#define V4_SHUFFLE(a, b, i, j, k, l) __builtin_shuffle(a, b, (v4i){i, j, k, l})
+#endif
+
 /* Plane-parallel ops: task t handles channel t % c of image t / c. */
 typedef struct {
     cpu_backend *cb;
@@ -79,7 +91,14 @@ static void maxpool_task(void *p, int t, int thread)
         const float *r0 = in + (size_t)(2 * oy) * iw;
         const float *r1 = 2 * oy + 1 < ih ? r0 + iw : r0; /* ceil mode: last row alone */
         float *o = out + (size_t)oy * ow;
-        for (int ox = 0; ox < iw / 2; ox++) {
+        int ox = 0;
+        for (; ox + 4 <= iw / 2; ox += 4) { /* eight input columns, four outputs */
+            v4 m0 = v4_max2(v4_load(r0 + 2 * ox), v4_load(r1 + 2 * ox));
+            v4 m1 = v4_max2(v4_load(r0 + 2 * ox + 4), v4_load(r1 + 2 * ox + 4));
+            v4 m = v4_max2(V4_SHUFFLE(m0, m1, 0, 2, 4, 6), V4_SHUFFLE(m0, m1, 1, 3, 5, 7));
+            memcpy(o + ox, &m, sizeof m);
+        }
+        for (; ox < iw / 2; ox++) {
             float m0 = max2(r0[2 * ox], r0[2 * ox + 1]);
             float m1 = max2(r1[2 * ox], r1[2 * ox + 1]);
             o[ox] = max2(m0, m1);
@@ -92,64 +111,7 @@ static int cpu_maxpool2(backend *bk, bk_tensor dst, bk_tensor src)
 {
     cpu_backend *cb = (cpu_backend *)bk;
     plane_job j = {cb, dst, src};
-    tp_run(cb->tp, src.n * src.c, maxpool_task, &j);
-    return 0;
-}
-
-/* Half-pixel source index as PyTorch computes it in float. */
-static resize_tap tap_at(int i, float scale, int in)
-{
-    float s = scale * ((float)i + 0.5f) - 0.5f;
-    if (s < 0) s = 0;
-    int x = (int)s;
-    return (resize_tap){x, x < in - 1 ? 1 : 0, s - (float)x};
-}
-
-typedef struct {
-    plane_job pj;
-    const resize_tap *cols; /* computed once per op */
-} resize_job;
-
-static void resize_task(void *p, int t, int thread)
-{
-    (void)thread;
-    resize_job *r = p;
-    plane_job *j = &r->pj;
-    int img = t / j->src.c, ch = t % j->src.c;
-    const float *in = cpu_plane(j->cb, j->src, img, ch);
-    float *out = cpu_plane(j->cb, j->dst, img, ch);
-    int ih = j->src.h, iw = j->src.w, oh = j->dst.h, ow = j->dst.w;
-    float sy = (float)ih / (float)oh;
-    for (int oy = 0; oy < oh; oy++) {
-        resize_tap ty = tap_at(oy, sy, ih);
-        float ly = ty.l1;
-        const float *r0 = in + (size_t)ty.i0 * iw, *r1 = r0 + (size_t)ty.step * iw;
-        float *o = out + (size_t)oy * ow;
-        for (int ox = 0; ox < ow; ox++) {
-            int x0 = r->cols[ox].i0, dx = r->cols[ox].step;
-            float lx = r->cols[ox].l1;
-            o[ox] = (1 - ly) * ((1 - lx) * r0[x0] + lx * r0[x0 + dx]) +
-                    ly * ((1 - lx) * r1[x0] + lx * r1[x0 + dx]);
-        }
-    }
-}
-
-static int cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
-{
-    cpu_backend *cb = (cpu_backend *)bk;
-    if (dst.c != src.c || dst.n != src.n)
-        return bk_error(bk, CUTOUT_E_ARG, "resize: source and destination shapes differ");
-    /* grow-only: allocates on the first forward pass, never in steady state */
-    if ((size_t)dst.w > cb->taps_cap) {
-        resize_tap *t = realloc(cb->taps, (size_t)dst.w * sizeof *t);
-        if (!t) return bk_error(bk, CUTOUT_E_NOMEM, "resize: out of memory");
-        cb->taps = t;
-        cb->taps_cap = (size_t)dst.w;
-    }
-    float sx = (float)src.w / (float)dst.w;
-    for (int ox = 0; ox < dst.w; ox++) cb->taps[ox] = tap_at(ox, sx, src.w);
-    resize_job r = {{cb, dst, src}, cb->taps};
-    tp_run(cb->tp, src.n * src.c, resize_task, &r);
+    cpu_run(cb, src.n * src.c, maxpool_task, &j, (double)src.n * src.c * src.h * src.w);
     return 0;
 }
 
@@ -168,18 +130,33 @@ static int cpu_sigmoid(backend *bk, bk_tensor dst, bk_tensor src)
 {
     cpu_backend *cb = (cpu_backend *)bk;
     plane_job j = {cb, dst, src};
-    tp_run(cb->tp, src.n * src.c, sigmoid_task, &j);
+    cpu_run(cb, src.n * src.c, sigmoid_task, &j, 8.0 * src.n * src.c * src.h * src.w);
     return 0;
+}
+
+float *cpu_rows(cpu_backend *cb, size_t floats)
+{
+    floats = (floats + 15) / 16 * 16;
+    if (floats > cb->rows_floats) {
+        size_t n = floats * (size_t)tp_threads(cb->tp);
+        float *r = aligned_alloc(64, n * sizeof(float));
+        if (!r) return NULL;
+        free(cb->rows);
+        cb->rows = r;
+        cb->rows_floats = floats;
+    }
+    return cb->rows;
 }
 
 static void cpu_destroy(backend *bk)
 {
     cpu_backend *cb = (cpu_backend *)bk;
     if (!cb) return;
+    cpu_conv_release(cb);
     tp_destroy(cb->tp);
     free(cb->arena);
-    free(cb->scratch);
     free(cb->taps);
+    free(cb->rows);
     free(cb);
 }
 
@@ -205,8 +182,7 @@ int backend_cpu_create(int threads, backend **out, char *err, size_t errlen)
     cb->base.ops = &cpu_ops;
     cb->base.name = "cpu";
     cb->base.threads = threads;
-    /* The pool parallelises over tiles; each GEMM call stays on its thread. */
-    openblas_set_num_threads(1);
+    cb->force_method = -1;
     if (tp_create(threads, &cb->tp)) {
         free(cb);
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "cpu backend: cannot start %d threads",

@@ -11,22 +11,68 @@ typedef struct {
     float l1;
 } resize_tap;
 
+/* How a conv is computed; chosen once per conv in prepare (cpu_conv_method). */
+typedef enum {
+    CPU_CONV_IM2COL = 0,   /* im2col tiles + engine/gemm.c (any conv) */
+    CPU_CONV_WINOGRAD = 1, /* F(4×4, 3×3), cpu_winograd.c (3×3, stride 1) */
+    CPU_CONV_DIRECT = 2,   /* register-blocked direct, cpu_direct.c (stride 1) */
+} cpu_conv_method;
+
+/* A conv's weights in the layout its method multiplies by. */
+typedef struct {
+    cpu_conv_method method;
+    float *packed; /* im2col: gemm_pack_a(cout × cin·k·k); Winograd: 36 × gemm_pack_a(cout × cin);
+                      direct: NULL (reads the descriptor's weights) */
+} cpu_conv_plan;
+
 typedef struct {
     backend base;
     threadpool *tp;
     float *arena;
     size_t arena_floats;
     const bk_conv_desc *convs;
+    cpu_conv_plan *plans;    /* one per conv */
+    int force_method;        /* -1: by shape (cpu_conv_choose); else a cpu_conv_method used
+                                wherever it applies (tests and benchmarks set it before prepare) */
+    int force_portable;      /* tests: the portable transforms and kernels even on AVX2 CPUs */
     int n_convs;
-    float *scratch;          /* per-thread im2col tiles */
+    size_t weight_floats;    /* total floats in plans[*].packed */
+    float *scratch;          /* per-thread conv scratch (im2col panels or Winograd tiles) */
     size_t scratch_floats;   /* per thread */
     resize_tap *taps;        /* resize column taps, grown on first use */
     size_t taps_cap;
+    float *rows;             /* per-thread row buffers (resize, direct conv), grown on first use */
+    size_t rows_floats;      /* per thread */
 } cpu_backend;
 
-/* Output pixels per im2col tile for a reduction length K. */
-int cpu_conv_tile(int K);
+/* Method for a conv, from its descriptor alone (the weights are laid out for it in prepare). */
+cpu_conv_method cpu_conv_choose(const bk_conv_desc *d);
+/* Whether a method can compute a conv at all. */
+int cpu_conv_method_applies(cpu_conv_method m, const bk_conv_desc *d);
+/* Lays out every conv's weights and sizes the per-thread scratch (cb->plans, cb->scratch). */
+int cpu_conv_prepare(cpu_backend *cb);
+void cpu_conv_release(cpu_backend *cb);
 int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse);
+int cpu_resize(backend *bk, bk_tensor dst, bk_tensor src); /* cpu_resize.c */
+/* cb->rows with at least `floats` per thread (64-byte aligned), or NULL when
+ * out of memory. Grow-only: allocates on the first forward pass at most. */
+float *cpu_rows(cpu_backend *cb, size_t floats);
+
+/* Below this much work (in multiply-adds, or elements touched) an op runs
+ * on the calling thread: handing tasks to the pool costs ~10 µs, and far
+ * more when another process holds the workers' cores (tp_run waits until
+ * every worker has checked in). 2^18 is ~20 µs of GEMM on one core. */
+#ifndef CPU_INLINE_WORK
+#define CPU_INLINE_WORK (1 << 18)
+#endif
+
+static inline void cpu_run(cpu_backend *cb, int n_tasks, tp_task_fn fn, void *ctx, double work)
+{
+    if (work < CPU_INLINE_WORK)
+        for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+    else
+        tp_run(cb->tp, n_tasks, fn, ctx);
+}
 
 static inline float *cpu_plane(cpu_backend *cb, bk_tensor t, int img, int ch)
 {

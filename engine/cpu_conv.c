@@ -1,12 +1,20 @@
-/* CPU convolution: output pixels are cut into tiles; for each tile the
- * receptive fields are gathered into a K×T matrix (im2col of the tile only,
- * never of the whole layer) and multiplied by the weights, then bias, ReLU
- * and the residual are applied while the tile is still in cache. */
-#include <cblas.h>
+/* CPU convolution: the per-conv method (cpu_conv_choose: Winograd,
+ * cpu_winograd.c; direct, cpu_direct.c; im2col + GEMM), weight layout in
+ * prepare, shape checks, and the im2col path.
+ *
+ * im2col path: output pixels are cut into tiles; for each tile the receptive
+ * fields are gathered straight into engine/gemm.c's packed-B panels (im2col
+ * of the tile only, never of the whole layer) and multiplied by the weights
+ * packed once in prepare; bias, ReLU and the residual are fused into the
+ * GEMM's store. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "cpu_direct.h"
+#include "cpu_winograd.h"
+#include "gemm.h"
 #include "util.h"
 
 /* Target im2col tile size in floats: 128 K floats = 512 KB, this core's L2. */
@@ -14,66 +22,169 @@
 #define CONV_TILE_FLOATS (128 * 1024)
 #endif
 
-int cpu_conv_tile(int K)
+/* Output pixels per im2col tile for a reduction length K: a multiple of
+ * the GEMM panel width. */
+static int conv_tile(int K)
 {
     int t = CONV_TILE_FLOATS / (K > 0 ? K : 1);
     if (t > 1024) t = 1024;
-    t = t / 16 * 16;
+    t = t / GEMM_NR * GEMM_NR;
     return t < 64 ? 64 : t;
+}
+
+int cpu_conv_method_applies(cpu_conv_method m, const bk_conv_desc *d)
+{
+    switch (m) {
+    case CPU_CONV_IM2COL: return 1;
+    case CPU_CONV_WINOGRAD: return d->k == 3 && d->stride == 1;
+    case CPU_CONV_DIRECT: return d->stride == 1;
+    }
+    return 0;
+}
+
+/* The rule, from measurements on u2netp's shapes (bench/results/cpu-conv-*.md):
+ * - 3×3 stride 1 with at most 2 output channels (the side heads): direct.
+ *   Winograd would transform every input channel for one output; im2col
+ *   copies nine times the input for a GEMM of one row.
+ * - other 3×3 stride 1 (every dilation): Winograd F(4×4, 3×3), 2.5-4× the
+ *   im2col GEMM's effective rate; with 3 input channels (the stem) it ties
+ *   im2col and beats direct.
+ * - anything else (1×1, stride 2): im2col + GEMM. */
+cpu_conv_method cpu_conv_choose(const bk_conv_desc *d)
+{
+    if (d->k == 3 && d->stride == 1 && d->cout <= 2) return CPU_CONV_DIRECT;
+    if (d->k == 3 && d->stride == 1) return CPU_CONV_WINOGRAD;
+    return CPU_CONV_IM2COL;
+}
+
+void cpu_conv_release(cpu_backend *cb)
+{
+    for (int i = 0; cb->plans && i < cb->n_convs; i++) free(cb->plans[i].packed);
+    free(cb->plans);
+    cb->plans = NULL;
+    free(cb->scratch);
+    cb->scratch = NULL;
+    cb->scratch_floats = 0;
+    cb->weight_floats = 0;
+}
+
+static float *alloc_floats(size_t n)
+{
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+int cpu_conv_prepare(cpu_backend *cb)
+{
+    backend *bk = &cb->base;
+    cb->plans = calloc(cb->n_convs > 0 ? (size_t)cb->n_convs : 1, sizeof *cb->plans);
+    if (!cb->plans) goto nomem;
+    size_t need = 0, tmp_need = 0;
+    for (int i = 0; i < cb->n_convs; i++) {
+        const bk_conv_desc *d = &cb->convs[i];
+        if (d->cin < 1 || d->cout < 1 || d->k < 1 || d->stride < 1 || d->dil < 1 || d->pad < 0) {
+            cpu_conv_release(cb);
+            snprintf(bk->err, sizeof bk->err, "conv %d: unsupported parameters", i);
+            return CUTOUT_E_ARG;
+        }
+        cpu_conv_plan *p = &cb->plans[i];
+        p->method = cpu_conv_choose(d);
+        if (cb->force_method >= 0 && cpu_conv_method_applies((cpu_conv_method)cb->force_method, d))
+            p->method = (cpu_conv_method)cb->force_method;
+        size_t K = (size_t)d->cin * d->k * d->k, floats = 0, scratch = 0;
+        if (p->method == CPU_CONV_DIRECT) {
+            p->packed = NULL; /* its row buffers grow at the first call (cpu_rows) */
+            continue;
+        } else if (p->method == CPU_CONV_WINOGRAD) {
+            floats = wino_weight_floats(d);
+            scratch = wino_scratch_floats(d);
+            if ((size_t)d->cout * d->cin > tmp_need) tmp_need = (size_t)d->cout * d->cin;
+        } else {
+            floats = gemm_packed_a_floats(d->cout, (int)K);
+            scratch = gemm_packed_b_floats((int)K, conv_tile((int)K));
+        }
+        if (scratch > need) need = scratch;
+        p->packed = alloc_floats(floats);
+        if (!p->packed) goto nomem;
+        cb->weight_floats += floats;
+    }
+    float *tmp = tmp_need ? alloc_floats(tmp_need) : NULL;
+    if (tmp_need && !tmp) goto nomem;
+    for (int i = 0; i < cb->n_convs; i++) {
+        const bk_conv_desc *d = &cb->convs[i];
+        int K = d->cin * d->k * d->k;
+        if (cb->plans[i].method == CPU_CONV_WINOGRAD)
+            wino_transform_weights(d, cb->plans[i].packed, tmp);
+        else if (cb->plans[i].method == CPU_CONV_IM2COL)
+            gemm_pack_a(d->weight, (size_t)K, d->cout, K, cb->plans[i].packed);
+    }
+    free(tmp);
+    need = (need + 15) / 16 * 16; /* each thread's part starts 64-byte aligned */
+    cb->scratch = alloc_floats(need * (size_t)tp_threads(cb->tp));
+    if (!cb->scratch) goto nomem;
+    cb->scratch_floats = need;
+    return 0;
+nomem:
+    cpu_conv_release(cb);
+    snprintf(bk->err, sizeof bk->err, "out of memory for conv weights or scratch");
+    return CUTOUT_E_NOMEM;
 }
 
 typedef struct {
     cpu_backend *cb;
     const bk_conv_desc *d;
+    const float *packed;
     bk_tensor dst, a, b, res;
-    int has_b, has_res, relu;
+    int has_res, relu;
     int K, tile, tiles, cout_blocks, cout_per_block;
 } conv_job;
 
-/* Writes the im2col rows of input channel plane `src` for output pixels
- * [p0, p0+tn) into rows[(ky*k+kx)*tn ...]. */
-static void im2col_plane(const bk_conv_desc *d, const float *src, int ih, int iw, int ow, int p0,
-                         int tn, float *rows)
+/* im2col of output pixels [p0, p0+tn) into packed-B panels: element (k, j)
+ * at col[gemm_packed_b_index(K, k, j)], k = (ci·k + ky)·k + kx, padding
+ * columns zero. */
+static void im2col_panels(const conv_job *j, int img, int p0, int tn, float *col)
 {
-    int k = d->k;
-    for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++) {
-            float *row = rows + (size_t)(ky * k + kx) * tn;
-            int xoff = kx * d->dil - d->pad;
-            for (int p = p0; p < p0 + tn;) {
-                int oy = p / ow, ox0 = p % ow;
-                int run = ow - ox0 < p0 + tn - p ? ow - ox0 : p0 + tn - p;
-                float *o = row + (p - p0);
-                int iy = oy * d->stride - d->pad + ky * d->dil;
-                if (iy < 0 || iy >= ih) {
-                    memset(o, 0, (size_t)run * sizeof(float));
-                } else if (d->stride == 1) {
-                    const float *in = src + (size_t)iy * iw;
-                    /* valid ox: 0 <= ox + xoff < iw */
-                    int lo = -xoff, hi = iw - xoff;
-                    int i = 0;
-                    for (; i < run && ox0 + i < lo; i++) o[i] = 0;
-                    int end = hi - ox0 < run ? hi - ox0 : run;
-                    if (end > i) {
-                        memcpy(o + i, in + ox0 + i + xoff, (size_t)(end - i) * sizeof(float));
-                        i = end;
+    const bk_conv_desc *d = j->d;
+    int k = d->k, ih = j->a.h, iw = j->a.w, ow = j->dst.w, K = j->K;
+    for (int jp = 0; jp < tn; jp += GEMM_NR) {
+        int w = tn - jp < GEMM_NR ? tn - jp : GEMM_NR;
+        int iy0[GEMM_NR], ix0[GEMM_NR];
+        for (int q = 0; q < w; q++) {
+            int p = p0 + jp + q;
+            iy0[q] = p / ow * d->stride - d->pad;
+            ix0[q] = p % ow * d->stride - d->pad;
+        }
+        /* Sixteen pixels of one output row, undilated input run: copies. */
+        int one_run = w == GEMM_NR && d->stride == 1 && iy0[0] == iy0[GEMM_NR - 1];
+        float *panel = col + gemm_packed_b_index(K, 0, jp);
+        for (int ci = 0; ci < d->cin; ci++) {
+            const float *src = ci < j->a.c ? cpu_plane(j->cb, j->a, img, ci)
+                                           : cpu_plane(j->cb, j->b, img, ci - j->a.c);
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    float *o = panel + (size_t)((ci * k + ky) * k + kx) * GEMM_NR;
+                    int dy = ky * d->dil, dx = kx * d->dil;
+                    if (one_run) {
+                        int iy = iy0[0] + dy, ix = ix0[0] + dx;
+                        if (iy >= 0 && iy < ih && ix >= 0 && ix + GEMM_NR <= iw) {
+                            memcpy(o, src + (size_t)iy * iw + ix, GEMM_NR * sizeof(float));
+                            continue;
+                        }
                     }
-                    for (; i < run; i++) o[i] = 0;
-                } else {
-                    const float *in = src + (size_t)iy * iw;
-                    for (int i = 0; i < run; i++) {
-                        int ix = (ox0 + i) * d->stride + xoff;
-                        o[i] = ix >= 0 && ix < iw ? in[ix] : 0.0f;
+                    for (int q = 0; q < GEMM_NR; q++) {
+                        int iy = iy0[q] + dy, ix = ix0[q] + dx;
+                        o[q] = q < w && iy >= 0 && iy < ih && ix >= 0 && ix < iw
+                                   ? src[(size_t)iy * iw + ix]
+                                   : 0.0f;
                     }
                 }
-                p += run;
-            }
         }
+    }
 }
 
 static void conv_task(void *p, int task, int thread)
 {
-    conv_job *j = p;
+    const conv_job *j = p;
     cpu_backend *cb = j->cb;
     const bk_conv_desc *d = j->d;
     int cblk = task % j->cout_blocks;
@@ -84,66 +195,30 @@ static void conv_task(void *p, int task, int thread)
     int co0 = cblk * j->cout_per_block;
     int co1 = co0 + j->cout_per_block < d->cout ? co0 + j->cout_per_block : d->cout;
     if (co0 >= co1) return;
-    int kk = d->k * d->k;
     float *col = cb->scratch + (size_t)thread * cb->scratch_floats;
-
-    for (int ci = 0; ci < d->cin; ci++) {
-        const float *src = ci < j->a.c ? cpu_plane(cb, j->a, img, ci)
-                                       : cpu_plane(cb, j->b, img, ci - j->a.c);
-        im2col_plane(d, src, j->a.h, j->a.w, j->dst.w, p0, tn, col + (size_t)ci * kk * tn);
-    }
-    float *out = cpu_plane(cb, j->dst, img, co0) + p0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co1 - co0, tn, j->K, 1.0f,
-                d->weight + (size_t)co0 * j->K, j->K, col, tn, 0.0f, out, P);
-
-    for (int co = co0; co < co1; co++) {
-        float *o = cpu_plane(cb, j->dst, img, co) + p0;
-        float bias = d->bias[co];
-        const float *r = j->has_res ? cpu_plane(cb, j->res, img, co) + p0 : NULL;
-        if (j->relu) {
-            for (int i = 0; i < tn; i++) {
-                float v = o[i] + bias;
-                o[i] = v > 0 ? v : 0;
-            }
-        } else {
-            for (int i = 0; i < tn; i++) o[i] += bias;
-        }
-        if (r)
-            for (int i = 0; i < tn; i++) o[i] += r[i];
-    }
+    im2col_panels(j, img, p0, tn, col);
+    gemm_epilogue ep = {
+        .bias = d->bias + co0,
+        .residual = j->has_res ? cpu_plane(cb, j->res, img, co0) + p0 : NULL,
+        .ldr = (size_t)P,
+        .relu = j->relu,
+    };
+    gemm_run_rows(j->packed, d->cout, co0, co1 - co0, col, tn, j->K,
+                  cpu_plane(cb, j->dst, img, co0) + p0, (size_t)P, &ep);
 }
 
-int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse)
+static void im2col_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d,
+                        bk_tensor dst, bk_tensor a, const bk_tensor *b, const bk_tensor *res,
+                        int relu)
 {
-    cpu_backend *cb = (cpu_backend *)bk;
-    if (conv_index < 0 || conv_index >= cb->n_convs) {
-        snprintf(bk->err, sizeof bk->err, "conv %d does not exist", conv_index);
-        return CUTOUT_E_ARG;
-    }
-    const bk_conv_desc *d = &cb->convs[conv_index];
-    conv_job j = {.cb = cb, .d = d, .dst = dst, .a = a, .relu = fuse && fuse->relu};
-    int cb_ch = 0;
-    if (fuse && fuse->b) {
-        j.b = *fuse->b;
-        j.has_b = 1;
-        cb_ch = j.b.c;
-        if (j.b.h != a.h || j.b.w != a.w || j.b.n != a.n) {
-            snprintf(bk->err, sizeof bk->err, "conv %d: concat inputs differ in shape",
-                     conv_index);
-            return CUTOUT_E_ARG;
-        }
-    }
-    if (fuse && fuse->residual) {
-        j.res = *fuse->residual;
+    conv_job j = {.cb = cb, .d = d, .packed = plan->packed, .dst = dst, .a = a, .relu = relu};
+    if (b) j.b = *b;
+    if (res) {
+        j.res = *res;
         j.has_res = 1;
     }
-    if (a.c + cb_ch != d->cin || dst.c != d->cout || dst.n != a.n) {
-        snprintf(bk->err, sizeof bk->err, "conv %d: expects %d input channels, got %d",
-                 conv_index, d->cin, a.c + cb_ch);
-        return CUTOUT_E_ARG;
-    }
     j.K = d->cin * d->k * d->k;
-    j.tile = cpu_conv_tile(j.K);
+    j.tile = conv_tile(j.K);
     int P = dst.h * dst.w;
     j.tiles = (P + j.tile - 1) / j.tile;
     /* Small planes with many channels: split output channels as well so
@@ -153,6 +228,65 @@ int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_c
     while (dst.n * j.tiles * j.cout_blocks < 2 * threads && d->cout / (j.cout_blocks * 2) >= 16)
         j.cout_blocks *= 2;
     j.cout_per_block = (d->cout + j.cout_blocks - 1) / j.cout_blocks;
-    tp_run(cb->tp, dst.n * j.tiles * j.cout_blocks, conv_task, &j);
+    cpu_run(cb, dst.n * j.tiles * j.cout_blocks, conv_task, &j, (double)dst.n * P * d->cout * j.K);
+}
+
+/* Whether two views share a float (image by image: channel-slice views of
+ * one buffer interleave). */
+static int views_overlap(bk_tensor x, bk_tensor y)
+{
+    size_t xs = (size_t)x.c * x.h * x.w, ys = (size_t)y.c * y.h * y.w;
+    for (int i = 0; i < x.n; i++)
+        for (int k = 0; k < y.n; k++) {
+            size_t x0 = x.off + (size_t)i * x.nstride, y0 = y.off + (size_t)k * y.nstride;
+            if (x0 < y0 + ys && y0 < x0 + xs) return 1;
+        }
+    return 0;
+}
+
+static size_t view_end(bk_tensor t) /* one past the view's last float */
+{
+    return t.n > 0 ? t.off + (size_t)(t.n - 1) * t.nstride + (size_t)t.c * t.h * t.w : t.off;
+}
+
+static int conv_fail(backend *bk, int conv_index, const char *what)
+{
+    snprintf(bk->err, sizeof bk->err, "conv %d: %s", conv_index, what);
+    return CUTOUT_E_ARG;
+}
+
+int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse)
+{
+    cpu_backend *cb = (cpu_backend *)bk;
+    if (conv_index < 0 || conv_index >= cb->n_convs || !cb->plans) {
+        snprintf(bk->err, sizeof bk->err, "conv %d does not exist", conv_index);
+        return CUTOUT_E_ARG;
+    }
+    const bk_conv_desc *d = &cb->convs[conv_index];
+    const bk_tensor *b = fuse ? fuse->b : NULL, *res = fuse ? fuse->residual : NULL;
+    int cin = a.c + (b ? b->c : 0);
+    if (b && (b->h != a.h || b->w != a.w || b->n != a.n))
+        return conv_fail(bk, conv_index, "concat inputs differ in shape");
+    if (cin != d->cin || dst.c != d->cout || dst.n != a.n)
+        return conv_fail(bk, conv_index, "input or output channels do not match the weights");
+    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    if (dst.h != oh || dst.w != ow) return conv_fail(bk, conv_index, "wrong output size");
+    if (res && (res->n != dst.n || res->c != dst.c || res->h != dst.h || res->w != dst.w))
+        return conv_fail(bk, conv_index, "residual shape differs from the output");
+    size_t end = view_end(dst);
+    if (view_end(a) > cb->arena_floats || end > cb->arena_floats ||
+        (b && view_end(*b) > cb->arena_floats) || (res && view_end(*res) > cb->arena_floats))
+        return conv_fail(bk, conv_index, "a view lies outside the arena");
+    /* Tiles are written while other tiles still read the inputs; the GEMM
+     * keeps partial sums in dst while the residual is still to be read. */
+    if (views_overlap(dst, a) || (b && views_overlap(dst, *b)) || (res && views_overlap(dst, *res)))
+        return conv_fail(bk, conv_index, "output overlaps an input");
+    int relu = fuse && fuse->relu;
+    switch (cb->plans[conv_index].method) {
+    case CPU_CONV_WINOGRAD: wino_conv(cb, &cb->plans[conv_index], d, dst, a, b, res, relu); break;
+    case CPU_CONV_DIRECT: return direct_conv(cb, d, dst, a, b, res, relu);
+    case CPU_CONV_IM2COL: im2col_conv(cb, &cb->plans[conv_index], d, dst, a, b, res, relu); break;
+    }
     return 0;
 }

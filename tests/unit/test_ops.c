@@ -1,13 +1,15 @@
 /* Every CPU backend op against the naive reference (engine/ref_ops.c) on odd
  * shapes: dilations 1/2/4/8, stride 2, 1×1, concat inputs, fused residual,
  * channel-slice views, ceil-mode pooling, resizing up and down, and 1, 2 and
- * 3 threads. */
+ * 3 threads. Convs run through every method that applies (im2col, Winograd,
+ * direct; the AVX2 and the portable kernels). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "cpu_backend.h"
 #include "ref_ops.h"
 
 static int failures, checks;
@@ -46,10 +48,34 @@ typedef struct {
     int n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view;
 } conv_case;
 
-/* Conv through the backend: a at offset 0, b after it, dst after that (as
- * channel 1 of a 3-channel-wider buffer when view is set). */
-static void test_conv(backend *bk, const conv_case *t)
+/* Tolerances (max abs error against ref_conv's float64 sums). Inputs are
+ * uniform in [-1, 1], weights in ±1/sqrt(K) (K = cin·k·k), so outputs are
+ * O(1) and a wrong tap, tile, phase or channel errs by >= ~0.05.
+ * - im2col and direct: fp32 dot products of up to ~1.2k terms; the
+ *   summation-order difference is ~1e-6: 2e-5.
+ * - Winograd F(4×4, 3×3): besides the dot product over cin, each output is
+ *   a sum of 36 transformed products whose weights reach 8·5 = 40 (the Bᵀ
+ *   and Aᵀ entries), so rounding grows ~10-30× that of a direct sum
+ *   (measured here: 1e-6 .. 2e-5 on these cases, in line with the
+ *   literature's 5-10× for F(4,3) over direct); 1e-4 leaves room while an
+ *   indexing error is still 500× above it. */
+#define TOL_DIRECT 2e-5
+#define TOL_WINOGRAD 1e-4
+
+static const char *method_name(int m)
 {
+    return m == CPU_CONV_WINOGRAD ? "winograd" : m == CPU_CONV_DIRECT ? "direct" : "im2col";
+}
+
+/* Conv through the backend with method `method` (-1: the backend's own
+ * choice). a is channel slice 1 of a buffer 2 channels wider when view is
+ * set, likewise b and the residual; dst is channel slice 1 of a buffer 3
+ * channels wider. */
+static void test_conv(backend *bk, const conv_case *t, int method, int portable)
+{
+    cpu_backend *cb = (cpu_backend *)bk;
+    cb->force_method = method;
+    cb->force_portable = portable;
     int cin = t->ca + t->cb, k = t->k, pad = k == 1 ? 0 : t->dil;
     int oh = (t->ih + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
     int ow = (t->iw + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
@@ -59,9 +85,14 @@ static void test_conv(backend *bk, const conv_case *t)
     fill(bias, (size_t)t->cout, 0.5f);
     bk_conv_desc d = {cin, t->cout, k, t->stride, pad, t->dil, w, bias};
 
-    size_t na = (size_t)t->n * t->ca * t->ih * t->iw, nb = (size_t)t->n * t->cb * t->ih * t->iw;
-    size_t plane = (size_t)oh * ow, dst_c = t->cout + (t->view ? 3 : 0);
-    size_t nd = (size_t)t->n * dst_c * plane, nr = (size_t)t->n * t->cout * plane;
+    int extra_in = t->view ? 2 : 0, extra_out = t->view ? 3 : 0;
+    size_t ip = (size_t)t->ih * t->iw, op = (size_t)oh * ow;
+    size_t na = (size_t)t->n * t->ca * ip, nb = (size_t)t->n * t->cb * ip;
+    size_t nr = (size_t)t->n * t->cout * op;
+    /* arena: a's buffer, b's, the residual's, dst's */
+    size_t sa = (size_t)t->n * (t->ca + extra_in) * ip, sb = (size_t)t->n * (t->cb + extra_in) * ip;
+    size_t sr = (size_t)t->n * (t->cout + extra_in) * op;
+    size_t sd = (size_t)t->n * (t->cout + extra_out) * op;
     float *a = malloc(na * sizeof(float)), *b = malloc((nb + 1) * sizeof(float));
     float *res = malloc(nr * sizeof(float)), *want = malloc(nr * sizeof(float));
     float *got = malloc(nr * sizeof(float));
@@ -69,11 +100,14 @@ static void test_conv(backend *bk, const conv_case *t)
     fill(b, nb, 1.0f);
     fill(res, nr, 1.0f);
 
-    bk_tensor ta = {0, (size_t)t->ca * t->ih * t->iw, t->n, t->ca, t->ih, t->iw};
-    bk_tensor tb = {na, (size_t)t->cb * t->ih * t->iw, t->n, t->cb, t->ih, t->iw};
-    bk_tensor tr = {na + nb, (size_t)t->cout * plane, t->n, t->cout, oh, ow};
-    bk_tensor td = {na + nb + nr + (t->view ? plane : 0), dst_c * plane, t->n, t->cout, oh, ow};
-    int rc = bk->ops->prepare(bk, &d, 1, na + nb + nr + nd);
+    size_t in_off = t->view ? ip : 0, out_off = t->view ? op : 0;
+    bk_tensor ta = {in_off, (size_t)(t->ca + extra_in) * ip, t->n, t->ca, t->ih, t->iw};
+    bk_tensor tb = {sa + in_off, (size_t)(t->cb + extra_in) * ip, t->n, t->cb, t->ih, t->iw};
+    bk_tensor tr = {sa + sb + out_off, (size_t)(t->cout + extra_in) * op, t->n, t->cout, oh, ow};
+    bk_tensor td = {sa + sb + sr + out_off, (size_t)(t->cout + extra_out) * op, t->n, t->cout, oh,
+                    ow};
+    int rc = bk->ops->prepare(bk, &d, 1, sa + sb + sr + sd);
+    int used = rc ? -1 : (int)cb->plans[0].method;
     if (!rc) rc = bk->ops->write(bk, ta, a);
     if (!rc && t->cb) rc = bk->ops->write(bk, tb, b);
     if (!rc) rc = bk->ops->write(bk, tr, res);
@@ -82,14 +116,20 @@ static void test_conv(backend *bk, const conv_case *t)
     if (!rc) rc = bk->ops->read(bk, td, got);
     ref_conv(&d, a, t->ca, t->cb ? b : NULL, t->cb, t->n, t->ih, t->iw, t->relu,
              t->residual ? res : NULL, want, oh, ow);
-    char what[160];
+    char what[200];
     snprintf(what, sizeof what,
-             "conv n=%d cin=%d+%d cout=%d %dx%d k=%d s=%d d=%d relu=%d res=%d view=%d thr=%d",
-             t->n, t->ca, t->cb, t->cout, t->ih, t->iw, k, t->stride, t->dil, t->relu,
-             t->residual, t->view, bk->threads);
-    /* fp32 dot products of up to ~1.2k terms of magnitude <= 1/sqrt(K): the
-     * summation-order difference is ~1e-6; an indexing error is ~0.1. */
-    report(what, rc ? INFINITY : max_abs_diff(got, want, nr), 2e-5);
+             "conv n=%d cin=%d+%d cout=%d %dx%d k=%d s=%d d=%d relu=%d res=%d view=%d thr=%d %s%s",
+             t->n, t->ca, t->cb, t->cout, t->ih, t->iw, k, t->stride, t->dil, t->relu, t->residual,
+             t->view, bk->threads, used < 0 ? "none" : method_name(used),
+             portable ? " portable" : "");
+    /* The method asked for must be the one used wherever it applies. */
+    if (method >= 0 && !rc && cpu_conv_method_applies((cpu_conv_method)method, &d) &&
+        used != method)
+        rc = -1;
+    report(what, rc ? INFINITY : max_abs_diff(got, want, nr),
+           used == CPU_CONV_WINOGRAD ? TOL_WINOGRAD : TOL_DIRECT);
+    cb->force_method = -1;
+    cb->force_portable = 0;
     free(w);
     free(bias);
     free(a);
@@ -125,10 +165,13 @@ static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, 
     snprintf(what, sizeof what, "resize n=%d c=%d %dx%d->%dx%d thr=%d", n, c, ih, iw, oh, ow,
              bk->threads);
     /* The backend computes source coordinates in float as PyTorch does, the
-     * reference in double: weights differ by up to ~1e-6 (coordinates up to
-     * ~20 at 2^-23 relative), times neighbour differences of up to 6. A wrong
-     * tap or weight errs by >= 0.01. */
-    report(what, rc ? INFINITY : max_abs_diff(got, want, nr), 1e-5);
+     * reference in double: s = scale·(i + 0.5) - 0.5 with s up to ~20 here
+     * carries two roundings of 2^-24 relative, so each axis's weight is off
+     * by up to ~2.4e-6, times neighbour differences of up to 6, for two
+     * axes: ~3e-5 (measured 1.1e-5 on the 20x20 -> 37x41 case, the same
+     * before and after the separable rewrite). A wrong tap or weight errs by
+     * >= 0.01. */
+    report(what, rc ? INFINITY : max_abs_diff(got, want, nr), 3e-5);
 
     rc = bk->ops->sigmoid(bk, ti, ti);
     if (!rc) rc = bk->ops->read(bk, ti, got);
@@ -143,6 +186,7 @@ static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, 
 
 int main(void)
 {
+    /* n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view */
     static const conv_case convs[] = {
         {1, 3, 0, 8, 17, 23, 3, 1, 1, 1, 0, 0},
         {2, 5, 7, 16, 13, 9, 3, 1, 2, 1, 1, 0},
@@ -156,11 +200,47 @@ int main(void)
         {2, 128, 0, 128, 5, 3, 3, 1, 2, 1, 0, 0},
         {1, 1, 0, 1, 1, 1, 3, 1, 1, 0, 0, 0},
         {2, 16, 0, 1, 19, 12, 3, 1, 1, 0, 0, 1},
+        /* Winograd's row groups (eight tiles side by side): interior, both
+         * edges, rows that wrap, a partial last tile row; concat, residual,
+         * views everywhere */
+        {1, 8, 8, 16, 37, 150, 3, 1, 1, 1, 1, 1},
+        {2, 5, 3, 9, 33, 128, 3, 1, 1, 0, 1, 1},
+        /* dilated on odd sizes, down to planes smaller than a tile and than
+         * the dilation (phases with one pixel, or none) */
+        {1, 7, 2, 6, 21, 46, 3, 1, 2, 1, 1, 1},
+        {2, 3, 4, 5, 23, 19, 3, 1, 4, 1, 0, 1},
+        {1, 6, 0, 4, 17, 35, 3, 1, 8, 0, 1, 0},
+        {1, 2, 3, 3, 3, 3, 3, 1, 8, 1, 1, 1},
+        {2, 3, 0, 2, 2, 5, 3, 1, 4, 1, 0, 0},
+        {1, 4, 0, 3, 1, 1, 3, 1, 2, 0, 1, 1},
+        {3, 2, 2, 5, 5, 3, 3, 1, 1, 1, 1, 0},
+        /* 3×3 convs with many channels: deeper sums (Winograd's error), and
+         * a block count low enough that output channels are split */
+        {1, 256, 0, 32, 9, 11, 3, 1, 1, 1, 1, 0},
+        {1, 96, 96, 24, 6, 7, 3, 1, 2, 1, 0, 1},
+        /* Winograd's non-temporal stores (an output over 8 MB) */
+        {1, 4, 0, 64, 192, 192, 3, 1, 1, 1, 1, 0},
+        /* direct (the side heads): one or two outputs from few or many
+         * input channels, edges, rows and widths off the blocking */
+        {1, 3, 2, 2, 23, 37, 3, 1, 1, 1, 1, 1},
+        {2, 40, 30, 1, 18, 50, 3, 1, 1, 0, 1, 1},
+        {1, 64, 0, 1, 5, 3, 3, 1, 1, 1, 0, 0},
     };
+    /* Every case by the backend's own choice, then with each method forced
+     * where it applies, and the portable kernels. */
+    static const int methods[][2] = {{-1, 0},
+                                     {CPU_CONV_IM2COL, 0},
+                                     {CPU_CONV_WINOGRAD, 0},
+                                     {CPU_CONV_DIRECT, 0},
+                                     {CPU_CONV_WINOGRAD, 1},
+                                     {CPU_CONV_DIRECT, 1}};
     static const int shapes[][6] = {
         {1, 1, 1, 1, 1, 1},  {1, 2, 1, 5, 3, 9},     {2, 3, 7, 8, 13, 17},
         {1, 4, 9, 9, 4, 5},  {3, 1, 2, 3, 320, 203}, {1, 5, 10, 10, 20, 20},
         {1, 2, 7, 7, 3, 3},  {1, 1, 8, 1, 8, 16},
+        /* large enough to be split between threads (smaller ops run on the
+         * calling thread) */
+        {2, 330, 20, 20, 37, 41},
     };
     static const int thread_counts[] = {1, 2, 3};
     for (size_t ti = 0; ti < sizeof thread_counts / sizeof *thread_counts; ti++) {
@@ -170,7 +250,21 @@ int main(void)
             printf("FAIL cpu backend: %s\n", err);
             return 1;
         }
-        for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) test_conv(bk, &convs[i]);
+        for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+            for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
+                const conv_case *t = &convs[i];
+                int big = t->ih * t->iw > 10000;
+                /* forcing a method that does not apply is the default again */
+                bk_conv_desc d = {t->ca + t->cb, t->cout, t->k, t->stride, 0, t->dil, NULL, NULL};
+                if (m > 0 && !cpu_conv_method_applies((cpu_conv_method)methods[m][0], &d)) continue;
+                /* the big plane only where it matters: default, Winograd on 2 threads */
+                if (big && (methods[m][0] != CPU_CONV_WINOGRAD || methods[m][1] ||
+                            thread_counts[ti] != 2))
+                    continue;
+                /* direct on wide layers only through its own shapes */
+                if (methods[m][0] == CPU_CONV_DIRECT && t->cout > 16) continue;
+                test_conv(bk, t, methods[m][0], methods[m][1]);
+            }
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
             test_pool_resize_sigmoid(bk, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3],
                                      shapes[i][4], shapes[i][5]);

@@ -1,0 +1,221 @@
+/* Winograd F(4×4, 3×3) convolution: weight transform, tile numbering, the
+ * per-block task (input transform, 36 GEMMs, output transform) and the
+ * portable transforms. See cpu_winograd.h for the scheme. */
+#include "cpu_winograd.h"
+
+#include <string.h>
+
+#include "cpu_winograd_lanes.h"
+#include "gemm.h"
+
+/* Outputs larger than this are written with non-temporal stores: they
+ * cannot stay in cache for the next op anyway, and streaming them saves
+ * reading every line before it is overwritten. */
+#ifndef WINO_STREAM_BYTES
+#define WINO_STREAM_BYTES (8u << 20)
+#endif
+
+size_t wino_weight_floats(const bk_conv_desc *d)
+{
+    return (size_t)WINO_POS * (size_t)d->cout * (size_t)d->cin;
+}
+
+/* Floats between positions in V or M for `ch` channels: one cache line more
+ * than the data, so that the 36 vectors a transform reads or writes for one
+ * channel (4 KB apart when ch·WINO_LANES·4 is a multiple of 4 KB) do not all
+ * land in the same L1 set. */
+static size_t pos_stride(int ch) { return (size_t)ch * WINO_LANES + 16; }
+
+size_t wino_scratch_floats(const bk_conv_desc *d)
+{
+    /* V (36 positions × cin × lanes) then M (cout × 36 × lanes) */
+    return (size_t)WINO_POS * pos_stride(d->cin) + (size_t)d->cout * WINO_M_CO;
+}
+
+void wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp)
+{
+    static const double G[6][3] = {
+        {1.0 / 4, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+        {0, 0, 1},
+    };
+    size_t mk = (size_t)d->cout * d->cin;
+    /* Row-major per position first: U[p][co][ci]. */
+    for (int co = 0; co < d->cout; co++)
+        for (int ci = 0; ci < d->cin; ci++) {
+            const float *g = d->weight + ((size_t)co * d->cin + ci) * 9;
+            double t[6][3]; /* G·g */
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    double u = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+                    U[(size_t)(i * 6 + j) * mk + (size_t)co * d->cin + ci] = (float)u;
+                }
+        }
+    for (int pos = 0; pos < WINO_POS; pos++) {
+        gemm_pack_a(U + pos * mk, (size_t)d->cin, d->cout, d->cin, tmp);
+        memcpy(U + pos * mk, tmp, mk * sizeof(float));
+    }
+}
+
+/* Tile numbering: image, then phase row py and tile row ty, then phase
+ * column px and tile column tx, so that consecutive tiles of one phase row
+ * are consecutive numbers (the transforms' fast path wants eight in a row). */
+typedef struct {
+    int d, oh, ow;
+    int rows, cols; /* tile rows over every py, tile columns over every px */
+} wino_tiling;
+
+static int phase_tiles(int size, int d, int phase) /* tiles along one axis of a phase */
+{
+    int n = (size - phase + d - 1) / d; /* outputs of the phase */
+    return n > 0 ? (n + 3) / 4 : 0;
+}
+
+static wino_tiling tiling_of(int oh, int ow, int d)
+{
+    wino_tiling t = {d, oh, ow, 0, 0};
+    for (int p = 0; p < d; p++) {
+        t.rows += phase_tiles(oh, d, p);
+        t.cols += phase_tiles(ow, d, p);
+    }
+    return t;
+}
+
+/* Axis index i (over every phase) -> first output coordinate of the tile. */
+static int tile_origin(int i, int size, int d)
+{
+    for (int p = 0; p < d; p++) {
+        int n = phase_tiles(size, d, p);
+        if (i < n) return p + 4 * d * i;
+        i -= n;
+    }
+    return 0; /* not reached for i < rows/cols */
+}
+
+static wino_lane lane_of(const wino_tiling *t, int tile)
+{
+    int per_img = t->rows * t->cols;
+    int r = tile % per_img;
+    return (wino_lane){tile / per_img, tile_origin(r / t->cols, t->oh, t->d),
+                       tile_origin(r % t->cols, t->ow, t->d)};
+}
+
+typedef struct {
+    wino_io io;
+    wino_tiling tiling;
+    const float *U;
+    int cout, cin, tiles, blocks;
+    int cout_blocks, cout_per_block;
+    float *scratch;
+    size_t scratch_floats;
+    wino_input_fn *input;
+    wino_output_fn *output;
+} wino_job;
+
+static void wino_task(void *p, int task, int thread)
+{
+    const wino_job *j = p;
+    int block = task / j->cout_blocks, cblk = task % j->cout_blocks;
+    int co0 = cblk * j->cout_per_block;
+    int co1 = co0 + j->cout_per_block < j->cout ? co0 + j->cout_per_block : j->cout;
+    if (co0 >= co1) return;
+    int first = block * WINO_LANES;
+    int n = j->tiles - first < WINO_LANES ? j->tiles - first : WINO_LANES;
+    wino_lane lanes[WINO_LANES];
+    for (int l = 0; l < n; l++) lanes[l] = lane_of(&j->tiling, first + l);
+
+    float *V = j->scratch + (size_t)thread * j->scratch_floats;
+    size_t vps = pos_stride(j->cin);
+    float *M = V + WINO_POS * vps;
+    j->input(&j->io, lanes, n, V, vps);
+    size_t mk = (size_t)j->cout * j->cin;
+    for (int pos = 0; pos < WINO_POS; pos++)
+        gemm_run_rows(j->U + pos * mk, j->cout, co0, co1 - co0, V + pos * vps, WINO_LANES, j->cin,
+                      M + (size_t)co0 * WINO_M_CO + pos * WINO_LANES, WINO_M_CO, NULL);
+    j->output(&j->io, lanes, n, M, co0, co1);
+}
+
+void wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d, bk_tensor dst,
+               bk_tensor a, const bk_tensor *b, const bk_tensor *res, int relu)
+{
+    wino_job j;
+    memset(&j, 0, sizeof j);
+    j.io = (wino_io){
+        .d = d->dil,
+        .pad = d->pad,
+        .ih = a.h,
+        .iw = a.w,
+        .oh = dst.h,
+        .ow = dst.w,
+        .ca = a.c,
+        .cin = d->cin,
+        .a = cpu_plane(cb, a, 0, 0),
+        .a_img = a.nstride,
+        .b = b ? cpu_plane(cb, *b, 0, 0) : NULL,
+        .b_img = b ? b->nstride : 0,
+        .dst = cpu_plane(cb, dst, 0, 0),
+        .dst_img = dst.nstride,
+        .res = res ? cpu_plane(cb, *res, 0, 0) : NULL,
+        .res_img = res ? res->nstride : 0,
+        .bias = d->bias,
+        .relu = relu,
+        .stream = (size_t)dst.n * dst.c * dst.h * dst.w * sizeof(float) > WINO_STREAM_BYTES,
+    };
+    j.tiling = tiling_of(dst.h, dst.w, d->dil);
+    j.U = plan->packed;
+    j.cout = d->cout;
+    j.cin = d->cin;
+    j.tiles = dst.n * j.tiling.rows * j.tiling.cols;
+    j.blocks = (j.tiles + WINO_LANES - 1) / WINO_LANES;
+    j.scratch = cb->scratch;
+    j.scratch_floats = cb->scratch_floats;
+    int fast = gemm_have_avx2() && !cb->force_portable;
+    j.input = fast ? wino_input_avx2 : wino_input_portable;
+    j.output = fast ? wino_output_avx2 : wino_output_portable;
+    /* Few blocks (small planes): split output channels too so every thread
+     * has work; each part repeats the block's input transform. Not when the
+     * conv is small enough to run on this thread alone. */
+    double macs = (double)j.blocks * WINO_LANES * WINO_POS * d->cin * d->cout;
+    int threads = tp_threads(cb->tp);
+    j.cout_blocks = 1;
+    while (macs >= CPU_INLINE_WORK && j.blocks * j.cout_blocks < 2 * threads &&
+           d->cout / (j.cout_blocks * 2) >= 8)
+        j.cout_blocks *= 2;
+    j.cout_per_block = (d->cout + j.cout_blocks - 1) / j.cout_blocks;
+    cpu_run(cb, j.blocks * j.cout_blocks, wino_task, &j, macs);
+}
+
+void wino_input_portable(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
+{
+    wino_gather g[2];
+    for (int k = 0; k < 2; k++) {
+        int nk = n - k * WINO_GROUP;
+        wino_gather_init(&g[k], io, lanes + k * WINO_GROUP,
+                         nk < 0 ? 0 : nk > WINO_GROUP ? WINO_GROUP : nk);
+    }
+    for (int ci = 0; ci < io->cin; ci++)
+        for (int k = 0; k < 2; k++)
+            wino_gather_channel(&g[k], io, lanes + k * WINO_GROUP, ci,
+                                V + (size_t)ci * WINO_LANES + k * WINO_GROUP, ps);
+}
+
+void wino_output_portable(const wino_io *io, const wino_lane *lanes, int n, const float *M,
+                          int co0, int co1)
+{
+    wino_scatter s[2];
+    int groups = (n + WINO_GROUP - 1) / WINO_GROUP;
+    for (int k = 0; k < groups; k++) {
+        int nk = n - k * WINO_GROUP;
+        wino_scatter_init(&s[k], io, lanes + k * WINO_GROUP, nk > WINO_GROUP ? WINO_GROUP : nk);
+    }
+    for (int co = co0; co < co1; co++)
+        for (int k = 0; k < groups; k++)
+            wino_scatter_channel(&s[k], io, lanes + k * WINO_GROUP, co,
+                                 M + (size_t)co * WINO_M_CO + k * WINO_GROUP, WINO_LANES);
+}

@@ -1,0 +1,75 @@
+/* Winograd F(4×4, 3×3) convolution for the CPU backend (3×3, stride 1, any
+ * padding and dilation).
+ *
+ * A dilation-d conv is an ordinary 3×3 conv on each of the d×d interleaved
+ * phase sub-grids, so a tile is 4×4 outputs at stride d: rows oy0 + d·y,
+ * columns ox0 + d·x (y, x < 4), computed from the 6×6 inputs at rows
+ * oy0 - pad + d·r, columns ox0 - pad + d·c (r, c < 6). Tiles of every phase
+ * and image are numbered in one sequence and taken WINO_LANES at a time
+ * (a "block"): the block's input patches are transformed into V (36
+ * positions × cin × WINO_LANES, each position one GEMM B panel), 36 GEMMs
+ * with the pre-transformed weights U give M (cout × 36 × WINO_LANES), and
+ * the output transform plus bias/ReLU/residual writes the tiles out.
+ * Transforms run on groups of WINO_GROUP lanes (one 8-float vector per
+ * value, one lane per tile), both groups of a block per channel. */
+#ifndef CUTOUT_CPU_WINOGRAD_H
+#define CUTOUT_CPU_WINOGRAD_H
+
+#include <stddef.h>
+
+#include "cpu_backend.h"
+
+#define WINO_LANES 16 /* tiles per block = GEMM_NR, one packed-B panel */
+#define WINO_GROUP 8  /* tiles per transform group */
+#define WINO_POS 36   /* 6×6 transformed positions */
+/* M holds each output channel's 36 positions together (the GEMMs store
+ * with this row stride), so that the output transform reads them in one
+ * contiguous run. */
+#define WINO_M_CO (WINO_POS * WINO_LANES)
+
+/* One tile: image and top-left output pixel (plane coordinates). */
+typedef struct {
+    int img, oy0, ox0;
+} wino_lane;
+
+/* The operands of one conv call, as plane pointers and strides. */
+typedef struct {
+    int d, pad;
+    int ih, iw, oh, ow;
+    int ca, cin; /* channels ca.. come from b */
+    const float *a, *b;
+    size_t a_img, b_img; /* floats between images */
+    float *dst;
+    size_t dst_img;
+    const float *res; /* or NULL */
+    size_t res_img;
+    const float *bias;
+    int relu;
+    int stream; /* output far larger than the caches: non-temporal stores */
+} wino_io;
+
+/* Transforms the input patches of lanes[0..n) (n <= WINO_LANES; the other
+ * lanes get zeros, as the GEMM reads all of them) for every input channel:
+ * V[p·pos_stride + ci·WINO_LANES + l]. */
+typedef void wino_input_fn(const wino_io *io, const wino_lane *lanes, int n, float *V,
+                           size_t pos_stride);
+/* Output transform of M[co·WINO_M_CO + p·WINO_LANES + l] for channels
+ * [co0, co1) and lanes[0..n), with the epilogue, into io->dst. */
+typedef void wino_output_fn(const wino_io *io, const wino_lane *lanes, int n, const float *M,
+                            int co0, int co1);
+
+wino_input_fn wino_input_portable, wino_input_avx2;
+wino_output_fn wino_output_portable, wino_output_avx2;
+
+/* Floats of transformed weights for a conv: 36 · cout · cin. */
+size_t wino_weight_floats(const bk_conv_desc *d);
+/* U = G·g·Gᵀ for every (co, ci), in double, packed for gemm_run per
+ * position; tmp: cout · cin floats of scratch. */
+void wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp);
+/* Per-thread scratch floats for a conv's V and M. */
+size_t wino_scratch_floats(const bk_conv_desc *d);
+/* Runs the conv (shapes already checked by cpu_conv). */
+void wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d, bk_tensor dst,
+               bk_tensor a, const bk_tensor *b, const bk_tensor *res, int relu);
+
+#endif

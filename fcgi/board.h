@@ -1,0 +1,68 @@
+/* The status board: counters and worker states in one shared anonymous
+ * mapping made by the master before it forks, so any worker can answer
+ * /metrics and /status for the whole pool (as php-fpm's scoreboard).
+ * Fields are updated with atomic builtins; readers take a relaxed view. */
+#ifndef CUTOUT_FCGI_BOARD_H
+#define CUTOUT_FCGI_BOARD_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+#define BOARD_SLOTS (2 * CF_MAX_WORKERS)
+#define BOARD_BUCKETS 14
+
+typedef enum { SLOT_FREE = 0, SLOT_STARTING, SLOT_READY, SLOT_DRAINING } slot_state;
+
+typedef struct {
+    int pid, state, generation;
+    int64_t started_ms; /* epoch milliseconds */
+    uint64_t requests, inflight, queued, batches, images, busy_threads;
+    int threads;
+    int64_t last_request_ms;
+    char backend[32], device[96];
+} board_slot;
+
+/* Status codes counted separately; anything else counts as "other". */
+#define BOARD_CODES 10
+extern const int board_codes[BOARD_CODES - 1];
+
+typedef struct {
+    int64_t started_ms;
+    int generation, workers_target, master_pid;
+    int shutting_down; /* the whole pool is stopping: /health answers 503 */
+    char listen[256];  /* what the master listens on, e.g. "fd:0" */
+    uint64_t worker_restarts, worker_recycles, worker_crashes;
+    uint64_t by_code[BOARD_CODES];
+    uint64_t hist[BOARD_BUCKETS + 1]; /* request seconds, cumulative in output */
+    uint64_t dur_us, dur_count;
+    uint64_t decode_us, queue_us, infer_us, encode_us;
+    uint64_t batches, batch_images, queue_full, timeouts;
+    uint64_t bytes_in, bytes_out;
+    board_slot slots[BOARD_SLOTS];
+} board;
+
+extern const double board_bucket_le[BOARD_BUCKETS];
+
+/* Shared mapping; NULL on failure. */
+board *board_create(void);
+
+static inline void board_add(uint64_t *field, uint64_t v)
+{
+    __atomic_fetch_add(field, v, __ATOMIC_RELAXED);
+}
+static inline void board_sub(uint64_t *field, uint64_t v)
+{
+    __atomic_fetch_sub(field, v, __ATOMIC_RELAXED);
+}
+static inline uint64_t board_get(const uint64_t *field)
+{
+    return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
+
+/* Counts one finished request. */
+void board_request_done(board *b, int code, double seconds);
+
+int64_t board_now_ms(void);
+
+#endif

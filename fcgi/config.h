@@ -1,0 +1,66 @@
+/* cutout-fcgi configuration: the YAML file of DESIGN.md ("YAML
+ * configuration"), its defaults, and the checks on every value. Errors name
+ * the file, line and column of the offending key or value. */
+#ifndef CUTOUT_FCGI_CONFIG_H
+#define CUTOUT_FCGI_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CF_MAX_MODELS 16
+#define CF_MAX_WORKERS 64 /* two generations must fit the status board (SIGHUP) */
+#define CF_NAME_LEN 64
+#define CF_PATH_LEN 1024
+
+typedef enum { CF_LOG_DEBUG = 0, CF_LOG_INFO = 1, CF_LOG_WARN = 2, CF_LOG_ERROR = 3 } cf_log_level;
+
+typedef struct {
+    char name[CF_NAME_LEN];
+    char path[CF_PATH_LEN];
+} cf_model_path;
+
+typedef struct {
+    /* "" when absent: the listening socket on fd 0 when there is one
+     * (spawn-fcgi, mod_fcgid), else 127.0.0.1:9000. */
+    char listen[CF_PATH_LEN];
+    int workers, threads;
+    int backend;                /* cutout_backend_kind */
+    char device[CF_NAME_LEN];   /* "" : the engine's default device */
+    int require_gpu;
+    int cpu_threads;
+    char default_model[CF_NAME_LEN];
+    cf_model_path models[CF_MAX_MODELS];
+    int n_models;
+    int batch_max_size, batch_max_delay_ms;
+    long long max_body_bytes, max_pixels;
+    int max_dimension, min_dimension, request_timeout_s, queue_depth;
+    int out_format;             /* cut_image_format */
+    int png_compression, webp_quality, jpeg_quality;
+    long long max_requests;     /* 0: never recycle */
+    int log_level;              /* cf_log_level */
+    int log_json;               /* 1: json, 0: text */
+    char log_file[CF_PATH_LEN]; /* "stderr", "stdout" or a path */
+} cf_config;
+
+void cf_defaults(cf_config *c);
+
+/* Reads a YAML file over the defaults already in *c. Returns 0, or -1 with
+ * "FILE:LINE:COLUMN: message" in err. */
+int cf_load_file(const char *path, cf_config *c, char *err, size_t errlen);
+
+/* The same from memory; name is used in messages. */
+int cf_load_string(const char *name, const char *text, size_t len, cf_config *c, char *err,
+                   size_t errlen);
+
+/* The configuration as YAML (what --print-default-config prints for the
+ * defaults). */
+void cf_print(FILE *f, const cf_config *c);
+
+/* Path of a model name from models.paths, or NULL. */
+const char *cf_model_path_of(const cf_config *c, const char *name);
+
+/* Parses "host:port" into host and port; 0 or -1. unix: addresses are not
+ * host:port. */
+int cf_split_host_port(const char *listen, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,22 @@
+/* One HTTP request through FastCGI: routing, the endpoints of the HTTP
+ * contract (DESIGN.md "HTTP API"), error answers and the access log line.
+ * A bad request is answered and forgotten: it never takes the worker down. */
+#ifndef CUTOUT_FCGI_HANDLER_H
+#define CUTOUT_FCGI_HANDLER_H
+
+#include <fcgiapp.h>
+
+#include "board.h"
+#include "config.h"
+#include "infer.h"
+
+typedef struct {
+    const cf_config *cfg;
+    infer_queue *q;
+    board *b;
+    board_slot *slot;
+} handler_ctx;
+
+void handle_request(handler_ctx *h, FCGX_Request *req);
+
+#endif

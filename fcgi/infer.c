@@ -1,0 +1,306 @@
+#include "infer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct timespec mono_ts(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+    return ts;
+}
+
+int infer_model_index(const infer_queue *q, const char *name)
+{
+    for (int i = 0; i < q->n_models; i++)
+        if (!strcmp(q->models[i].name, name)) return i;
+    return -1;
+}
+
+static int load_model(infer_queue *q, const cf_config *c, const char *name, char *err, size_t errlen)
+{
+    infer_model *m = &q->models[q->n_models];
+    char path[CF_PATH_LEN], e[512];
+    const char *p = cf_model_path_of(c, name);
+    if (p) snprintf(path, sizeof path, "%s", p);
+    else if (cutout_model_find(name, path, sizeof path, e, sizeof e)) {
+        snprintf(err, errlen, "model %s: %s", name, e);
+        return -1;
+    }
+    if (cutout_model_load_file(path, &m->model, e, sizeof e)) {
+        snprintf(err, errlen, "model %s (%s): %s", name, path, e);
+        return -1;
+    }
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->size = cutout_model_input_size(m->model);
+    cutout_model_mean_std(m->model, m->mean, m->std);
+    q->n_models++;
+    return 0;
+}
+
+/* Engine of model i, created on first use (inference thread only). */
+static int ensure_engine(infer_queue *q, int i, char *err, size_t errlen)
+{
+    infer_model *m = &q->models[i];
+    if (m->engine) return 0;
+    return cutout_engine_create(m->model, &q->eopt, &m->engine, err, errlen);
+}
+
+static int count_model(const infer_queue *q, int model)
+{
+    int n = 0;
+    for (const infer_job *j = q->head; j; j = j->next) n += j->model == model;
+    return n;
+}
+
+static void unlink_job(infer_queue *q, infer_job *job)
+{
+    infer_job **pp = &q->head, *prev = NULL;
+    while (*pp && *pp != job) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp) return;
+    *pp = job->next;
+    if (q->tail == job) q->tail = prev;
+    job->next = NULL;
+    q->len--;
+    if (q->slot) board_sub(&q->slot->queued, 1);
+}
+
+static void run_batch(infer_queue *q, infer_job **jobs, int n)
+{
+    infer_model *m = &q->models[jobs[0]->model];
+    size_t plane = (size_t)m->size * (size_t)m->size;
+    char err[256] = "";
+    int rc = ensure_engine(q, jobs[0]->model, err, sizeof err);
+    double t0 = mono_now();
+    if (!rc) {
+        for (int i = 0; i < n; i++)
+            memcpy(q->batch_in + (size_t)i * 3 * plane, jobs[i]->input, 3 * plane * sizeof(float));
+        float *outs[1] = {q->batch_out};
+        rc = cutout_engine_run(m->engine, q->batch_in, n, m->size, m->size, outs, err, sizeof err);
+        if (!rc)
+            for (int i = 0; i < n; i++)
+                memcpy(jobs[i]->pred, q->batch_out + (size_t)i * plane, plane * sizeof(float));
+    }
+    double t1 = mono_now();
+    if (rc) log_msg(CF_LOG_ERROR, "inference failed (model %s, batch %d): %s", m->name, n, err);
+    if (q->b) {
+        board_add(&q->b->batches, 1);
+        board_add(&q->b->batch_images, (uint64_t)n);
+        board_add(&q->b->infer_us, (uint64_t)((t1 - t0) * 1e6));
+    }
+    if (q->slot) {
+        board_add(&q->slot->batches, 1);
+        board_add(&q->slot->images, (uint64_t)n);
+    }
+    pthread_mutex_lock(&q->mu);
+    for (int i = 0; i < n; i++) {
+        jobs[i]->status = rc;
+        snprintf(jobs[i]->err, sizeof jobs[i]->err, "%s", err);
+        jobs[i]->batch_n = n;
+        jobs[i]->t_start = t0;
+        jobs[i]->t_end = t1;
+        jobs[i]->state = 2;
+    }
+    pthread_cond_broadcast(&q->done);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void *infer_main(void *arg)
+{
+    infer_queue *q = arg;
+    char err[512];
+    int rc = ensure_engine(q, 0, err, sizeof err);
+    pthread_mutex_lock(&q->mu);
+    q->ready = rc ? -1 : 1;
+    if (rc) snprintf(q->start_err, sizeof q->start_err, "%s", err);
+    pthread_cond_broadcast(&q->done);
+    pthread_mutex_unlock(&q->mu);
+    if (rc) return NULL;
+
+    infer_job *batch[64];
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->head && !q->closing) pthread_cond_wait(&q->work, &q->mu);
+        if (!q->head) break; /* closing and drained */
+        int model = q->head->model;
+        /* Wait a little for company, counted from the oldest input. */
+        if (q->max_batch > 1 && q->max_delay_ms > 0 && !q->closing) {
+            double deadline = q->head->t_enqueue + q->max_delay_ms / 1000.0;
+            while (q->head && count_model(q, q->head->model) < q->max_batch && !q->closing &&
+                   mono_now() < deadline) {
+                struct timespec ts = mono_ts(deadline);
+                pthread_cond_timedwait(&q->work, &q->mu, &ts);
+            }
+            if (!q->head) continue; /* everything timed out meanwhile */
+            model = q->head->model;
+        }
+        int n = 0;
+        for (infer_job *j = q->head, *next; j && n < q->max_batch; j = next) {
+            next = j->next;
+            if (j->model != model) continue;
+            unlink_job(q, j);
+            j->state = 1;
+            batch[n++] = j;
+        }
+        pthread_mutex_unlock(&q->mu);
+        run_batch(q, batch, n);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+int infer_start(infer_queue *q, const cf_config *c, board *b, board_slot *slot, char *err,
+                size_t errlen)
+{
+    memset(q, 0, sizeof *q);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->work, &ca);
+    pthread_cond_init(&q->done, &ca);
+    pthread_condattr_destroy(&ca);
+    q->cap = c->queue_depth;
+    q->max_batch = c->batch_max_size > 64 ? 64 : c->batch_max_size;
+    q->max_delay_ms = c->batch_max_delay_ms;
+    q->b = b;
+    q->slot = slot;
+    cutout_engine_options_default(&q->eopt);
+    q->eopt.backend = (cutout_backend_kind)c->backend;
+    q->eopt.threads = c->cpu_threads;
+    q->eopt.max_batch = q->max_batch;
+    q->eopt.device = c->device[0] ? c->device : NULL;
+    q->eopt.require_gpu = c->require_gpu;
+
+    if (load_model(q, c, c->default_model, err, errlen)) goto fail;
+    for (int i = 0; i < c->n_models; i++)
+        if (strcmp(c->models[i].name, c->default_model) &&
+            load_model(q, c, c->models[i].name, err, errlen))
+            goto fail;
+    int maxs = 0;
+    for (int i = 0; i < q->n_models; i++)
+        if (q->models[i].size > maxs) maxs = q->models[i].size;
+    q->batch_plane = (size_t)maxs * (size_t)maxs;
+    q->batch_in = malloc((size_t)q->max_batch * 3 * q->batch_plane * sizeof(float));
+    q->batch_out = malloc((size_t)q->max_batch * q->batch_plane * sizeof(float));
+    if (!q->batch_in || !q->batch_out) {
+        snprintf(err, errlen, "out of memory for the batch buffers");
+        goto fail;
+    }
+    if (pthread_create(&q->thread, NULL, infer_main, q)) {
+        snprintf(err, errlen, "cannot start the inference thread");
+        goto fail;
+    }
+    q->started = 1;
+    pthread_mutex_lock(&q->mu);
+    while (!q->ready) pthread_cond_wait(&q->done, &q->mu);
+    pthread_mutex_unlock(&q->mu);
+    if (q->ready < 0) {
+        snprintf(err, errlen, "%s", q->start_err);
+        infer_stop(q);
+        return -1;
+    }
+    return 0;
+fail:
+    infer_stop(q);
+    return -1;
+}
+
+int infer_full(infer_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int full = q->closing || q->len >= q->cap;
+    pthread_mutex_unlock(&q->mu);
+    return full;
+}
+
+int infer_submit(infer_queue *q, infer_job *job)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->closing || q->len >= q->cap) {
+        pthread_mutex_unlock(&q->mu);
+        return -1;
+    }
+    job->state = 0;
+    job->next = NULL;
+    job->t_enqueue = mono_now();
+    if (q->tail) q->tail->next = job;
+    else q->head = job;
+    q->tail = job;
+    q->len++;
+    if (q->slot) board_add(&q->slot->queued, 1);
+    pthread_cond_signal(&q->work);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+int infer_wait(infer_queue *q, infer_job *job, double deadline)
+{
+    pthread_mutex_lock(&q->mu);
+    while (job->state != 2) {
+        if (job->state == 0 && mono_now() >= deadline) {
+            unlink_job(q, job);
+            pthread_mutex_unlock(&q->mu);
+            return -1;
+        }
+        if (job->state == 0) {
+            struct timespec ts = mono_ts(deadline);
+            pthread_cond_timedwait(&q->done, &q->mu, &ts);
+        } else {
+            pthread_cond_wait(&q->done, &q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+void infer_stop(infer_queue *q)
+{
+    if (q->started) {
+        pthread_mutex_lock(&q->mu);
+        q->closing = 1;
+        pthread_cond_broadcast(&q->work);
+        pthread_mutex_unlock(&q->mu);
+        pthread_join(q->thread, NULL);
+        q->started = 0;
+    }
+    for (int i = 0; i < q->n_models; i++) {
+        cutout_engine_free(q->models[i].engine);
+        cutout_model_free(q->models[i].model);
+        q->models[i].engine = NULL;
+        q->models[i].model = NULL;
+    }
+    q->n_models = 0;
+    free(q->batch_in);
+    free(q->batch_out);
+    q->batch_in = q->batch_out = NULL;
+}
+
+const char *infer_backend(const infer_queue *q)
+{
+    return q->n_models && q->models[0].engine ? cutout_engine_backend_name(q->models[0].engine) : "none";
+}
+
+const char *infer_device(const infer_queue *q)
+{
+    return q->n_models && q->models[0].engine ? cutout_engine_device_name(q->models[0].engine) : "none";
+}

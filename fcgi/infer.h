@@ -1,0 +1,85 @@
+/* The worker's inference thread: it alone owns the engines (one per model,
+ * created on first use) and runs queued network inputs in batches of up to
+ * batch.max_size, waiting at most batch.max_delay_ms after the oldest input
+ * for more to arrive. The queue is bounded: a full queue is refused at once
+ * (the caller answers 503) instead of growing without limit. */
+#ifndef CUTOUT_FCGI_INFER_H
+#define CUTOUT_FCGI_INFER_H
+
+#include <pthread.h>
+
+#include "board.h"
+#include "config.h"
+#include "cutout.h"
+
+typedef struct infer_job {
+    int model;          /* index into the worker's model table */
+    const float *input; /* 3 x S x S, normalised */
+    float *pred;        /* S x S, output 0 */
+    /* set by the inference thread */
+    int status;         /* cutout_status */
+    char err[256];
+    int batch_n;
+    double t_enqueue, t_start, t_end; /* monotonic seconds */
+    /* queue bookkeeping */
+    int state;          /* 0 queued, 1 running, 2 done */
+    struct infer_job *next;
+} infer_job;
+
+typedef struct {
+    char name[CF_NAME_LEN];
+    cutout_model *model;
+    cutout_engine *engine; /* inference thread only */
+    int size;
+    float mean[3], std[3];
+} infer_model;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    infer_job *head, *tail;
+    int len, cap, closing;
+    infer_model models[CF_MAX_MODELS];
+    int n_models;
+    cutout_engine_options eopt;
+    int max_batch, max_delay_ms;
+    float *batch_in, *batch_out;
+    size_t batch_plane; /* floats per image plane the buffers hold */
+    board *b;
+    board_slot *slot;
+    pthread_t thread;
+    int started;
+    /* start-up result of the default engine */
+    int ready;          /* 1 ok, -1 failed */
+    char start_err[512];
+} infer_queue;
+
+/* Loads every configured model (the default first, at index 0), starts the
+ * thread and waits until the default model's engine exists. 0, or -1 with
+ * a message in err. */
+int infer_start(infer_queue *q, const cf_config *c, board *b, board_slot *slot, char *err,
+                size_t errlen);
+
+/* Index of a model name, or -1. */
+int infer_model_index(const infer_queue *q, const char *name);
+
+/* 1 when the queue is full right now (a hint to refuse before decoding). */
+int infer_full(infer_queue *q);
+
+/* Queues a job; -1 when the queue is full or closing. */
+int infer_submit(infer_queue *q, infer_job *job);
+
+/* Waits for the job until deadline (monotonic seconds). 0 when it ran (see
+ * job->status); -1 when the deadline passed while it was still queued (it
+ * is taken off the queue). A running job is always waited for. */
+int infer_wait(infer_queue *q, infer_job *job, double deadline);
+
+/* Runs what is queued, then stops the thread and frees the engines. */
+void infer_stop(infer_queue *q);
+
+const char *infer_backend(const infer_queue *q);
+const char *infer_device(const infer_queue *q);
+
+double mono_now(void);
+
+#endif

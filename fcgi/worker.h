@@ -1,0 +1,17 @@
+/* A worker process: `threads` request threads that each accept on the
+ * shared listening socket themselves, and one inference thread. */
+#ifndef CUTOUT_FCGI_WORKER_H
+#define CUTOUT_FCGI_WORKER_H
+
+#include "board.h"
+#include "config.h"
+
+/* Exit statuses the master tells apart. */
+#define WORKER_EXIT_OK 0        /* drained after SIGTERM, or parent gone */
+#define WORKER_EXIT_RECYCLE 10  /* max_requests reached */
+#define WORKER_EXIT_START 11    /* could not start (model, engine, threads) */
+
+/* Runs the worker until it is told to stop; returns its exit status. */
+int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot);
+
+#endif

@@ -1,0 +1,698 @@
+#!/usr/bin/python3
+"""Integration tests: real web servers on 127.0.0.1 in front of cutout-fcgi.
+
+usage: /usr/bin/python3 tests/integration/servers.py BUILD_DIR
+
+nginx (own prefix directory, free ports, started here and stopped by PID)
+proxies to cutout-fcgi over TCP with fastcgi_keep_conn + upstream keepalive.
+Checks: the same pixels as build/cutout for the same photo, /health /metrics
+/status, every error status with its JSON body, keepalive (sequential and 32
+concurrent requests), kill -9 of a worker, SIGHUP reload without dropped
+requests, 503 on a full queue, SIGTERM drain; then lighttpd and Apache
+(mod_proxy_fcgi) with the same photo check. Prints "N passed, N failed".
+Only 127.0.0.1; every wait is bounded.
+"""
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import numpy as np
+from PIL import Image
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FCGI = os.path.join(BUILD, "cutout-fcgi")
+CLI = os.path.join(BUILD, "cutout")
+MODEL = os.path.join(ROOT, "models", "u2netp.onnx")
+ENV = dict(os.environ, OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE", "Haswell"))
+
+passed = failed = 0
+T0 = time.time()
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok   {name}", flush=True)
+    else:
+        failed += 1
+        print(f"FAIL {name}" + (f": {detail}" if detail else ""), flush=True)
+    return cond
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_for(fn, timeout, step=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception:
+            pass
+        time.sleep(step)
+    return None
+
+
+# ------------------------------------------------------------------ HTTP
+
+
+def request(port, method, path, body=None, headers=None, conn=None, timeout=120):
+    """One request; returns (status, {lower-case header: value}, body)."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    if own:
+        conn.close()
+    return r.status, hdrs, data
+
+
+def multipart(fields, files):
+    b = "----cutout" + uuid.uuid4().hex
+    out = io.BytesIO()
+    for k, v in fields.items():
+        out.write(f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
+    for k, (fname, data) in files.items():
+        out.write(f'--{b}\r\nContent-Disposition: form-data; name="{k}"; filename="{fname}"\r\n'
+                  f"Content-Type: application/octet-stream\r\n\r\n".encode())
+        out.write(data)
+        out.write(b"\r\n")
+    out.write(f"--{b}--\r\n".encode())
+    return out.getvalue(), {"Content-Type": f"multipart/form-data; boundary={b}"}
+
+
+def pixels(data):
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im.mode, np.asarray(im)
+
+
+def same_pixels(a_bytes, b_bytes):
+    (ma, a), (mb, b) = pixels(a_bytes), pixels(b_bytes)
+    if ma != mb or a.shape != b.shape:
+        return False, f"mode/shape {ma}{a.shape} vs {mb}{b.shape}"
+    d = np.abs(a.astype(int) - b.astype(int))
+    return int(d.max()) == 0, f"max diff {int(d.max())}, {int((d > 0).sum())} values differ"
+
+
+def is_error_json(data, code_slug=None):
+    try:
+        j = json.loads(data)
+    except Exception:
+        return False
+    ok = isinstance(j.get("error"), str) and j["error"] and isinstance(j.get("code"), str)
+    return ok and (code_slug is None or j["code"] == code_slug)
+
+
+# ------------------------------------------------------------------ processes
+
+
+def _die_with_parent():
+    """Servers started here get SIGTERM if this script dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class Proc:
+    def __init__(self, argv, log, cwd=ROOT):
+        self.log = open(log, "wb")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd, env=ENV,
+                                  preexec_fn=_die_with_parent)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait(10)
+        self.log.close()
+        return self.p.returncode
+
+
+def write_config(path, fport, log, **over):
+    cfg = {
+        "workers": 2, "threads": 4, "queue_depth": 32, "batch_size": 4, "delay": 20,
+        "max_body": 4 << 20, "max_pixels": 20000000, "max_requests": 0,
+    }
+    cfg.update(over)
+    with open(path, "w") as f:
+        listen = "" if cfg.get("fd0") else f"listen: 127.0.0.1:{fport}"
+        f.write(f"""# written by tests/integration/servers.py
+{listen}
+workers: {cfg['workers']}
+threads: {cfg['threads']}
+backend: cpu
+cpu_threads: 1
+models:
+  default: u2netp
+  paths:
+    u2netp: {MODEL}
+batch: {{max_size: {cfg['batch_size']}, max_delay_ms: {cfg['delay']}}}
+limits:
+  max_body_bytes: {cfg['max_body']}
+  max_pixels: {cfg['max_pixels']}
+  max_dimension: 12000
+  min_dimension: 8
+  request_timeout_s: 60
+  queue_depth: {cfg['queue_depth']}
+max_requests: {cfg['max_requests']}
+log: {{level: info, format: json, file: {log}}}
+""")
+
+
+NGINX_CONF = """
+worker_processes 1;
+{user}
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/tmp/body;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    proxy_temp_path {prefix}/tmp/proxy;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    client_max_body_size 8m;
+    upstream cutout {{
+        server 127.0.0.1:{fport};
+        keepalive 4;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass cutout;
+            fastcgi_keep_conn on;
+            fastcgi_read_timeout 120s;
+            # A kept connection closed by a draining worker just as nginx
+            # reuses it: retry (POST /remove is a pure computation).
+            fastcgi_next_upstream error timeout non_idempotent;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(prefix, port, fport):
+    os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+    conf = os.path.join(prefix, "nginx.conf")
+    user = "user root;" if os.getuid() == 0 else ""
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(prefix=prefix, port=port, fport=fport, user=user))
+    return Proc(["nginx", "-p", prefix, "-c", conf, "-g", "daemon off;"], os.path.join(prefix, "nginx.out"))
+
+
+def master_status(port):
+    st, _, data = request(port, "GET", "/status", timeout=10)
+    return json.loads(data) if st == 200 else None
+
+
+def ready_workers(port, generation=None):
+    j = master_status(port)
+    if not j:
+        return []
+    return [w for w in j["workers"] if w["state"] == "ready" and
+            (generation is None or w["generation"] == generation)]
+
+
+# ------------------------------------------------------------------ the tests
+
+
+def make_images(tmp):
+    from skimage import data as skdata
+    photos = {}
+    for name, arr in (("astronaut", skdata.astronaut()), ("chelsea", skdata.chelsea())):
+        p = os.path.join(tmp, name + ".png")
+        Image.fromarray(arr).save(p)
+        photos[name] = p
+    tiny = os.path.join(tmp, "tiny.png")
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(tiny)
+    huge = os.path.join(tmp, "huge.png")  # 25 Mpx > max_pixels 20 M; a few kB as PNG
+    Image.new("L", (5000, 5000), 128).save(huge)
+    photos["tiny"], photos["huge"] = tiny, huge
+    return photos
+
+
+def cli(args, out):
+    r = subprocess.run([CLI, "-b", "cpu", "-t", "1", "-q"] + args + ["-o", out], env=ENV,
+                       capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"cutout {args}: {r.stderr.decode()}")
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def test_photo_and_endpoints(port, photos, refs):
+    astro = open(photos["astronaut"], "rb").read()
+    st, h, body = request(port, "POST", "/remove", astro, {"Content-Type": "image/png"})
+    check("POST /remove raw PNG -> 200 image/png", st == 200 and h.get("content-type") == "image/png",
+          f"{st} {h.get('content-type')} {body[:200]!r}")
+    if st == 200:
+        ok, d = same_pixels(body, refs["astro"])
+        check("/remove pixels == build/cutout on the same photo", ok, d)
+    check("X-Model: u2netp", h.get("x-model") == "u2netp", str(h.get("x-model")))
+    check("X-Request-Id generated", re.fullmatch(r"[0-9a-f]{16}", h.get("x-request-id", "")) is not None,
+          str(h.get("x-request-id")))
+    stm = h.get("server-timing", "")
+    check("Server-Timing has decode, infer, encode",
+          all(re.search(k + r";dur=[0-9.]+", stm) for k in ("decode", "infer", "encode")), stm)
+
+    st, h, body = request(port, "POST", "/remove", astro, {"X-Request-Id": "client-id-42"})
+    check("incoming X-Request-Id kept", h.get("x-request-id") == "client-id-42", str(h.get("x-request-id")))
+
+    body_mp, hd = multipart({"mask": "1"}, {"file": ("astronaut.png", astro)})
+    st, h, body = request(port, "POST", "/remove", body_mp, hd)
+    ok = st == 200
+    if ok:
+        ok, d = same_pixels(body, refs["astro_mask"])
+    else:
+        d = f"{st} {body[:200]!r}"
+    check("multipart /remove mask=1 == cutout --mask", ok, d)
+
+    st, h, body = request(port, "POST", "/remove?format=jpeg&quality=80&bg=%23ffffff", astro)
+    check("/remove?format=jpeg -> image/jpeg", st == 200 and h.get("content-type") == "image/jpeg"
+          and body[:2] == b"\xff\xd8", f"{st} {h.get('content-type')}")
+
+    body_mp, hd = multipart({"om": "true"}, {"file": ("a.png", astro)})
+    st, h, body = request(port, "POST", "/api/remove", body_mp, hd)
+    ok = st == 200 and h.get("content-type") == "image/png"
+    d = f"{st} {body[:200]!r}"
+    if ok:
+        ok, d = same_pixels(body, refs["astro_mask"])
+    check("/api/remove om=true (rembg) == cutout --mask", ok, d)
+
+    body_mp, hd = multipart({"bgc": "0,0,255,255"}, {"file": ("a.png", astro)})
+    st, h, body = request(port, "POST", "/api/remove", body_mp, hd)
+    ok = st == 200
+    d = f"{st} {body[:200]!r}"
+    if ok:
+        ok, d = same_pixels(body, refs["astro_bg"])
+    check("/api/remove bgc=0,0,255,255 == cutout --bg 0,0,255,255", ok, d)
+
+    st, h, body = request(port, "GET", "/health")
+    j = json.loads(body) if st == 200 else {}
+    check("GET /health 200 ok", st == 200 and j.get("status") == "ok" and j.get("model") == "u2netp"
+          and j.get("backend") == "cpu" and "device" in j, f"{st} {body!r}")
+    st, h, body = request(port, "GET", "/metrics")
+    text = body.decode()
+    m = re.search(r'^cutout_requests_total\{code="200"\} (\d+)$', text, re.M)
+    check("GET /metrics Prometheus text with 200 count >= 6",
+          st == 200 and h.get("content-type", "").startswith("text/plain") and m and int(m.group(1)) >= 6
+          and "cutout_request_duration_seconds_bucket{le=\"+Inf\"}" in text, text[:300])
+    st, h, body = request(port, "GET", "/status")
+    j = json.loads(body) if st == 200 else {}
+    ws = j.get("workers", [])
+    check("GET /status: 2 ready workers with pids", st == 200 and len(ws) == 2 and
+          all(w["state"] == "ready" and w["pid"] > 0 for w in ws), body[:300])
+
+
+def test_errors(port, photos):
+    astro = open(photos["astronaut"], "rb").read()
+    cases = [
+        ("400 bad format", "POST", "/remove?format=gif", astro, {}, 400, "bad_parameter"),
+        ("400 bad quality", "POST", "/remove?format=jpeg&quality=500", astro, {}, 400, "bad_parameter"),
+        ("400 bad bg colour", "POST", "/remove?bg=notacolour", astro, {}, 400, "bad_parameter"),
+        ("400 unknown model", "POST", "/remove?model=../../etc/passwd", astro, {}, 400, "bad_parameter"),
+        ("400 empty body", "POST", "/remove", b"", {}, 400, "bad_request"),
+        ("400 multipart without file", "POST", "/remove", *multipart({"mask": "1"}, {}), 400, "bad_request"),
+        ("400 malformed multipart", "POST", "/remove", b"--xyz\r\nbroken",
+         {"Content-Type": "multipart/form-data; boundary=xyz"}, 400, "bad_request"),
+        ("404 unknown path", "GET", "/nope", None, {}, 404, "not_found"),
+        ("405 GET /remove", "GET", "/remove", None, {}, 405, "method_not_allowed"),
+        ("405 GET /api/remove?url= (no URL fetching)", "GET", "/api/remove?url=http://127.0.0.1/x", None, {},
+         405, "method_not_allowed"),
+        ("413 body over max_body_bytes", "POST", "/remove", b"\x89PNG" + bytes(5 << 20), {}, 413, "too_large"),
+        ("413 pixels over max_pixels", "POST", "/remove", open(photos["huge"], "rb").read(), {}, 413,
+         "too_large"),
+        ("415 not an image", "POST", "/remove", b"hello, this is text" * 10, {}, 415,
+         "unsupported_media_type"),
+        ("422 truncated PNG", "POST", "/remove", astro[:2000], {}, 422, "undecodable_image"),
+        ("422 image below min_dimension", "POST", "/remove", open(photos["tiny"], "rb").read(), {}, 422,
+         "image_too_small"),
+    ]
+    for name, method, path, body, hdrs, want, slug in cases:
+        st, h, data = request(port, method, path, body, hdrs)
+        check(f"{name} -> {want} JSON code={slug}",
+              st == want and h.get("content-type") == "application/json" and is_error_json(data, slug),
+              f"{st} {h.get('content-type')} {data[:200]!r}")
+        if want == 405:
+            check(f"{name}: Allow header", "POST" in h.get("allow", ""), str(h.get("allow")))
+    # A bad request does not disturb the worker: the next good one works.
+    st, _, _ = request(port, "POST", "/remove?mask=1", open(photos["chelsea"], "rb").read())
+    check("good request after the bad ones -> 200", st == 200, str(st))
+
+
+def established(fport):
+    r = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{fport} )"], capture_output=True,
+                       text=True, timeout=10)
+    return len([line for line in r.stdout.splitlines() if line.strip()])
+
+
+def test_keepalive(port, fport, photos, refs):
+    cat = open(photos["chelsea"], "rb").read()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    codes = []
+    for i in range(6):
+        path = "/health" if i % 2 else "/remove?mask=1"
+        st, _, data = request(port, "POST" if i % 2 == 0 else "GET", path, cat if i % 2 == 0 else None,
+                              conn=conn)
+        codes.append(st)
+        if i == 0:
+            first = data
+    conn.close()
+    check("6 sequential requests on one kept-alive connection -> 200", codes == [200] * 6, str(codes))
+    ok, d = same_pixels(first, refs["cat_mask"])
+    check("keepalive /remove mask == cutout --mask", ok, d)
+    n = established(fport)
+    check("nginx keeps FastCGI connections open (fastcgi_keep_conn)", n >= 1, f"{n} established")
+
+    results = [None] * 32
+
+    def one(i):
+        try:
+            results[i] = request(port, "POST", "/remove?mask=1", cat, timeout=120)
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[i] = (0, {}, repr(e).encode())
+
+    t = time.time()
+    th = [threading.Thread(target=one, args=(i,)) for i in range(32)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join(180)
+    dt = time.time() - t
+    codes = [r[0] if r else 0 for r in results]
+    check(f"32 concurrent /remove -> all 200 ({dt:.1f} s)", codes == [200] * 32, str(codes))
+    # Batched forward passes give the same masks as one image at a time.
+    # Tolerance: at most one 8-bit level anywhere (different GEMM blocking of
+    # a batch may change float rounding; the mask is 8-bit after min-max).
+    worst = 0
+    for r in results:
+        if r and r[0] == 200:
+            _, a = pixels(r[2])
+            _, b = pixels(refs["cat_mask"])
+            worst = max(worst, int(np.abs(a.astype(int) - b.astype(int)).max()))
+    check("32 concurrent masks within 1 level of cutout --mask", worst <= 1, f"max diff {worst}")
+    st, _, body = request(port, "GET", "/metrics")
+    m = re.search(r"^cutout_batches_total (\d+)$", body.decode(), re.M)
+    m2 = re.search(r"^cutout_batch_images_total (\d+)$", body.decode(), re.M)
+    check("batching happened (images per forward pass > 1)", m and m2 and int(m2.group(1)) > int(m.group(1)),
+          f"{m and m.group(1)} batches, {m2 and m2.group(1)} images")
+    for x in th:
+        x.join(1)
+
+
+def test_kill_worker(port, srv_log, photos):
+    ws = ready_workers(port)
+    if not check("kill -9: 2 ready workers before", len(ws) == 2, str(ws)):
+        return
+    victim = ws[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    got = wait_for(lambda: (lambda w: len(w) == 2 and victim not in [x["pid"] for x in w])(ready_workers(port)),
+                   30, 0.2)
+    check("kill -9 of a worker: replaced within 30 s", got, str(ready_workers(port)))
+    cat = open(photos["chelsea"], "rb").read()
+    codes = [request(port, "POST", "/remove?mask=1", cat)[0] for _ in range(4)]
+    check("requests after the kill -> 200", codes == [200] * 4, str(codes))
+    log = open(srv_log, errors="replace").read()
+    check("the crash is logged", f"worker {victim} died by signal 9" in log, "")
+    st, _, body = request(port, "GET", "/metrics")
+    check("cutout_worker_restarts_total >= 1", re.search(r"^cutout_worker_restarts_total [1-9]", body.decode(), re.M)
+          is not None, "")
+
+
+def test_reload_and_overload(port, srv, cfg_path, fport, srv_log, photos):
+    """SIGHUP: a new generation (1 worker, queue_depth 2, no batching) takes
+    over while requests keep flowing; then a burst overflows its queue."""
+    cat = open(photos["chelsea"], "rb").read()
+    # A bad file is refused and the running pool keeps going.
+    with open(cfg_path, "a") as f:
+        f.write("bogus_key: 1\n")
+    os.kill(srv.p.pid, signal.SIGHUP)
+    time.sleep(1)
+    log = open(srv_log, errors="replace").read()
+    j = master_status(port)
+    check("SIGHUP with an unknown key: not reloaded, error names file:line:col",
+          re.search(r"configuration not reloaded: [^ ]*cutout.yaml:\d+:1: unknown key 'bogus_key'", log) and
+          j["pool"]["generation"] == 1 and len(ready_workers(port)) == 2, log[-300:])
+    stop = threading.Event()
+    codes = []
+
+    def traffic():
+        while not stop.is_set() and len(codes) < 400:
+            try:
+                codes.append(request(port, "POST", "/remove?mask=1", cat, timeout=60)[0])
+            except Exception as e:  # noqa: BLE001
+                codes.append(repr(e))
+
+    th = [threading.Thread(target=traffic) for _ in range(2)]
+    for x in th:
+        x.start()
+    time.sleep(0.5)
+    old = {w["pid"] for w in ready_workers(port)}
+    write_config(cfg_path, fport, srv_log, workers=1, threads=8, queue_depth=2, batch_size=1, delay=0)
+    os.kill(srv.p.pid, signal.SIGHUP)
+    switched = wait_for(lambda: (lambda w: len(w) == 1 and w[0]["pid"] not in old)(ready_workers(port, 2)) and
+                        not (old & {w["pid"] for w in master_status(port)["workers"]}), 60, 0.2)
+    time.sleep(0.5)
+    stop.set()
+    for x in th:
+        x.join(120)
+    check("SIGHUP: new generation replaced the old workers", switched, str(master_status(port)))
+    check(f"SIGHUP: no request dropped during the reload ({len(codes)} requests)",
+          len(codes) > 0 and all(c == 200 for c in codes), str([c for c in codes if c != 200][:5]))
+
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            r = request(port, "POST", "/remove?mask=1", cat, timeout=120)
+        except Exception as e:  # noqa: BLE001
+            r = (0, {}, repr(e).encode())
+        with lock:
+            results.append(r)
+
+    th = [threading.Thread(target=one) for _ in range(8)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join(180)
+    codes = sorted(r[0] for r in results)
+    busy = [r for r in results if r[0] == 503]
+    check("queue full -> some 503, the rest 200", busy and all(c in (200, 503) for c in codes) and 200 in codes,
+          str(codes))
+    if busy:
+        st, h, data = busy[0]
+        check("503 has Retry-After and JSON code=overloaded", h.get("retry-after") == "1" and
+              is_error_json(data, "overloaded"), f"{h} {data!r}")
+
+
+def test_drain(port, srv, photos):
+    astro = open(photos["astronaut"], "rb").read()
+    out = {}
+
+    def slow():
+        out["r"] = request(port, "POST", "/remove?post_process=1", astro, timeout=120)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    # SIGTERM once the request is in flight in the worker.
+    wait_for(lambda: sum(w["inflight"] for w in master_status(port)["workers"]) >= 2, 10, 0.01)
+    os.kill(srv.p.pid, signal.SIGTERM)
+    t.join(120)
+    st = out.get("r", (0,))[0]
+    check("SIGTERM drains: the in-flight request completes with 200", st == 200, str(out.get("r", ("none",))[:2]))
+    try:
+        srv.p.wait(60)
+    except subprocess.TimeoutExpired:
+        pass
+    check("SIGTERM: master exits 0 after draining", srv.p.returncode == 0, str(srv.p.returncode))
+
+
+# ------------------------------------------------------------------ other servers
+
+
+LIGHTTPD_CONF = """
+server.document-root = "{prefix}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.pid-file = "{prefix}/lighttpd.pid"
+server.errorlog = "{prefix}/error.log"
+server.modules += ( "mod_fastcgi" )
+server.max-request-size = 8192
+fastcgi.server = ( "/" => ((
+    "host" => "127.0.0.1", "port" => {fport}, "check-local" => "disable", "fix-root-scriptname" => "enable"
+)) )
+"""
+
+APACHE_CONF = """
+ServerRoot "/usr/lib/apache2"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile {prefix}/httpd.pid
+ErrorLog {prefix}/error.log
+LogLevel warn
+{user}
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
+LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
+DocumentRoot {prefix}
+ProxyPass "/" "fcgi://127.0.0.1:{fport}/" enablereuse=on
+"""
+
+
+def other_server(name, tmp, photos, refs):
+    fport, port = free_port(), free_port()
+    cfg, log = os.path.join(tmp, f"{name}.yaml"), os.path.join(tmp, f"{name}-server.log")
+    # lighttpd's worker is recycled every 5 requests (max_requests).
+    write_config(cfg, fport, log, workers=1, threads=2, max_requests=5 if name == "lighttpd" else 0,
+                 fd0=name == "lighttpd")
+    if name == "lighttpd":
+        # spawn-fcgi binds the socket and passes it as fd 0 (no listen: key);
+        # -n: it execs cutout-fcgi in its own place, so the PID is the master's.
+        srv = Proc(["spawn-fcgi", "-n", "-a", "127.0.0.1", "-p", str(fport), "--", FCGI, "--config", cfg],
+                   os.path.join(tmp, f"{name}-server.out"))
+    else:
+        srv = Proc([FCGI, "--config", cfg], os.path.join(tmp, f"{name}-server.out"))
+    prefix = os.path.join(tmp, name)
+    os.makedirs(prefix, exist_ok=True)
+    if name == "lighttpd":
+        conf = os.path.join(prefix, "lighttpd.conf")
+        open(conf, "w").write(LIGHTTPD_CONF.format(prefix=prefix, port=port, fport=fport))
+        web = Proc(["lighttpd", "-D", "-f", conf], os.path.join(prefix, "out"))
+    else:
+        conf = os.path.join(prefix, "httpd.conf")
+        user = "User www-data\nGroup www-data" if os.getuid() == 0 else ""
+        open(conf, "w").write(APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user))
+        web = Proc(["apache2", "-f", conf, "-DFOREGROUND"], os.path.join(prefix, "out"),)
+    try:
+        up = wait_for(lambda: request(port, "GET", "/health", timeout=5)[0] == 200, 30)
+        if name == "lighttpd":
+            st, _, body = request(port, "GET", "/status")
+            check("spawn-fcgi: cutout-fcgi serves the socket it got as fd 0",
+                  st == 200 and json.loads(body)["pool"]["listen"] == "fd:0", body[:200])
+        if not check(f"{name}: /health through {name}", up, open(os.path.join(prefix, "error.log"), errors="replace").read()[-500:]
+                     if os.path.exists(os.path.join(prefix, "error.log")) else ""):
+            return
+        astro = open(photos["astronaut"], "rb").read()
+        st, h, body = request(port, "POST", "/remove", astro, {"Content-Type": "image/png"})
+        ok = st == 200
+        d = f"{st} {body[:200]!r}"
+        if ok:
+            ok, d = same_pixels(body, refs["astro"])
+        check(f"{name}: /remove pixels == build/cutout", ok, d)
+        body_mp, hd = multipart({"om": "true"}, {"file": ("a.png", astro)})
+        st, h, body = request(port, "POST", "/api/remove", body_mp, hd)
+        ok = st == 200
+        d = f"{st} {body[:200]!r}"
+        if ok:
+            ok, d = same_pixels(body, refs["astro_mask"])
+        check(f"{name}: /api/remove om=true == cutout --mask", ok, d)
+        st, h, body = request(port, "GET", "/nope")
+        check(f"{name}: 404 JSON", st == 404 and is_error_json(body, "not_found"), f"{st} {body[:200]!r}")
+        if name == "lighttpd":
+            codes = []
+            for _ in range(12):
+                codes.append(request(port, "GET", "/health")[0])
+            check("max_requests: 12 more requests across recycles -> 200", codes == [200] * 12, str(codes))
+            st, _, body = request(port, "GET", "/metrics")
+            m = re.search(r"^cutout_worker_recycles_total (\d+)$", body.decode(), re.M)
+            check("max_requests=5: worker recycled (cutout_worker_recycles_total >= 2)", m and int(m.group(1)) >= 2,
+                  m and m.group(0))
+    finally:
+        web.stop()
+        srv.stop()
+
+
+# ------------------------------------------------------------------ main
+
+
+def main():
+    for exe in (FCGI, CLI):
+        if not os.access(exe, os.X_OK):
+            print(f"missing {exe}: build it first (make BUILD={BUILD} all)")
+            return 2
+    os.makedirs(os.path.join(BUILD, "run"), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="integration-", dir=os.path.join(BUILD, "run"))
+    photos = make_images(tmp)
+    refs = {
+        "astro": cli([photos["astronaut"]], os.path.join(tmp, "ref.png")),
+        "astro_mask": cli(["--mask", photos["astronaut"]], os.path.join(tmp, "ref-mask.png")),
+        "astro_bg": cli(["--bg", "0,0,255,255", photos["astronaut"]], os.path.join(tmp, "ref-bg.png")),
+        "cat_mask": cli(["--mask", photos["chelsea"]], os.path.join(tmp, "cat-mask.png")),
+    }
+    fport, port = free_port(), free_port()
+    cfg, srv_log = os.path.join(tmp, "cutout.yaml"), os.path.join(tmp, "server.log")
+    write_config(cfg, fport, srv_log)
+    r = subprocess.run([FCGI, "--config", cfg, "--check-config"], capture_output=True, text=True, env=ENV,
+                       cwd=ROOT, timeout=60)
+    check("--check-config accepts the test configuration", r.returncode == 0, r.stderr)
+    srv = Proc([FCGI, "--config", cfg], os.path.join(tmp, "server.out"))
+    nginx = start_nginx(os.path.join(tmp, "nginx"), port, fport)
+    try:
+        up = wait_for(lambda: len(ready_workers(port)) == 2, 30)
+        if check("nginx + cutout-fcgi up (2 ready workers)", up,
+                 open(os.path.join(tmp, "server.out"), errors="replace").read()[-500:]):
+            test_photo_and_endpoints(port, photos, refs)
+            test_errors(port, photos)
+            test_keepalive(port, fport, photos, refs)
+            test_kill_worker(port, srv_log, photos)
+            test_reload_and_overload(port, srv, cfg, fport, srv_log, photos)
+            test_drain(port, srv, photos)
+        log = open(srv_log, errors="replace").read()
+        lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+        acc = [x for x in lines if x.get("msg") == "access"]
+        check("JSON access log: one line per request with id, status, ms",
+              len(acc) > 50 and all("id" in x and "status" in x and "ms" in x for x in acc), f"{len(acc)} lines")
+    finally:
+        nginx.stop()
+        srv.stop()
+    for name in ("lighttpd", "apache"):
+        if os.environ.get("CUTOUT_IT_SKIP_" + name.upper()):
+            continue
+        other_server(name, tmp, photos, refs)
+    print(f"integration: {time.time() - T0:.0f} s")
+    if failed == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"logs kept in {tmp}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

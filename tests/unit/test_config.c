@@ -1,0 +1,184 @@
+/* cutout-fcgi's YAML configuration (fcgi/config.c, compiled in here): the
+ * defaults of DESIGN.md, every section read back, and bad files rejected
+ * with the right file:line:column. Expected positions were counted by hand
+ * in the YAML texts below (1-based). */
+#include "../../fcgi/config.c"
+
+#include <stdio.h>
+#include <string.h>
+
+static int failures;
+
+static void check(int ok, const char *what)
+{
+    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    if (!ok) failures++;
+}
+
+static int load(const char *text, cf_config *c, char *err, size_t errlen)
+{
+    cf_defaults(c);
+    err[0] = '\0';
+    return cf_load_string("t.yaml", text, strlen(text), c, err, errlen);
+}
+
+/* The text must be rejected with a message starting with prefix. */
+static void bad(const char *text, const char *prefix, const char *what)
+{
+    cf_config c;
+    char err[512];
+    int rc = load(text, &c, err, sizeof err);
+    int ok = rc == -1 && !strncmp(err, prefix, strlen(prefix));
+    check(ok, what);
+    if (!ok) printf("     got rc=%d err='%s', want prefix '%s'\n", rc, err, prefix);
+}
+
+static void test_defaults(void)
+{
+    cf_config c;
+    cf_defaults(&c);
+    check(c.workers == 2 && c.threads == 4 && c.backend == CUTOUT_BACKEND_AUTO && !strcmp(c.device, "0") &&
+              !c.require_gpu && c.cpu_threads == 2,
+          "defaults: workers 2, threads 4, backend auto, device 0, require_gpu false, cpu_threads 2");
+    check(!strcmp(c.default_model, "u2netp") && c.n_models == 1 &&
+              !strcmp(c.models[0].path, "models/u2netp.onnx"),
+          "defaults: models {default: u2netp, paths: {u2netp: models/u2netp.onnx}}");
+    check(c.batch_max_size == 8 && c.batch_max_delay_ms == 5, "defaults: batch 8 / 5 ms");
+    check(c.max_body_bytes == 20971520 && c.max_pixels == 40000000 && c.max_dimension == 12000 &&
+              c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 64,
+          "defaults: limits as DESIGN.md");
+    check(c.out_format == CUT_FORMAT_PNG && c.png_compression == 3 && c.webp_quality == 90 &&
+              c.jpeg_quality == 90 && c.max_requests == 0,
+          "defaults: output png/3/90/90, max_requests 0");
+    check(c.log_level == CF_LOG_INFO && c.log_json && !strcmp(c.log_file, "stderr") && c.listen[0] == '\0',
+          "defaults: log info json stderr, listen absent");
+}
+
+static void test_full_file(void)
+{
+    const char *y = "listen: unix:/run/cutout.sock\n"
+                    "workers: 3\n"
+                    "threads: 6\n"
+                    "backend: opencl\n"
+                    "device: \"NVIDIA\"\n"
+                    "require_gpu: true\n"
+                    "cpu_threads: 1\n"
+                    "models:\n"
+                    "  default: isnet\n"
+                    "  paths:\n"
+                    "    isnet: /srv/isnet.onnx\n"
+                    "    u2netp: models/u2netp.onnx\n"
+                    "batch: {max_size: 4, max_delay_ms: 0}\n"
+                    "limits: {max_body_bytes: 1000, max_pixels: 2000, max_dimension: 300,\n"
+                    "         min_dimension: 16, request_timeout_s: 5, queue_depth: 3}\n"
+                    "output: {format: webp, png_compression: 9, webp_quality: 70, jpeg_quality: 80}\n"
+                    "max_requests: 1000\n"
+                    "log: {level: warn, format: text, file: /var/log/cutout.log}\n";
+    cf_config c;
+    char err[512];
+    int rc = load(y, &c, err, sizeof err);
+    check(rc == 0, "every key of the contract is accepted");
+    if (rc) printf("     %s\n", err);
+    check(!strcmp(c.listen, "unix:/run/cutout.sock") && c.workers == 3 && c.threads == 6 &&
+              c.backend == CUTOUT_BACKEND_OPENCL && !strcmp(c.device, "NVIDIA") && c.require_gpu &&
+              c.cpu_threads == 1,
+          "top-level values read back");
+    check(!strcmp(c.default_model, "isnet") && c.n_models == 2 && !strcmp(c.models[0].name, "isnet") &&
+              !strcmp(cf_model_path_of(&c, "u2netp"), "models/u2netp.onnx") &&
+              cf_model_path_of(&c, "u2net") == NULL,
+          "models.paths replaces the built-in list");
+    check(c.batch_max_size == 4 && c.batch_max_delay_ms == 0 && c.max_body_bytes == 1000 &&
+              c.max_pixels == 2000 && c.max_dimension == 300 && c.min_dimension == 16 &&
+              c.request_timeout_s == 5 && c.queue_depth == 3,
+          "batch and limits (flow mapping over two lines)");
+    check(c.out_format == CUT_FORMAT_WEBP && c.png_compression == 9 && c.webp_quality == 70 &&
+              c.jpeg_quality == 80 && c.max_requests == 1000 && c.log_level == CF_LOG_WARN &&
+              !c.log_json && !strcmp(c.log_file, "/var/log/cutout.log"),
+          "output, max_requests, log");
+
+    /* Partial files keep the other defaults. */
+    rc = load("batch:\n  max_size: 2\n", &c, err, sizeof err);
+    check(rc == 0 && c.batch_max_size == 2 && c.batch_max_delay_ms == 5 && c.workers == 2,
+          "a partial section keeps the other defaults");
+    rc = load("# only comments\n", &c, err, sizeof err);
+    check(rc == 0 && c.workers == 2, "an empty file means the defaults");
+    rc = load("listen: 127.0.0.1:9000\n", &c, err, sizeof err);
+    check(rc == 0 && !strcmp(c.listen, "127.0.0.1:9000"), "listen host:port");
+    rc = load("listen: \"[::1]:9001\"\n", &c, err, sizeof err);
+    check(rc == 0, "listen [::1]:port");
+}
+
+static void test_errors(void)
+{
+    bad("workers: 2\nwokers: 3\n", "t.yaml:2:1: unknown key 'wokers'", "unknown top-level key at 2:1");
+    bad("batch:\n  max_size: 4\n  max_delay: 3\n", "t.yaml:3:3: unknown key 'max_delay' in batch",
+        "unknown nested key at 3:3");
+    bad("workers: two\n", "t.yaml:1:10: workers: expected an integer 1..64, found 'two'",
+        "non-integer workers at the value's column");
+    bad("workers: 0\n", "t.yaml:1:10: workers: expected an integer", "workers 0 out of range");
+    bad("workers: 65\n", "t.yaml:1:10: workers:", "workers 65 out of range");
+    bad("threads: 4x\n", "t.yaml:1:10: threads:", "trailing garbage in an integer");
+    bad("backend: cuda\n", "t.yaml:1:10: backend: expected one of auto|cpu|opencl, found 'cuda'",
+        "bad backend");
+    bad("require_gpu: maybe\n", "t.yaml:1:14: require_gpu: expected true or false", "bad bool");
+    bad("limits:\n  queue_depth: -1\n", "t.yaml:2:16: limits.queue_depth:", "negative queue_depth");
+    bad("output: {format: gif}\n", "t.yaml:1:18: output.format: expected one of png|webp|jpeg",
+        "bad output format inside a flow mapping");
+    bad("log: {level: loud}\n", "t.yaml:1:14: log.level:", "bad log level");
+    bad("listen: 9000\n", "t.yaml:1:9: listen: expected host:port", "listen without a host");
+    bad("listen: localhost:70000\n", "t.yaml:1:9: listen:", "listen port out of range");
+    bad("listen: \"unix:\"\n", "t.yaml:1:9: listen: a unix socket path", "empty unix path");
+    bad("workers: 2\nworkers: 3\n", "t.yaml:2:1: the configuration: duplicate key 'workers'",
+        "duplicate key");
+    bad("batch: 4\n", "t.yaml:1:8: batch: expected a mapping", "scalar where a mapping belongs");
+    bad("workers: [1, 2]\n", "t.yaml:1:10: workers: expected a single value, found a list",
+        "list where a scalar belongs");
+    bad("- a\n- b\n", "t.yaml:1:1: the configuration: expected a mapping", "a list as the document");
+    bad("workers: 2\n  threads: 3\n", "t.yaml:2:10:", "YAML syntax error with its position");
+    bad("base: &b {max_size: 2}\nbatch: *b\n", "t.yaml:2:8: aliases (*name) are not supported", "aliases are refused with their position");
+    bad("batch: *b\n", "t.yaml:1:8:", "undefined alias is an error with a position");
+    bad("models:\n  paths:\n    \"../x\": /tmp/x.onnx\n", "t.yaml:3:13: models.paths: '../x' is not a model name",
+        "model names are words, not paths");
+    bad("limits: {min_dimension: 500, max_dimension: 100}\n", "t.yaml:1:1: limits: min_dimension (500)",
+        "min_dimension above max_dimension");
+    bad("a: b\n---\nc: d\n", "t.yaml:", "two documents");
+
+    cf_config c;
+    char err[512];
+    int rc = cf_load_file("/nonexistent/cutout.yaml", &c, err, sizeof err);
+    check(rc == -1 && strstr(err, "/nonexistent/cutout.yaml") && strstr(err, "No such file"),
+          "missing file: message names the file");
+}
+
+/* The printed defaults are a valid configuration that reads back the same. */
+static void test_print_roundtrip(void)
+{
+    cf_config a, b;
+    cf_defaults(&a);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        check(0, "open_memstream");
+        return;
+    }
+    cf_print(f, &a);
+    fclose(f);
+    char err[512];
+    cf_defaults(&b);
+    b.workers = 7; /* must be overwritten by the printed value */
+    int rc = cf_load_string("printed", buf, len, &b, err, sizeof err);
+    check(rc == 0 && !memcmp(&a, &b, sizeof a), "--print-default-config output reads back as the defaults");
+    if (rc) printf("     %s\n", err);
+    free(buf);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_full_file();
+    test_errors();
+    test_print_roundtrip();
+    printf("%s\n", failures ? "test_config: FAILED" : "test_config: all passed");
+    return failures ? 1 : 0;
+}
