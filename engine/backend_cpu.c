@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cpu_backend.h"
+#include "cpu_v4.h"
 #include "util.h"
 
 static int bk_error(backend *bk, int code, const char *msg)
@@ -51,15 +52,6 @@ static int cpu_read(backend *bk, bk_tensor src, float *host)
 
 static inline float max2(float a, float b) { return a > b ? a : b; }
 
-typedef float v4 __attribute__((vector_size(16)));
-typedef int v4i __attribute__((vector_size(16)));
-
-static inline v4 v4_load(const float *p)
-{
-    v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 static inline v4 v4_max2(v4 a, v4 b) /* lane-wise max2 */
 {
@@ -67,11 +59,6 @@ static inline v4 v4_max2(v4 a, v4 b) /* lane-wise max2 */
     return (v4)((gt & (v4i)a) | (~gt & (v4i)b));
 }
 
-#if defined(__clang__)
-#define V4_SHUFFLE(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
-#else
-#define V4_SHUFFLE(a, b, i, j, k, l) __builtin_shuffle(a, b, (v4i){i, j, k, l})
-#endif
 
 /* Plane-parallel ops: task t handles channel t % c of image t / c. */
 typedef struct {

@@ -9,25 +9,11 @@
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "cpu_v4.h"
 #include "util.h"
 
-typedef float v4 __attribute__((vector_size(16)));
-typedef int v4i __attribute__((vector_size(16)));
 
-static inline v4 v4_load(const float *p)
-{
-    v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
-static inline void v4_store(float *p, v4 v) { memcpy(p, &v, sizeof v); }
-
-#if defined(__clang__)
-#define V4_SHUFFLE(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
-#else
-#define V4_SHUFFLE(a, b, i, j, k, l) __builtin_shuffle(a, b, (v4i){i, j, k, l})
-#endif
 
 /* Half-pixel source index as PyTorch computes it in float. */
 static resize_tap tap_at(int i, float scale, int in)
