@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cutout.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -31,16 +32,6 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static int read_tensor(const char *path, float *buf, size_t count)
@@ -73,13 +64,13 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--device")) {
             device = v;
         } else if (!strcmp(a, "--threads")) {
-            bad = parse_int(v, 0, 1024, &threads);
+            bad = cut_parse_int(v, 0, 1024, &threads);
         } else if (!strcmp(a, "--batch")) {
-            bad = parse_int(v, 1, 4096, &batch);
+            bad = cut_parse_int(v, 1, 4096, &batch);
         } else if (!strcmp(a, "--iterations")) {
-            bad = parse_int(v, 1, 1000000, &iterations);
+            bad = cut_parse_int(v, 1, 1000000, &iterations);
         } else if (!strcmp(a, "--warmup")) {
-            bad = parse_int(v, 0, 1000000, &warmup);
+            bad = cut_parse_int(v, 0, 1000000, &warmup);
         } else if (!strcmp(a, "--size")) {
             bad = sscanf(v, "%dx%d", &h, &w) != 2 || h < 8 || w < 8 || h > 16384 || w > 16384;
         } else if (!strcmp(a, "--input")) {

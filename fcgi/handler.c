@@ -11,6 +11,7 @@
 
 #include "form.h"
 #include "image.h"
+#include "util.h"
 #include "log.h"
 #include "pipeline.h"
 #include "strbuf.h"
@@ -207,16 +208,6 @@ static int is_true(const char *v, int *out)
     return -1;
 }
 
-static int to_int(const char *v, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < lo || n > hi) return -1;
-    *out = (int)n;
-    return 0;
-}
-
 typedef struct {
     int model;
     cut_render_options ropt;
@@ -277,7 +268,7 @@ static int remove_params(request *rq, response *r, const form_params *p, job_opt
         }
     }
     set_format(o, c, format);
-    if ((v = form_get(p, "quality")) && *v && to_int(v, 1, 100, &o->eopt.quality)) {
+    if ((v = form_get(p, "quality")) && *v && cut_parse_int(v, 1, 100, &o->eopt.quality)) {
         fail(r, 400, "bad_parameter", "quality: '%s' is not an integer 1..100", v);
         return -1;
     }
@@ -309,7 +300,7 @@ static int remove_params(request *rq, response *r, const form_params *p, job_opt
             o->ropt.margin_percent = 1;
             buf[n - 1] = '\0';
         }
-        if (to_int(buf, 0, 100000, &o->ropt.margin)) {
+        if (cut_parse_int(buf, 0, 100000, &o->ropt.margin)) {
             fail(r, 400, "bad_parameter", "margin: '%s' is not N or N%% (0..100000)", v);
             return -1;
         }
@@ -317,7 +308,7 @@ static int remove_params(request *rq, response *r, const form_params *p, job_opt
     static const char *dims[] = {"max_width", "max_height"};
     int *dd[] = {&o->ropt.max_w, &o->ropt.max_h};
     for (int i = 0; i < 2; i++)
-        if ((v = form_get(p, dims[i])) && *v && to_int(v, 1, 1000000, dd[i])) {
+        if ((v = form_get(p, dims[i])) && *v && cut_parse_int(v, 1, 1000000, dd[i])) {
             fail(r, 400, "bad_parameter", "%s: '%s' is not an integer 1..1000000", dims[i], v);
             return -1;
         }

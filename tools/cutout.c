@@ -502,16 +502,6 @@ static void *encoder_main(void *arg)
 
 /* ---------------------------------------------------------------- options */
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static cut_image_format format_from_name(const char *s)
 {
     if (!strcasecmp(s, "png")) return CUT_FORMAT_PNG;
@@ -588,7 +578,7 @@ int main(int argc, char **argv)
             break;
         case OPT_DEVICE: eopt.device = optarg; break; /* only the OpenCL backend reads it */
         case 't':
-            if (parse_int(optarg, 1, 1024, &eopt.threads)) USAGE("--threads: '%s' is not 1..1024", optarg);
+            if (cut_parse_int(optarg, 1, 1024, &eopt.threads)) USAGE("--threads: '%s' is not 1..1024", optarg);
             break;
         case OPT_MASK: ropt.mask_only = 1; break;
         case OPT_FORMAT:
@@ -596,7 +586,7 @@ int main(int argc, char **argv)
             if (!format) USAGE("--format: '%s' is not png, webp or jpeg", optarg);
             break;
         case OPT_QUALITY:
-            if (parse_int(optarg, 1, 100, &quality)) USAGE("--quality: '%s' is not 1..100", optarg);
+            if (cut_parse_int(optarg, 1, 100, &quality)) USAGE("--quality: '%s' is not 1..100", optarg);
             break;
         case OPT_BG:
             if (cut_parse_color(optarg, ropt.bg_color))
@@ -614,7 +604,7 @@ int main(int argc, char **argv)
                 ropt.margin_percent = 1;
                 buf[n - 1] = '\0';
             }
-            if (parse_int(buf, 0, 1000000, &ropt.margin)) USAGE("--margin: '%s' is not N or N%%", optarg);
+            if (cut_parse_int(buf, 0, 1000000, &ropt.margin)) USAGE("--margin: '%s' is not N or N%%", optarg);
             break;
         }
         case OPT_MAX_SIZE: {
@@ -623,7 +613,7 @@ int main(int argc, char **argv)
             if (!x || x == optarg || (size_t)(x - optarg) >= sizeof wbuf)
                 USAGE("--max-size: '%s' is not WxH", optarg);
             snprintf(wbuf, sizeof wbuf, "%.*s", (int)(x - optarg), optarg);
-            if (parse_int(wbuf, 1, 1 << 20, &ropt.max_w) || parse_int(x + 1, 1, 1 << 20, &ropt.max_h))
+            if (cut_parse_int(wbuf, 1, 1 << 20, &ropt.max_w) || cut_parse_int(x + 1, 1, 1 << 20, &ropt.max_h))
                 USAGE("--max-size: '%s' is not WxH", optarg);
             break;
         }
