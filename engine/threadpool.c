@@ -2,20 +2,26 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
+/* tp_run returns as soon as every task is done, not when every worker has
+ * checked in: a worker whose core is busy with another process must not stall
+ * the op (the other threads take its share). Task claims carry the run's
+ * generation, so a worker that wakes late can never claim a task of a later
+ * run with the state of an earlier one. */
 struct threadpool {
     int threads;
     pthread_t *workers;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    unsigned long generation; /* bumped for every tp_run */
+    uint32_t generation; /* bumped for every tp_run; guarded by mu */
     int stopping;
-    int busy;                 /* workers still inside the current run */
-    tp_task_fn fn;
+    tp_task_fn fn;       /* the current run, guarded by mu */
     void *ctx;
     int n_tasks;
-    atomic_int next_task;
+    atomic_uint_fast64_t claim; /* generation << 32 | next task index */
+    atomic_int finished;        /* tasks of the current run completed */
 };
 
 typedef struct {
@@ -23,12 +29,26 @@ typedef struct {
     int id;
 } worker_arg;
 
-static void run_tasks(threadpool *tp, int thread)
+typedef struct {
+    uint32_t gen;
+    tp_task_fn fn;
+    void *ctx;
+    int n_tasks;
+} run_state;
+
+/* Claims and runs tasks of run `r` until none is left (or a new run began). */
+static void run_tasks(threadpool *tp, const run_state *r, int thread)
 {
     for (;;) {
-        int t = atomic_fetch_add(&tp->next_task, 1);
-        if (t >= tp->n_tasks) break;
-        tp->fn(tp->ctx, t, thread);
+        uint_fast64_t c = atomic_load(&tp->claim);
+        if ((uint32_t)(c >> 32) != r->gen || (int)(c & 0xffffffffu) >= r->n_tasks) return;
+        if (!atomic_compare_exchange_weak(&tp->claim, &c, c + 1)) continue;
+        r->fn(r->ctx, (int)(c & 0xffffffffu), thread);
+        if (atomic_fetch_add(&tp->finished, 1) + 1 == r->n_tasks) {
+            pthread_mutex_lock(&tp->mu);
+            pthread_cond_signal(&tp->done);
+            pthread_mutex_unlock(&tp->mu);
+        }
     }
 }
 
@@ -37,16 +57,16 @@ static void *worker_main(void *p)
     worker_arg a = *(worker_arg *)p;
     free(p);
     threadpool *tp = a.tp;
-    unsigned long seen = 0;
+    uint32_t seen = 0;
     pthread_mutex_lock(&tp->mu);
     for (;;) {
         while (!tp->stopping && tp->generation == seen) pthread_cond_wait(&tp->start, &tp->mu);
         if (tp->stopping) break;
-        seen = tp->generation;
+        run_state r = {tp->generation, tp->fn, tp->ctx, tp->n_tasks};
+        seen = r.gen;
         pthread_mutex_unlock(&tp->mu);
-        run_tasks(tp, a.id);
+        run_tasks(tp, &r, a.id);
         pthread_mutex_lock(&tp->mu);
-        if (--tp->busy == 0) pthread_cond_signal(&tp->done);
     }
     pthread_mutex_unlock(&tp->mu);
     return NULL;
@@ -60,6 +80,8 @@ int tp_create(int threads, threadpool **out)
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->start, NULL);
     pthread_cond_init(&tp->done, NULL);
+    atomic_init(&tp->claim, 0);
+    atomic_init(&tp->finished, 0);
     tp->workers = calloc((size_t)tp->threads, sizeof *tp->workers);
     if (!tp->workers) {
         tp_destroy(tp);
@@ -94,17 +116,18 @@ void tp_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx)
         return;
     }
     pthread_mutex_lock(&tp->mu);
+    run_state r = {tp->generation + 1, fn, ctx, n_tasks};
     tp->fn = fn;
     tp->ctx = ctx;
     tp->n_tasks = n_tasks;
-    atomic_store(&tp->next_task, 0);
-    tp->busy = tp->threads - 1;
-    tp->generation++;
+    atomic_store(&tp->finished, 0);
+    atomic_store(&tp->claim, (uint_fast64_t)r.gen << 32);
+    tp->generation = r.gen;
     pthread_cond_broadcast(&tp->start);
     pthread_mutex_unlock(&tp->mu);
-    run_tasks(tp, 0);
+    run_tasks(tp, &r, 0);
     pthread_mutex_lock(&tp->mu);
-    while (tp->busy > 0) pthread_cond_wait(&tp->done, &tp->mu);
+    while (atomic_load(&tp->finished) < n_tasks) pthread_cond_wait(&tp->done, &tp->mu);
     pthread_mutex_unlock(&tp->mu);
 }
 
