@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* dup3 */
 #include "log.h"
 
 #include <errno.h>
@@ -10,6 +11,8 @@
 
 /* Process-wide log settings (server bookkeeping, not library state). */
 static int log_fd = 2;
+static int log_is_file = 0;            /* log_fd is a file we opened (log_path) */
+static char log_path[CF_PATH_LEN];
 static int log_level = CF_LOG_INFO;
 static int log_json = 1;
 static const char *log_role = "master";
@@ -26,10 +29,32 @@ int log_open(const cf_config *c, char *err, size_t errlen)
             return -1;
         }
     }
-    if (log_fd > 2 && log_fd != fd) close(log_fd);
+    if (log_is_file && log_fd != fd) close(log_fd);
     log_fd = fd;
+    log_is_file = strcmp(c->log_file, "stderr") && strcmp(c->log_file, "stdout");
+    snprintf(log_path, sizeof log_path, "%s", log_is_file ? c->log_file : "");
     log_level = c->log_level;
     log_json = c->log_json;
+    return 0;
+}
+
+int log_reopen(char *err, size_t errlen)
+{
+    if (!log_is_file) return 1;
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "log file %s: %s", log_path, strerror(errno));
+        return -1;
+    }
+    /* dup3 puts the new file under the old descriptor number in one step:
+     * a thread writing a line meanwhile writes it whole to the old file or
+     * to the new one, never to a closed (or reused) descriptor. */
+    if (dup3(fd, log_fd, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "log file %s: dup3: %s", log_path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
     return 0;
 }
 

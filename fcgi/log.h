@@ -10,6 +10,12 @@
 /* Opens the log named in the configuration; 0 or -1 (message in err). On
  * reopening (SIGHUP) the previous file is closed. */
 int log_open(const cf_config *c, char *err, size_t errlen);
+/* SIGUSR1 (logrotate): opens log.file again by its name, so that after a
+ * rename new lines go to a new file at the configured path. The new file
+ * takes the old descriptor's number (dup3), safe while other threads log.
+ * 0 reopened; 1 nothing to do (stderr/stdout); -1 failed (message in err;
+ * the old file stays in use). Call from one thread at a time. */
+int log_reopen(char *err, size_t errlen);
 void log_set_role(const char *role); /* "master" or "worker" */
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

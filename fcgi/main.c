@@ -4,7 +4,8 @@
  * replaced (with a growing delay while they keep dying at start), one that
  * reached max_requests is replaced at once; SIGTERM/SIGQUIT/SIGINT drain
  * and stop everything; SIGHUP re-reads the configuration, starts a new
- * generation of workers and stops the old one once the new one is ready. */
+ * generation of workers and stops the old one once the new one is ready;
+ * SIGUSR1 reopens the log file (logrotate) here and in every worker. */
 #define _GNU_SOURCE /* getopt_long, sigtimedwait helpers */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +65,8 @@ static void usage(FILE *f)
             "  --listen ADDR            host:port or unix:/path, overrides the file's listen\n"
             "  --check-config           check the configuration and the models, then exit\n"
             "  --print-default-config   print the default configuration as YAML\n"
-            "Signals: TERM/QUIT/INT drain and stop; HUP reloads the configuration.\n");
+            "Signals: TERM/QUIT/INT drain and stop; HUP reloads the configuration;\n"
+            "         USR1 reopens the log file (after logrotate renamed it).\n");
 }
 
 /* ------------------------------------------------------------ socket */
@@ -347,6 +349,26 @@ static void reload(master *m)
     log_msg(CF_LOG_INFO, "SIGHUP: generation %d ready; old workers draining", m->generation);
 }
 
+/* ------------------------------------------------------------ log rotation */
+
+/* SIGUSR1, as nginx and php-fpm: logrotate renamed log.file; the master
+ * opens the path again, then tells every worker to do the same (each
+ * process holds its own descriptor). Lines written before a process has
+ * reopened still go to the renamed file. */
+static void reopen_logs(master *m)
+{
+    char err[1200];
+    int rc = log_reopen(err, sizeof err);
+    if (rc < 0) log_msg(CF_LOG_ERROR, "SIGUSR1: %s; still logging to the old file", err);
+    int n = 0;
+    for (int i = 0; i < BOARD_SLOTS; i++)
+        if (m->w[i].pid > 0 && kill(m->w[i].pid, SIGUSR1) == 0) n++;
+    if (rc == 0)
+        log_msg(CF_LOG_INFO, "SIGUSR1: log file %s reopened; told %d workers", m->cfg.log_file, n);
+    else if (rc > 0)
+        log_msg(CF_LOG_INFO, "SIGUSR1: logging to %s, nothing to reopen", m->cfg.log_file);
+}
+
 /* ------------------------------------------------------------ checks */
 
 /* Loads (and frees) every configured model. 0, or -1 with the first
@@ -469,8 +491,12 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, NULL); /* workers inherit this and sigwait too */
+    /* Blocked and taken with sigtimedwait in the loop below: no signal
+     * handlers, so reopening a file or forking runs in plain code, never
+     * inside a handler. Workers inherit this and sigwait too. */
+    sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     log_msg(CF_LOG_INFO, "cutout-fcgi listening on %s: %d workers x %d threads, model %s",
@@ -490,6 +516,7 @@ int main(int argc, char **argv)
             for (int i = 0; i < BOARD_SLOTS; i++) stop_proc(&m, i, grace_s(&m));
         }
         if (sig == SIGHUP && !stopping) reload(&m);
+        if (sig == SIGUSR1) reopen_logs(&m);
         reap(&m);
         enforce_kills(&m);
         if (stopping) {

@@ -211,6 +211,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pid_t parent = getppid();
     while (!__atomic_load_n(&w.stopping, __ATOMIC_SEQ_CST)) {
         struct timespec ts = {1, 0};
@@ -218,6 +219,11 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
         if (sig == SIGTERM || sig == SIGQUIT || sig == SIGINT) {
             log_msg(CF_LOG_INFO, "signal %d: draining", sig);
             stop_worker(&w);
+        }
+        if (sig == SIGUSR1) { /* from the master (or logrotate): log file renamed */
+            int rc = log_reopen(err, sizeof err);
+            if (rc < 0) log_msg(CF_LOG_ERROR, "SIGUSR1: %s; still logging to the old file", err);
+            else if (rc == 0) log_msg(CF_LOG_INFO, "SIGUSR1: log file reopened");
         }
         if (getppid() != parent) {
             log_msg(CF_LOG_WARN, "master is gone: draining");

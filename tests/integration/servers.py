@@ -7,9 +7,11 @@ nginx (own prefix directory, free ports, started here and stopped by PID)
 proxies to cutout-fcgi over TCP with fastcgi_keep_conn + upstream keepalive.
 Checks: the same pixels as build/cutout for the same photo, /health /metrics
 /status, every error status with its JSON body, keepalive (sequential and 32
-concurrent requests), kill -9 of a worker, SIGHUP reload without dropped
-requests, 503 on a full queue, SIGTERM drain; then lighttpd and Apache
-(mod_proxy_fcgi) with the same photo check. Prints "N passed, N failed".
+concurrent requests), kill -9 of a worker, SIGUSR1 log reopening after a
+rename (logrotate), SIGHUP reload without dropped requests, 503 on a full
+queue, SIGTERM drain; then nginx with fcgi/conf/nginx-upstream.conf over two
+cutout-fcgi backends (one SIGKILLed: requests go to the other), lighttpd and
+Apache (mod_proxy_fcgi) with the same photo check. Prints "N passed, N failed".
 Only 127.0.0.1; every wait is bounded.
 """
 import http.client
@@ -453,6 +455,54 @@ def test_kill_worker(port, srv_log, photos):
           is not None, "")
 
 
+def json_lines(path):
+    """The JSON lines of a log file ([] if it does not exist)."""
+    try:
+        text = open(path, errors="replace").read()
+    except FileNotFoundError:
+        return []
+    out = []
+    for x in text.splitlines():
+        try:
+            out.append(json.loads(x))
+        except ValueError:
+            pass
+    return out
+
+
+def test_log_reopen(port, srv, srv_log, photos):
+    """logrotate: rename the file, SIGUSR1 the master; new lines (access
+    lines of the workers included) go to a new file at the configured path,
+    none to the renamed one."""
+    rotated = srv_log + ".1"
+    workers = {w["pid"] for w in ready_workers(port)}
+    os.rename(srv_log, rotated)
+    os.kill(srv.p.pid, signal.SIGUSR1)
+
+    def reopened():
+        lines = json_lines(srv_log)
+        master = any(x.get("role") == "master" and "reopened" in x.get("msg", "") for x in lines)
+        done = {x["pid"] for x in lines if x.get("role") == "worker" and x.get("msg") == "SIGUSR1: log file reopened"}
+        return master and workers <= done
+
+    ok = wait_for(reopened, 10, 0.05)
+    check(f"SIGUSR1: master and its {len(workers)} workers reopen the log at its path", ok and len(workers) == 2,
+          f"workers {workers}; new file: {[x.get('msg') for x in json_lines(srv_log)][:8]}")
+    size = os.path.getsize(rotated)
+    ids = [f"rotate-{uuid.uuid4().hex[:12]}-{i}" for i in range(6)]
+    codes = [request(port, "POST", "/remove?mask=1", open(photos["chelsea"], "rb").read(), {"X-Request-Id": ids[0]})[0]]
+    codes += [request(port, "GET", "/health", headers={"X-Request-Id": i})[0] for i in ids[1:]]
+    check("requests after SIGUSR1 -> 200", codes == [200] * len(ids), str(codes))
+    # The access line is written by the worker around the time the response
+    # leaves: wait (bounded) for it rather than race it.
+    got = wait_for(lambda: set(ids) <= {x.get("id") for x in json_lines(srv_log) if x.get("msg") == "access"}, 5)
+    check("SIGUSR1: the new file has the access lines of the requests made after it", got,
+          f"{len(json_lines(srv_log))} lines in the new file")
+    old = open(rotated, errors="replace").read()
+    check("SIGUSR1: the renamed file gets no new lines", os.path.getsize(rotated) == size and
+          not any(i in old for i in ids), f"{size} -> {os.path.getsize(rotated)} bytes")
+
+
 def test_reload_and_overload(port, srv, cfg_path, fport, srv_log, photos):
     """SIGHUP: a new generation (1 worker, queue_depth 2, no batching) takes
     over while requests keep flowing; then a burst overflows its queue."""
@@ -540,6 +590,154 @@ def test_drain(port, srv, photos):
     except subprocess.TimeoutExpired:
         pass
     check("SIGTERM: master exits 0 after draining", srv.p.returncode == 0, str(srv.p.returncode))
+
+
+# ------------------------------------------------------------------ several backends
+
+UPSTREAM_EXAMPLE = os.path.join(ROOT, "fcgi", "conf", "nginx-upstream.conf")
+
+NGINX_SHELL = """
+worker_processes 1;
+{user}
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/tmp/body;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    proxy_temp_path {prefix}/tmp/proxy;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+{body}
+}}
+"""
+
+
+def upstream_conf(prefix, port, fports):
+    """fcgi/conf/nginx-upstream.conf itself, with its two example backends
+    moved to 127.0.0.1 ports and its listen port made free; None if the
+    example no longer has the lines this substitutes (the test then fails)."""
+    text = open(UPSTREAM_EXAMPLE).read()
+    subs = [("10.0.0.11:9000", f"127.0.0.1:{fports[0]}"), ("10.0.0.12:9000", f"127.0.0.1:{fports[1]}"),
+            ("listen 80;", f"listen 127.0.0.1:{port};"),
+            ("include fastcgi_params;", "include /etc/nginx/fastcgi_params;")]
+    for old, new in subs:
+        if old not in text:
+            return None
+        text = text.replace(old, new)
+    user = "user root;" if os.getuid() == 0 else ""
+    return NGINX_SHELL.format(prefix=prefix, user=user, body=text)
+
+
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc/*/stat)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat").read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid ...
+        if int(fields[1]) == pid:
+            kids.append(int(d))
+    return kids
+
+
+def gone(pid):
+    """No such process, or a zombie nobody reaped yet (it runs no code)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def refuses(fport):
+    try:
+        socket.create_connection(("127.0.0.1", fport), timeout=2).close()
+        return False
+    except OSError:
+        return True
+
+
+def served_by(port, path="/status"):
+    """The listen address of the backend that answered (its /status)."""
+    st, _, body = request(port, "GET", path, timeout=30)
+    return json.loads(body)["pool"]["listen"] if st == 200 else f"HTTP {st}"
+
+
+def test_upstream(tmp, photos, refs):
+    """nginx (fcgi/conf/nginx-upstream.conf) over two cutout-fcgi backends on
+    loopback; one is SIGKILLed whole (master and workers): the next requests
+    all succeed through the other."""
+    fports, port = [free_port(), free_port()], free_port()
+    prefix = os.path.join(tmp, "upstream")
+    os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+    srvs = []
+    for k, fp in enumerate(fports):
+        cfg, log = os.path.join(prefix, f"backend{k}.yaml"), os.path.join(prefix, f"backend{k}.log")
+        write_config(cfg, fp, log, workers=1, threads=2, batch_size=1, delay=0)
+        srvs.append(Proc([FCGI, "--config", cfg], os.path.join(prefix, f"backend{k}.out")))
+    conf_text = upstream_conf(prefix, port, fports)
+    if not check("fcgi/conf/nginx-upstream.conf has the example backends and listen to substitute",
+                 conf_text is not None, UPSTREAM_EXAMPLE):
+        for x in srvs:
+            x.stop()
+        return
+    conf = os.path.join(prefix, "nginx.conf")
+    open(conf, "w").write(conf_text)
+    web = Proc(["nginx", "-p", prefix, "-c", conf, "-g", "daemon off;"], os.path.join(prefix, "nginx.out"))
+    cat = open(photos["chelsea"], "rb").read()
+    try:
+        up = wait_for(lambda: all(request(port, "GET", f"/cutout-backend/{k + 1}/health", timeout=5)[0] == 200
+                                  for k in range(2)), 30)
+        if not check("upstream: nginx + 2 cutout-fcgi backends up", up,
+                     open(os.path.join(prefix, "error.log"), errors="replace").read()[-500:]
+                     if os.path.exists(os.path.join(prefix, "error.log")) else ""):
+            return
+        own = [served_by(port, f"/cutout-backend/{k + 1}/status") for k in range(2)]
+        check("upstream: /cutout-backend/N/status reaches backend N",
+              own == [f"127.0.0.1:{fp}" for fp in fports], str(own))
+        results = [request(port, "POST", "/remove?mask=1", cat) for _ in range(4)]
+        ok = all(r[0] == 200 for r in results)
+        d = str([r[0] for r in results])
+        if ok:
+            ok, d = same_pixels(results[0][2], refs["cat_mask"])
+        check("upstream: 4 /remove through the pool -> 200, mask == cutout --mask", ok, d)
+        seen = {served_by(port) for _ in range(4)}
+        check("upstream: round robin reaches both backends", seen == {f"127.0.0.1:{fp}" for fp in fports},
+              str(seen))
+
+        # SIGKILL the first backend whole: its master first (so that it
+        # cannot start replacements), then its workers.
+        victim = srvs[0]
+        workers = children_of(victim.p.pid)
+        for pid in [victim.p.pid] + workers:
+            os.kill(pid, signal.SIGKILL)
+        victim.p.wait(10)
+        dead = wait_for(lambda: all(gone(w) for w in workers) and refuses(fports[0]), 10, 0.05)
+        check(f"upstream: backend 1 killed (master + {len(workers)} workers gone, port refuses)",
+              dead and len(workers) == 1, f"workers {workers}")
+        t = time.time()
+        after = []
+        for _ in range(10):
+            try:
+                after.append(request(port, "POST", "/remove?mask=1", cat, timeout=60)[0])
+            except Exception as e:  # noqa: BLE001 - reported below
+                after.append(repr(e))
+        check(f"upstream: 10 /remove after the kill -> all 200 ({time.time() - t:.1f} s)",
+              after == [200] * 10, str(after))
+        seen = {served_by(port) for _ in range(4)}
+        check("upstream: the survivor answers", seen == {f"127.0.0.1:{fports[1]}"}, str(seen))
+        err = open(os.path.join(prefix, "error.log"), errors="replace").read()
+        check("upstream: nginx tried the dead backend and moved on (error.log)",
+              f"127.0.0.1:{fports[0]}" in err, err[-300:])
+    finally:
+        web.stop()
+        for x in srvs:
+            x.stop()
 
 
 # ------------------------------------------------------------------ other servers
@@ -671,16 +869,17 @@ def main():
             test_errors(port, photos)
             test_keepalive(port, fport, photos, refs)
             test_kill_worker(port, srv_log, photos)
+            test_log_reopen(port, srv, srv_log, photos)
             test_reload_and_overload(port, srv, cfg, fport, srv_log, photos)
             test_drain(port, srv, photos)
-        log = open(srv_log, errors="replace").read()
-        lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
-        acc = [x for x in lines if x.get("msg") == "access"]
+        acc = [x for x in json_lines(srv_log + ".1") + json_lines(srv_log) if x.get("msg") == "access"]
         check("JSON access log: one line per request with id, status, ms",
               len(acc) > 50 and all("id" in x and "status" in x and "ms" in x for x in acc), f"{len(acc)} lines")
     finally:
         nginx.stop()
         srv.stop()
+    if not os.environ.get("CUTOUT_IT_SKIP_UPSTREAM"):
+        test_upstream(tmp, photos, refs)
     for name in ("lighttpd", "apache"):
         if os.environ.get("CUTOUT_IT_SKIP_" + name.upper()):
             continue
