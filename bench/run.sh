@@ -88,7 +88,7 @@ for c in "${cases[@]}"; do
             measure "$name" onnxruntime node "$ort_bench" "$model" --threads "$threads" \
                 --size "$size" --iterations "$it" --warmup "$wu"
         else
-            printf '%s\tonnxruntime\t0\tERROR onnxruntime-node not installed (ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix bench)\n' \
+            printf '%s\tonnxruntime\t0\tERROR onnxruntime-node not installed (ONNXRUNTIME_NODE_INSTALL=skip npm_config_onnxruntime_node_install_cuda=skip npm install --prefix bench)\n' \
                 "$name" >>"$raw"
         fi
     done
