@@ -12,37 +12,8 @@
 #include "cpu_backend.h"
 #include "ref_ops.h"
 
-static int failures, checks;
-
-static unsigned rng = 2024;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng = rng * 1664525u + 1013904223u;
-    return (float)((rng >> 8) & 0xffffff) / 8388608.0f - 1.0f;
-}
-
-static void fill(float *p, size_t n, float scale)
-{
-    for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
-}
-
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = d; /* NaN counts as a failure */
-    }
-    return m;
-}
-
-static void report(const char *what, double err, double tol)
-{
-    checks++;
-    int ok = err <= tol;
-    if (!ok) failures++;
-    printf("%s %s max_abs_err=%.3g tol=%.1g\n", ok ? "ok" : "FAIL", what, err, tol);
-}
+#define OP_CHECK_SEED 2024u
+#include "../tools/op_check.h"
 
 typedef struct {
     int n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view;
