@@ -32,10 +32,6 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-typedef struct {
-    int n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view;
-} conv_case;
-
 /* One conv on one backend. Layout in the arena: a gap of 48 floats (so no
  * tensor sits at offset 0), a, b, the residual, then dst — as channels
  * 1..cout of a (cout+3)-channel buffer when view is set. */
@@ -274,18 +270,7 @@ int main(void)
            binaries);
     static const conv_case convs[] = {
         /* n ca cb cout ih iw k s d relu res view */
-        {1, 3, 0, 8, 17, 23, 3, 1, 1, 1, 0, 0},
-        {2, 5, 7, 16, 13, 9, 3, 1, 2, 1, 1, 0},
-        {1, 16, 16, 16, 11, 31, 3, 1, 4, 1, 0, 0},
-        {3, 4, 0, 5, 9, 10, 3, 1, 8, 1, 0, 0},
-        {1, 3, 0, 64, 33, 21, 3, 2, 1, 0, 0, 0},
-        {2, 3, 0, 7, 8, 9, 3, 2, 1, 1, 0, 0},
-        {1, 6, 0, 1, 15, 14, 1, 1, 1, 0, 0, 0},
-        {1, 64, 0, 16, 40, 41, 3, 1, 1, 1, 0, 0},
-        {1, 32, 32, 64, 37, 29, 3, 1, 1, 1, 1, 0},
-        {2, 128, 0, 128, 5, 3, 3, 1, 2, 1, 0, 0},
-        {1, 1, 0, 1, 1, 1, 3, 1, 1, 0, 0, 0},
-        {2, 16, 0, 1, 19, 12, 3, 1, 1, 0, 0, 1},
+        OP_CHECK_CONV_CASES,
         {3, 9, 6, 13, 21, 19, 3, 1, 8, 1, 1, 1},
         {2, 6, 0, 3, 23, 17, 1, 1, 1, 1, 1, 1},
         {1, 256, 0, 6, 6, 7, 3, 1, 1, 1, 0, 0},

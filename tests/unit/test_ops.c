@@ -15,10 +15,6 @@
 #define OP_CHECK_SEED 2024u
 #include "../tools/op_check.h"
 
-typedef struct {
-    int n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view;
-} conv_case;
-
 /* Tolerances (max abs error against ref_conv's float64 sums). Inputs are
  * uniform in [-1, 1], weights in ±1/sqrt(K) (K = cin·k·k), so outputs are
  * O(1) and a wrong tap, tile, phase or channel errs by >= ~0.05.
@@ -159,18 +155,7 @@ int main(void)
 {
     /* n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view */
     static const conv_case convs[] = {
-        {1, 3, 0, 8, 17, 23, 3, 1, 1, 1, 0, 0},
-        {2, 5, 7, 16, 13, 9, 3, 1, 2, 1, 1, 0},
-        {1, 16, 16, 16, 11, 31, 3, 1, 4, 1, 0, 0},
-        {3, 4, 0, 5, 9, 10, 3, 1, 8, 1, 0, 0},
-        {1, 3, 0, 64, 33, 21, 3, 2, 1, 0, 0, 0},
-        {2, 3, 0, 7, 8, 9, 3, 2, 1, 1, 0, 0},
-        {1, 6, 0, 1, 15, 14, 1, 1, 1, 0, 0, 0},
-        {1, 64, 0, 16, 40, 41, 3, 1, 1, 1, 0, 0},
-        {1, 32, 32, 64, 37, 29, 3, 1, 1, 1, 1, 0},
-        {2, 128, 0, 128, 5, 3, 3, 1, 2, 1, 0, 0},
-        {1, 1, 0, 1, 1, 1, 3, 1, 1, 0, 0, 0},
-        {2, 16, 0, 1, 19, 12, 3, 1, 1, 0, 0, 1},
+        OP_CHECK_CONV_CASES,
         /* Winograd's row groups (eight tiles side by side): interior, both
          * edges, rows that wrap, a partial last tile row; concat, residual,
          * views everywhere */
