@@ -193,7 +193,8 @@ log: {{level: info, format: json, file: {log}}}
 """)
 
 
-NGINX_CONF = """
+# nginx.conf around an http{} body: own prefix, pid and temp dirs.
+NGINX_SHELL = """
 worker_processes 1;
 {user}
 pid {prefix}/nginx.pid;
@@ -206,6 +207,17 @@ http {{
     proxy_temp_path {prefix}/tmp/proxy;
     uwsgi_temp_path {prefix}/tmp/uwsgi;
     scgi_temp_path {prefix}/tmp/scgi;
+{body}
+}}
+"""
+
+
+def nginx_conf(prefix, body):
+    user = "user root;" if os.getuid() == 0 else ""
+    return NGINX_SHELL.format(prefix=prefix, user=user, body=body)
+
+
+NGINX_BODY = """
     client_max_body_size 8m;
     upstream cutout {{
         server 127.0.0.1:{fport};
@@ -222,17 +234,14 @@ http {{
             # reuses it: retry (POST /remove is a pure computation).
             fastcgi_next_upstream error timeout non_idempotent;
         }}
-    }}
-}}
-"""
+    }}"""
 
 
 def start_nginx(prefix, port, fport):
     os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
     conf = os.path.join(prefix, "nginx.conf")
-    user = "user root;" if os.getuid() == 0 else ""
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(prefix=prefix, port=port, fport=fport, user=user))
+        f.write(nginx_conf(prefix, NGINX_BODY.format(port=port, fport=fport)))
     return Proc(["nginx", "-p", prefix, "-c", conf, "-g", "daemon off;"], os.path.join(prefix, "nginx.out"))
 
 
@@ -596,22 +605,6 @@ def test_drain(port, srv, photos):
 
 UPSTREAM_EXAMPLE = os.path.join(ROOT, "fcgi", "conf", "nginx-upstream.conf")
 
-NGINX_SHELL = """
-worker_processes 1;
-{user}
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/tmp/body;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    proxy_temp_path {prefix}/tmp/proxy;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-{body}
-}}
-"""
 
 
 def upstream_conf(prefix, port, fports):
@@ -626,8 +619,7 @@ def upstream_conf(prefix, port, fports):
         if old not in text:
             return None
         text = text.replace(old, new)
-    user = "user root;" if os.getuid() == 0 else ""
-    return NGINX_SHELL.format(prefix=prefix, user=user, body=text)
+    return nginx_conf(prefix, text)
 
 
 def children_of(pid):
