@@ -110,6 +110,7 @@ integration-test: all
 
 reference-test: all
 	tests/reference/run $(BUILD)
+	tests/reference/run $(BUILD) --backend opencl
 	tests/image/run $(BUILD)
 	/usr/bin/python3 tests/pipeline/check_masks.py $(BUILD)
 

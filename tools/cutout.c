@@ -68,9 +68,13 @@ static void help(void)
         "        A registry name (default u2netp), looked up as NAME.onnx in\n"
         "        $CUTOUT_MODEL_DIR, ./models and the installed data directory; or an .onnx path.\n"
         "    -b, --backend auto|cpu|opencl\n"
-        "        Compute backend (default auto).\n"
+        "        Compute backend (default auto: an OpenCL GPU or accelerator when there\n"
+        "        is one, else the CPU; PoCL's CPU device only with -b opencl).\n"
         "        --device N|TEXT\n"
         "        OpenCL device by index or name substring (ignored by the cpu backend).\n"
+        "        --require-gpu\n"
+        "        Fail (exit 1) unless an OpenCL GPU or accelerator runs the network,\n"
+        "        instead of falling back to the CPU.\n"
         "    -t, --threads N\n"
         "        CPU threads for the network (default: all online CPUs).\n"
         "        --mask\n"
@@ -538,7 +542,7 @@ static int is_dir(const char *p)
     } while (0)
 
 enum {
-    OPT_DEVICE = 256, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG, OPT_BG_IMAGE, OPT_CROP,
+    OPT_DEVICE = 256, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG, OPT_BG_IMAGE, OPT_CROP,
     OPT_MARGIN, OPT_MAX_SIZE, OPT_POST
 };
 
@@ -548,6 +552,7 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},   {"recursive", no_argument, NULL, 'r'},
         {"model", required_argument, NULL, 'm'},    {"backend", required_argument, NULL, 'b'},
         {"device", required_argument, NULL, OPT_DEVICE},
+        {"require-gpu", no_argument, NULL, OPT_REQUIRE_GPU},
         {"threads", required_argument, NULL, 't'},  {"mask", no_argument, NULL, OPT_MASK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"quality", required_argument, NULL, OPT_QUALITY},
@@ -577,6 +582,7 @@ int main(int argc, char **argv)
             else USAGE("--backend: '%s' is not auto, cpu or opencl", optarg);
             break;
         case OPT_DEVICE: eopt.device = optarg; break; /* only the OpenCL backend reads it */
+        case OPT_REQUIRE_GPU: eopt.require_gpu = 1; break;
         case 't':
             if (cut_parse_int(optarg, 1, 1024, &eopt.threads)) USAGE("--threads: '%s' is not 1..1024", optarg);
             break;

@@ -93,6 +93,30 @@ def post_process_reference(mask):
     return np.where(v < 127, 0, 255).astype(np.uint8)
 
 
+def opencl_gpu_count():
+    """GPU and accelerator devices over every OpenCL platform, asked of the
+    ICD loader directly (not through cutout), so the --require-gpu check
+    knows independently what the answer must be. 0 without libOpenCL."""
+    import ctypes
+    try:
+        cl = ctypes.CDLL("libOpenCL.so.1")
+    except OSError:
+        return 0
+    CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_ACCELERATOR = 1 << 2, 1 << 3
+    n = ctypes.c_uint(0)
+    if cl.clGetPlatformIDs(0, None, ctypes.byref(n)) != 0 or n.value == 0:
+        return 0
+    plats = (ctypes.c_void_p * n.value)()
+    cl.clGetPlatformIDs(n.value, plats, None)
+    total = 0
+    for pl in plats:
+        k = ctypes.c_uint(0)
+        if cl.clGetDeviceIDs(ctypes.c_void_p(pl), ctypes.c_uint64(
+                CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR), 0, None, ctypes.byref(k)) == 0:
+            total += k.value
+    return total
+
+
 def run(cli, args, stdin=None):
     env = dict(os.environ, OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE", "Haswell"))
     p = subprocess.run([cli] + args, input=stdin, capture_output=True, env=env, timeout=300)
@@ -241,6 +265,19 @@ def main():
         cl_ok = (rc == 0 and np.array(Image.open(clp)).shape == mask.shape) or \
             (rc == 1 and "OpenCL" in err and not os.path.exists(clp))
         check(cl_ok, "-b opencl: exit %d %s" % (rc, err.strip()[:100]))
+        # --require-gpu: a GPU runs it, or exit 1 and nothing written; never a
+        # silent CPU run. With the cpu backend it is a contradiction.
+        gpus = opencl_gpu_count()
+        rgp = os.path.join(tmp, "rg.png")
+        rc, _, err = run(cli, ["--require-gpu", "--mask", png, "-o", rgp])
+        if gpus:
+            rg_ok = rc == 0 and np.array(Image.open(rgp)).shape == mask.shape
+        else:
+            rg_ok = rc == 1 and "GPU" in err and not os.path.exists(rgp)
+        check(rg_ok, "--require-gpu with %d OpenCL GPUs: exit %d %s" % (gpus, rc, err.strip()[:100]))
+        rc, _, err = run(cli, ["--require-gpu", "-b", "cpu", "--mask", png, "-o", rgp + "2"])
+        check(rc == 1 and "require_gpu" in err and not os.path.exists(rgp + "2"),
+              "--require-gpu -b cpu refused: exit %d %s" % (rc, err.strip()[:100]))
         rc, so, _ = run(cli, ["--help"])
         check(rc == 0 and b"EXIT STATUS" in so, "--help: exit 0, manual on stdout")
 

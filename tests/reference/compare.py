@@ -1,7 +1,7 @@
 """The reference suite: cutout's whole forward pass (BUILD/tests/net_run)
 against an independent PyTorch implementation (u2net_arch.py).
 
-usage: compare.py BUILD_DIR [--reference-only] [--only SUBSTRING]
+usage: compare.py BUILD_DIR [--reference-only] [--only SUBSTRING] [--backend cpu|opencl]
 
 For every case: write the input tensor, run
     net_run MODEL.onnx IN.f32 N H W OUT.f32 --threads 2 [--side-outputs]
@@ -14,6 +14,13 @@ what rounding alone does.
 
 --reference-only runs only the PyTorch side (exports, reference passes,
 saturation checks), for working without net_run.
+
+--backend opencl runs the OpenCL backend (PoCL here, a GPU where there is
+one) on the cases in OPENCL_CASES: random-weight u2netp, u2net and ISNet
+and the real u2netp, batch 1 and 3, odd sizes. Each is checked twice:
+against the PyTorch reference with the same tolerance as the CPU backend,
+and against the CPU backend's own output (net_run --backend cpu on the same
+input), every output within TOL_OPENCL_VS_CPU.
 
 Tolerances (max abs error of every sigmoid output against float64):
 - TOL = 1e-4 for the random-weight models and the trained ISNet. A correct
@@ -34,6 +41,14 @@ Tolerances (max abs error of every sigmoid output against float64):
   the skimage photos (d2 worst). 5e-4 allows ~4× that for another fp32
   summation order; a real error in the pass or in weight loading moves the
   mask by far more.
+- TOL_OPENCL_VS_CPU = 1e-4 between the two backends on output 0 (the
+  mask) and on every output of the random-weight models. Both are fp32
+  passes over the same weights that differ only in summation order (direct
+  or GEMM on the device, Winograd or GEMM on the CPU), so they sit within
+  the rounding band each has against float64. The trained u2netp's side
+  outputs are held to its TOL_U2NETP_TRAINED instead: its d2 is the badly
+  conditioned one above (PyTorch fp32 itself 1.2e-4 from float64), and two
+  fp32 orders measured 1.27e-4 apart there while output 0 stayed at 5e-5.
 """
 
 import argparse
@@ -52,6 +67,19 @@ import u2net_arch
 
 TOL = 1e-4
 TOL_U2NETP_TRAINED = 5e-4
+TOL_OPENCL_VS_CPU = 1e-4
+# The cases --backend opencl runs: every architecture, batch 1 and 3, odd
+# sizes, the real weights; small enough for PoCL on 2 cores in make test.
+OPENCL_CASES = [
+    "u2netp_random_97x143_b1_sides",
+    "u2netp_random_321x203_b3",
+    "u2netp_random_8x8_b1_sides",
+    "u2netp_random_13x57_b2_sides",
+    "u2net_random_97x143_b3",
+    "isnet_random_321x203_b1",
+    "u2netp_real_photos_b3_sides",
+    "u2netp_real_coffee_b1",
+]
 NET_RUN_THREADS = 2
 NET_RUN_TIMEOUT_S = 300
 # A random-weight reference whose output 0 is flat or saturated would let a
@@ -243,13 +271,14 @@ def output_labels(arch):
     return u2net_arch.output_names(arch)  # ISNet d1..d6, U²-Net d0..d6
 
 
-def run_net_run(build, case, model_path, x, base):
-    in_path, out_path = base + ".in.f32", base + ".out.f32"
+def run_net_run(build, case, model_path, x, base, backend="cpu"):
+    in_path, out_path = base + ".in.f32", base + "." + backend + ".out.f32"
     x.astype("=f4").tofile(in_path)
     if os.path.exists(out_path):
         os.remove(out_path)
     cmd = [os.path.join(build, "tests", "net_run"), model_path, in_path, str(case.n),
-           str(case.h), str(case.w), out_path, "--threads", str(NET_RUN_THREADS)]
+           str(case.h), str(case.w), out_path, "--threads", str(NET_RUN_THREADS),
+           "--backend", backend]
     if case.sides:
         cmd.append("--side-outputs")
     t = time.time()
@@ -257,14 +286,28 @@ def run_net_run(build, case, model_path, x, base):
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=NET_RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        return None, "net_run timed out after %d s" % NET_RUN_TIMEOUT_S, time.time() - t
+        return None, "net_run --backend %s timed out after %d s" % (
+            backend, NET_RUN_TIMEOUT_S), time.time() - t
     dt = time.time() - t
     if p.returncode != 0:
         msg = p.stderr.decode(errors="replace").strip().replace("\n", " | ")
-        return None, "net_run exit %d: %s" % (p.returncode, msg[-400:]), dt
+        return None, "net_run --backend %s exit %d: %s" % (backend, p.returncode, msg[-400:]), dt
     if not os.path.exists(out_path):
         return None, "net_run exit 0 but wrote no %s" % out_path, dt
     return np.fromfile(out_path, dtype="=f4"), None, dt
+
+
+def read_outputs(case, got, n_outputs, labels):
+    """net_run's floats as outputs × n × h × w, or an error line."""
+    plane = case.n * case.h * case.w
+    if got.size != plane * n_outputs:
+        return None, "wrote %d floats, expected %d (%d outputs of %dx1x%dx%d)" % (
+            got.size, plane * n_outputs, n_outputs, case.n, case.h, case.w)
+    got = got.reshape(n_outputs, case.n, case.h, case.w)
+    if not np.isfinite(got).all():
+        k = int(np.argwhere(~np.isfinite(got))[0][0])
+        return None, "%s contains NaN/Inf" % labels[k]
+    return got, None
 
 
 def describe_error(label, got, ref, tol):
@@ -293,7 +336,7 @@ def spread_problem(out0):
     return None
 
 
-def run_case(case, build, reference_only):
+def run_case(case, build, reference_only, backend="cpu"):
     """(ok, line)."""
     path, model, key = model_files(case.arch, case.weights)
     x = case.inputs()
@@ -320,18 +363,13 @@ def run_case(case, build, reference_only):
             case.name, refs[0].std(), torch_fp32, t_ref)
 
     base = os.path.join(OUT, "cases", case.name)
-    got, err, t_run = run_net_run(build, case, path, x, base)
+    got, err, t_run = run_net_run(build, case, path, x, base, backend)
     TIMES["net_run"] += t_run
     if err:
         return False, "FAIL %s %s" % (case.name, err)
-    plane = case.n * case.h * case.w
-    if got.size != plane * len(refs):
-        return False, "FAIL %s net_run wrote %d floats, expected %d (%d outputs of %dx1x%dx%d)" % (
-            case.name, got.size, plane * len(refs), len(refs), case.n, case.h, case.w)
-    got = got.reshape(len(refs), case.n, case.h, case.w)
-    if not np.isfinite(got).all():
-        k = int(np.argwhere(~np.isfinite(got))[0][0])
-        return False, "FAIL %s %s contains NaN/Inf" % (case.name, labels[k])
+    got, err = read_outputs(case, got, len(refs), labels)
+    if err:
+        return False, "FAIL %s net_run --backend %s %s" % (case.name, backend, err)
     errs = max_errs(got, refs)
     worst = max(errs)
     detail = " ".join("%s=%.2g" % (l, e) for l, e in zip(labels, errs))
@@ -352,6 +390,23 @@ def run_case(case, build, reference_only):
             return False, ("FAIL %s net_run's output is within %.3g of the unperturbed model's "
                            "reference: the suite cannot see a changed bias" % (case.name, d))
         detail += " differs_from_unperturbed=%.3g" % d
+
+    if backend != "cpu":
+        # The same input through the CPU backend: the two must agree.
+        cpu, err, t_cpu = run_net_run(build, case, path, x, base, "cpu")
+        TIMES["net_run"] += t_cpu
+        if not err:
+            cpu, err = read_outputs(case, cpu, len(refs), labels)
+        if err:
+            return False, "FAIL %s net_run --backend cpu %s" % (case.name, err)
+        vs_cpu = max_errs(got, [c.astype(np.float64) for c in cpu])
+        tols = [TOL_OPENCL_VS_CPU] + [max(TOL_OPENCL_VS_CPU, case.tol)] * (len(refs) - 1)
+        bad = [describe_error(l, g, c.astype(np.float64), t) + " > tol %.0e" % t
+               for l, g, c, e, t in zip(labels, got, cpu, vs_cpu, tols) if e > t]
+        if bad:
+            return False, "FAIL %s %s vs cpu backend: %s" % (case.name, backend, "; ".join(bad))
+        detail += " vs_cpu_backend=%.2g" % max(vs_cpu)
+        timing += " cpu %.1fs" % t_cpu
 
     return True, "ok %s max_abs_err=%.3g (%s) %s %s" % (case.name, worst, detail, ctx, timing)
 
@@ -383,6 +438,9 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--reference-only", action="store_true")
     ap.add_argument("--only", help="run only cases whose name contains this")
+    ap.add_argument("--backend", choices=["cpu", "opencl"], default="cpu",
+                    help="opencl: the OPENCL_CASES through the OpenCL backend, also "
+                         "checked against the cpu backend")
     a = ap.parse_args()
     torch.set_num_threads(2)
     os.makedirs(os.path.join(OUT, "cases"), exist_ok=True)
@@ -394,7 +452,11 @@ def main():
     passed = failed = 0
     t0 = time.time()
     checks = cases()
-    if not a.reference_only:
+    if a.backend != "cpu":
+        checks = [c for c in checks if c.name in OPENCL_CASES]
+        missing = set(OPENCL_CASES) - {c.name for c in checks}
+        assert not missing, "OPENCL_CASES names no case: %s" % missing
+    elif not a.reference_only:
         checks.append(TruncatedInput())
     for case in checks:
         if a.only and a.only not in case.name:
@@ -406,7 +468,7 @@ def main():
             if isinstance(case, TruncatedInput):
                 ok, line = case.run(a.build)
             else:
-                ok, line = run_case(case, a.build, a.reference_only)
+                ok, line = run_case(case, a.build, a.reference_only, a.backend)
         except Exception as e:  # a broken case must not hide the others
             ok, line = False, "FAIL %s %s: %s" % (case.name, type(e).__name__, e)
         print(line, flush=True)
