@@ -19,6 +19,7 @@ files use (320², ISNet 1024²), input "input", outputs d0..d6 (ISNet d1..d6).
 
 import argparse
 import hashlib
+import inspect
 import os
 import sys
 
@@ -100,9 +101,13 @@ def export_onnx(model, arch, path):
     s = u2net_arch.EXPORT_SIZE[arch]
     x = torch.zeros(1, 3, s, s)
     tmp = path + ".tmp"
+    # PyTorch 2.9+ defaults to the dynamo exporter (opset 18, other node
+    # patterns); rembg's files come from the TorchScript one.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
         torch.onnx.export(_TupleOut(model), x, tmp, opset_version=11, input_names=["input"],
-                          output_names=u2net_arch.output_names(arch), do_constant_folding=True)
+                          output_names=u2net_arch.output_names(arch), do_constant_folding=True,
+                          **legacy)
     # torch 1.13 writes Resize as "half_pixel"; rembg's files (torch 1.9)
     # say "pytorch_half_pixel". The two differ only for an output of length
     # 1, which an upsampling to a skip's size never produces from a longer
