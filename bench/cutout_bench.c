@@ -7,7 +7,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "backend.h"
+#include "cl_backend.h"
 #include "cutout.h"
+#include "model.h"
+#include "net.h"
+#include "plan.h"
 #include "util.h"
 
 static void usage(FILE *f)
@@ -15,10 +20,14 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: cutout-bench --model M --backend cpu|opencl [--device D] [--threads N]\n"
             "                    [--batch N] [--size HxW] [--iterations N] [--warmup N]\n"
-            "                    [--input X.f32] [--output Y.f32]\n"
+            "                    [--input X.f32] [--output Y.f32] [--tune] [--require-gpu]\n"
             "Times the forward pass and prints one JSON object on stdout.\n"
-            "  --input   raw float32 NCHW tensor (batch x 3 x H x W, native endian)\n"
-            "  --output  writes output 0 (after sigmoid, batch x 1 x H x W float32)\n");
+            "  --input        raw float32 NCHW tensor (batch x 3 x H x W, native endian)\n"
+            "  --output       writes output 0 (after sigmoid, batch x 1 x H x W float32)\n"
+            "  --tune         OpenCL: first measure direct vs GEMM for every conv shape of\n"
+            "                 this model, size and batch, and write the tuning cache\n"
+            "                 (choices on stderr and in the JSON's \"tuned\" list)\n"
+            "  --require-gpu  fail unless a GPU or accelerator runs the network\n");
 }
 
 static double now_ms(void)
@@ -44,17 +53,98 @@ static int read_tensor(const char *path, float *buf, size_t count)
     return got == count && !extra ? 0 : -2;
 }
 
+/* The tuning pass of --tune: the engine's own steps (plan at this batch and
+ * size, prepare the backend) on an OpenCL backend told to measure every conv
+ * shape again, one forward pass, then the choices it made. Each measured
+ * choice becomes one stderr line and one entry of *json (malloc'd). Returns
+ * 0, 1 on failure (message on stderr), or 2 when there is no OpenCL device
+ * to tune (auto without a GPU: the CPU backend has nothing to tune). */
+static int tune(const cutout_model *m, const char *device, int gpu_only, const float *input,
+                int n, int h, int w, char **json)
+{
+    char err[512];
+    plan pl;
+    plan_init(&pl);
+    backend *bk = NULL;
+    float *out = malloc((size_t)n * h * w * sizeof(float));
+    float *outs[8] = {out};
+    int rc = out ? net_forward(m, NULL, &pl, NULL, n, h, w, 0, NULL, NULL, err, sizeof err)
+                 : cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+    if (!rc && plan_finish(&pl)) rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+    if (!rc) rc = backend_cl_create(device, gpu_only, &bk, err, sizeof err);
+    if (rc == CUTOUT_E_UNSUPPORTED && gpu_only) { /* as the engine: auto falls back to cpu */
+        free(out);
+        plan_free(&pl);
+        return 2;
+    }
+    if (!rc && (rc = bk->ops->prepare(bk, m->convs, m->n_convs, pl.total)))
+        snprintf(err, sizeof err, "%s", bk->err);
+    if (!rc) {
+        backend_cl_retune(bk, 1);
+        plan_rewind(&pl);
+        rc = net_forward(m, bk, &pl, input, n, h, w, 0, outs, NULL, err, sizeof err);
+    }
+    size_t cap = 64, len = 0;
+    char *j = rc ? NULL : malloc(cap);
+    if (!rc && !j) rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+    if (!rc) {
+        const clb_choice *c;
+        int nc = backend_cl_choices(bk, &c), first = 1;
+        len = (size_t)snprintf(j, cap, "[");
+        for (int i = 0; i < nc && !rc; i++) {
+            if (!c[i].measured) continue;
+            const char *meth = c[i].method == CLB_CONV_GEMM ? "gemm" : "direct";
+            fprintf(stderr, "cutout-bench: tune %-36s direct %9.3f ms  gemm %9.3f ms  -> %s\n",
+                    c[i].key, c[i].direct_ms, c[i].gemm_ms, meth);
+            char item[256];
+            int il = snprintf(item, sizeof item,
+                              "%s{\"shape\":\"%s\",\"method\":\"%s\",\"direct_ms\":%.3f,"
+                              "\"gemm_ms\":%.3f}", first ? "" : ",", c[i].key, meth,
+                              c[i].direct_ms, c[i].gemm_ms);
+            first = 0;
+            if (len + (size_t)il + 2 > cap) {
+                char *nj = realloc(j, cap = 2 * (len + (size_t)il + 2));
+                if (!nj) {
+                    rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+                    break;
+                }
+                j = nj;
+            }
+            memcpy(j + len, item, (size_t)il + 1);
+            len += (size_t)il;
+        }
+        if (!rc) memcpy(j + len, "]", 2);
+    }
+    if (rc) {
+        fprintf(stderr, "cutout-bench: tune: %s\n", err);
+        free(j);
+        j = NULL;
+    }
+    *json = j;
+    if (bk) bk->ops->destroy(bk);
+    plan_free(&pl);
+    free(out);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *model_arg = NULL, *backend_arg = "cpu", *device = NULL, *in_path = NULL,
                *out_path = NULL;
-    int threads = 0, batch = 1, h = 0, w = 0, iterations = 10, warmup = 1;
+    int threads = 0, batch = 1, h = 0, w = 0, iterations = 10, warmup = 1, do_tune = 0,
+        require_gpu = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--tune")) {
+            do_tune = 1;
+            continue;
+        } else if (!strcmp(a, "--require-gpu")) {
+            require_gpu = 1;
+            continue;
         } else if (!v) {
             bad = 1;
         } else if (!strcmp(a, "--model")) {
@@ -108,6 +198,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "cutout-bench: --device applies to the opencl backend only; ignored\n");
     else
         opt.device = device;
+    if (opt.backend == CUTOUT_BACKEND_CPU && (do_tune || require_gpu)) {
+        fprintf(stderr, "cutout-bench: %s needs --backend opencl or auto\n",
+                do_tune ? "--tune" : "--require-gpu");
+        return 2;
+    }
+    opt.require_gpu = require_gpu;
 
     char err[512], path[4096];
     double t0 = now_ms();
@@ -118,21 +214,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "cutout-bench: %s\n", err);
         return 1;
     }
+    double load_ms = now_ms() - t0, tune_ms = 0;
     if (!h) h = w = cutout_model_input_size(model);
-    opt.threads = threads;
-    opt.max_batch = batch;
-    opt.max_height = h;
-    opt.max_width = w;
-    if (cutout_engine_create(model, &opt, &engine, err, sizeof err)) {
-        fprintf(stderr, "cutout-bench: %s\n", err);
-        cutout_model_free(model);
-        return 1;
-    }
-    double load_ms = now_ms() - t0;
 
     size_t in_count = (size_t)batch * 3 * h * w, out_count = (size_t)batch * h * w;
     float *input = malloc(in_count * sizeof(float)), *output = malloc(out_count * sizeof(float));
     double *times = malloc((size_t)iterations * sizeof(double));
+    char *tuned = NULL;
     int rc = 1;
     if (!input || !output || !times) {
         fprintf(stderr, "cutout-bench: out of memory\n");
@@ -154,13 +242,36 @@ int main(int argc, char **argv)
             input[i] = ((s >> 8) & 0xffff) / 65535.0f * 4.5f - 2.1f;
         }
     }
-    float *outs[8] = {output};
+    /* Tuning is timed on its own: load_ms and first_ms then show a start
+     * with a warm tuning cache, as every start after this one gets. */
+    if (do_tune) {
+        double tt = now_ms();
+        int r = tune(model, opt.device, opt.backend == CUTOUT_BACKEND_AUTO || require_gpu, input,
+                     batch, h, w, &tuned);
+        if (r == 1) goto done;
+        if (r == 2 && !require_gpu) /* with it, creating the engine says what is missing */
+            fprintf(stderr, "cutout-bench: --tune: no GPU or accelerator OpenCL device; the "
+                            "cpu backend has nothing to tune\n");
+        tune_ms = now_ms() - tt;
+    }
+
     double t1 = now_ms();
+    opt.threads = threads;
+    opt.max_batch = batch;
+    opt.max_height = h;
+    opt.max_width = w;
+    if (cutout_engine_create(model, &opt, &engine, err, sizeof err)) {
+        fprintf(stderr, "cutout-bench: %s\n", err);
+        goto done;
+    }
+    load_ms += now_ms() - t1;
+    float *outs[8] = {output};
+    double t2 = now_ms();
     if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
         fprintf(stderr, "cutout-bench: %s\n", err);
         goto done;
     }
-    double first_ms = now_ms() - t1;
+    double first_ms = now_ms() - t2;
     for (int i = 0; i < warmup; i++)
         if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
             fprintf(stderr, "cutout-bench: %s\n", err);
@@ -190,13 +301,16 @@ int main(int argc, char **argv)
     printf("{\"model\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"batch\":%d,"
            "\"height\":%d,\"width\":%d,\"iterations\":%d,\"load_ms\":%.2f,\"first_ms\":%.2f,"
            "\"median_ms\":%.2f,\"min_ms\":%.2f,\"p90_ms\":%.2f,\"images_per_s\":%.3f,"
-           "\"gmac\":%.3f,\"peak_rss_mb\":%.1f}\n",
+           "\"gmac\":%.3f,\"peak_rss_mb\":%.1f",
            cutout_model_arch_name(model), cutout_engine_backend_name(engine),
            cutout_engine_device_name(engine), cutout_engine_threads(engine), batch, h, w,
            iterations, load_ms, first_ms, median, times[0], times[p90i], batch * 1000.0 / median,
            cutout_model_gmac(model, h, w) * batch, ru.ru_maxrss / 1024.0);
+    if (do_tune) printf(",\"tune_ms\":%.2f,\"tuned\":%s", tune_ms, tuned ? tuned : "[]");
+    printf("}\n");
     rc = 0;
 done:
+    free(tuned);
     free(input);
     free(output);
     free(times);

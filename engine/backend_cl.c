@@ -200,13 +200,16 @@ int clb_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk
                    KA(ca), KA(b_off), KA(b_ns), KA(cbc), KA(r_off), KA(r_ns), KA(has_res),
                    KA(d_off), KA(d_ns), KA(ih), KA(iw), KA(oh), KA(ow), KA(cout), KA(stride),
                    KA(pad), KA(dil), KA(relu_i)};
-    cl_kernel k = d->k == 3 ? cb->k_conv3 : cb->k_conv1;
-    const char *name = d->k == 3 ? "conv_k3" : "conv_k1";
+    int one = d->cout == 1, block = one ? 1 : cb->cout_block;
+    cl_kernel k = d->k == 3 ? (one ? cb->k_conv3_c1 : cb->k_conv3)
+                            : (one ? cb->k_conv1_c1 : cb->k_conv1);
+    const char *name = d->k == 3 ? (one ? "conv_k3_c1" : "conv_k3")
+                                 : (one ? "conv_k1_c1" : "conv_k1");
     int rc = clb_set_args(cb, k, name, args, (int)(sizeof args / sizeof *args));
-    size_t blocks = (size_t)(d->cout + CONV_COUT_BLOCK - 1) / CONV_COUT_BLOCK;
+    size_t blocks = (size_t)(d->cout + block - 1) / block;
+    size_t vecs = ((size_t)ow + cb->px_vec - 1) / cb->px_vec;
     if (!rc)
-        rc = clb_launch(cb, k, name, ((size_t)ow + CONV_PX_BLOCK - 1) / CONV_PX_BLOCK,
-                        (size_t)oh, (size_t)dst.n * blocks, LOCAL_X, LOCAL_Y);
+        rc = clb_launch(cb, k, name, vecs, (size_t)oh, (size_t)dst.n * blocks, LOCAL_X, LOCAL_Y);
     return rc;
 }
 
@@ -250,8 +253,8 @@ static int plane_op(cl_backend *cb, cl_kernel k, const char *name, bk_tensor dst
                    KA(ih),        KA(iw),    KA(oh),   KA(ow),    KA(sy),   KA(sx)};
     int rc = clb_set_args(cb, k, name, args, with_scales ? 12 : 10);
     if (!rc)
-        rc = clb_launch(cb, k, name, (size_t)ow, (size_t)oh, (size_t)dst.n * dst.c, LOCAL_X,
-                        LOCAL_Y);
+        rc = clb_launch(cb, k, name, ((size_t)ow + cb->plane_px - 1) / cb->plane_px, (size_t)oh,
+                        (size_t)dst.n * dst.c, LOCAL_X, LOCAL_Y);
     return rc;
 }
 
@@ -292,8 +295,8 @@ static void cl_destroy(backend *bk)
     if (cb->q) clFinish(cb->q);
     release_buffers(cb);
     clb_gemm_release(cb);
-    cl_kernel ks[] = {cb->k_conv3,  cb->k_conv1,  cb->k_pool,    cb->k_resize,
-                      cb->k_sigmoid, cb->k_im2col, cb->k_epilogue};
+    cl_kernel ks[] = {cb->k_conv3,  cb->k_conv1,   cb->k_conv3_c1, cb->k_conv1_c1, cb->k_pool,
+                      cb->k_resize, cb->k_sigmoid, cb->k_im2col,   cb->k_epilogue};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
         if (ks[i]) clReleaseKernel(ks[i]);
     if (cb->prog) clReleaseProgram(cb->prog);
@@ -330,6 +333,36 @@ static int make_kernel(cl_backend *cb, const char *name, cl_kernel *out)
     return 0;
 }
 
+/* Knobs per device type. On a CPU device (PoCL) a work group runs as a
+ * loop over its items, each item as straight-line SIMD code: the direct
+ * conv's 8 output channels x 8 pixels are eight 8-wide AVX accumulators,
+ * one row load and eight weight broadcasts per eight FMAs (the best of the
+ * COUT_BLOCK x PX_VEC pairs measured on PoCL 3.1, Zen 3: 12x8, 8x16, 4x8,
+ * 4x16, 8x4 and 16x8 took 1.2-2.1x as long; bench/results/opencl-*.md),
+ * and pooling and resizing take 8 outputs per item to spread the per-item
+ * index work.
+ * On a GPU, 4 x 4 keeps 16 accumulators per thread with many threads per
+ * layer, and one output per item keeps a warp's loads contiguous; not yet
+ * tuned on a real GPU. CUTOUT_CL_KNOBS=COxPX[xPLANE] overrides them (for
+ * tuning experiments, and to run the GPU defaults 4x4x1 on PoCL in tests;
+ * the options key their own program and tuning caches). */
+static void conv_knobs(cl_backend *cb)
+{
+    int gpu = cl_device_is_gpu(cb->dev);
+    cb->cout_block = gpu ? 4 : 8;
+    cb->px_vec = gpu ? 4 : 8;
+    cb->plane_px = gpu ? 1 : 8;
+    const char *env = getenv("CUTOUT_CL_KNOBS");
+    int co, px, pp = cb->plane_px;
+    int got = env ? sscanf(env, "%dx%dx%d", &co, &px, &pp) : 0;
+    if (got >= 2 && co >= 1 && co <= 16 &&
+        (px == 1 || px == 2 || px == 4 || px == 8 || px == 16) && pp >= 1 && pp <= 64) {
+        cb->cout_block = co;
+        cb->px_vec = px;
+        cb->plane_px = pp;
+    }
+}
+
 /* Context, queue, program and kernels on the chosen device. */
 static int cl_setup(cl_backend *cb)
 {
@@ -352,14 +385,20 @@ static int cl_setup(cl_backend *cb)
     const char *srcs[16];
     int n = cut_cl_n_kernel_files < 16 ? cut_cl_n_kernel_files : 16;
     for (int i = 0; i < n; i++) srcs[i] = cut_cl_kernel_files[i].source;
+    conv_knobs(cb);
     char options[128];
-    snprintf(options, sizeof options, "-cl-std=CL1.2 -DCOUT_BLOCK=%d -DPX_BLOCK=%d",
-             CONV_COUT_BLOCK, CONV_PX_BLOCK);
+    snprintf(options, sizeof options,
+             "-cl-std=CL1.2 -DCOUT_BLOCK=%d -DPX_VEC=%d -DPOOL_PX=%d -DRESIZE_PX=%d",
+             cb->cout_block, cb->px_vec, cb->plane_px, cb->plane_px);
+    cb->tune_hash = cl_hash_str(cl_device_hash(cb->dev), options);
+    for (int i = 0; i < n; i++) cb->tune_hash = cl_hash_str(cb->tune_hash, srcs[i]);
     int r = cl_build_program(cb->ctx, cb->dev, srcs, n, options, &cb->prog, cb->base.err,
                              sizeof cb->base.err);
     if (r) return r;
     if ((r = make_kernel(cb, "conv_k3", &cb->k_conv3)) ||
         (r = make_kernel(cb, "conv_k1", &cb->k_conv1)) ||
+        (r = make_kernel(cb, "conv_k3_c1", &cb->k_conv3_c1)) ||
+        (r = make_kernel(cb, "conv_k1_c1", &cb->k_conv1_c1)) ||
         (r = make_kernel(cb, "maxpool2", &cb->k_pool)) ||
         (r = make_kernel(cb, "resize_bilinear", &cb->k_resize)) ||
         (r = make_kernel(cb, "sigmoid", &cb->k_sigmoid)) ||
@@ -381,7 +420,6 @@ int backend_cl_create(const char *device, int require_gpu, backend **out, char *
     cb->base.name = "opencl";
     cb->dev = dev;
     cb->force_method = CLB_CONV_AUTO;
-    cb->dev_hash = cl_device_hash(dev);
     char name[128], version[64];
     cl_device_string(dev, CL_DEVICE_NAME, name, sizeof name);
     cl_device_string(dev, CL_DEVICE_VERSION, version, sizeof version);

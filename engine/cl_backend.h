@@ -7,11 +7,8 @@
 #include "backend.h"
 #include "cl_util.h"
 
-/* Tuning knobs passed to the kernels as -D macros (the kernel sources carry
- * the same defaults for reading them alone). */
-#define CONV_COUT_BLOCK 4
-#define CONV_PX_BLOCK 4
-#define LOCAL_X 16 /* work-group shape for the 2-D/3-D kernels */
+/* Work-group shape for the 2-D/3-D kernels. */
+#define LOCAL_X 16
 #define LOCAL_Y 4
 
 /* How a conv is computed. */
@@ -27,10 +24,15 @@ typedef struct {
     size_t w_off, bias_off; /* floats */
 } cl_conv_params;
 
-/* One measured choice: a conv shape and the faster method for it. */
+/* One choice: a conv shape ("k3 s1 d1 cin64 cout16 320x320 n1"), the
+ * method for it and the best times measured for each path (gemm_ms < 0:
+ * the GEMM path failed there). measured: in this process (else read from
+ * the cache file). */
 typedef struct {
     char key[96];
     int method;
+    double direct_ms, gemm_ms;
+    int measured;
 } clb_choice;
 
 typedef struct {
@@ -39,7 +41,12 @@ typedef struct {
     cl_context ctx;
     cl_command_queue q;
     cl_program prog;
-    cl_kernel k_conv3, k_conv1, k_pool, k_resize, k_sigmoid, k_im2col, k_epilogue;
+    cl_kernel k_conv3, k_conv1, k_conv3_c1, k_conv1_c1; /* COUT_BLOCK and 1 channel per item */
+    cl_kernel k_pool, k_resize, k_sigmoid, k_im2col, k_epilogue;
+    /* Knobs chosen per device type (backend_cl.c, conv_knobs): the direct
+     * conv's register blocking (-DCOUT_BLOCK, -DPX_VEC) and the outputs per
+     * work item along a row of pooling and resizing (-DPOOL_PX, -DRESIZE_PX). */
+    int cout_block, px_vec, plane_px;
     size_t max_alloc;      /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     cl_mem arena, params;
@@ -48,12 +55,13 @@ typedef struct {
     cl_conv_params *cp;
     int n_convs;
     int force_method;      /* a clb_conv_method; CLB_CONV_AUTO unless tests force one */
-    uint64_t dev_hash;     /* device + driver, keys the tuning cache */
+    uint64_t tune_hash;    /* device, driver, kernel sources, options: keys the tuning cache */
     cl_mem col;            /* im2col tile buffer, grown on demand */
     size_t col_floats;
     clb_choice *choices;   /* measured choices, loaded from and appended to the disk cache */
     int n_choices, cap_choices;
     int choices_loaded;    /* the disk cache was read */
+    int retune;            /* measure every shape again, whatever the cache says */
 } cl_backend;
 
 /* bk->err = "call: CL_ERROR_NAME (code)"; returns CUTOUT_E_BACKEND. */
@@ -92,5 +100,13 @@ void clb_gemm_release(cl_backend *cb);
 /* Forces a conv method for every later conv (tests); CLB_CONV_AUTO restores
  * the measured choice. Not part of the public API. */
 void backend_cl_force_method(backend *bk, int method);
+
+/* cutout-bench --tune: with on, the first conv of each shape in this
+ * process is measured again (and the cache file updated) even when the cache
+ * has a choice for it. */
+void backend_cl_retune(backend *bk, int on);
+/* The choices known so far (loaded or measured), in first-seen order; the
+ * list stays valid until the next conv or destroy. */
+int backend_cl_choices(backend *bk, const clb_choice **list);
 
 #endif

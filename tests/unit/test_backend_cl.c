@@ -2,7 +2,9 @@
  * (engine/ref_ops.c), op by op on odd shapes: dilations 1/2/4/8, stride 2,
  * 1x1, concat inputs read in place, fused residual, channel-slice views at
  * non-zero arena offsets, batches, ceil-mode pooling, resizing up and down,
- * sigmoid in place; then the real u2netp at 97x143 (batch 1 and 3), opencl
+ * sigmoid in place; convs and planes again with the other device type's
+ * knobs (the GPU defaults, on PoCL); the tuning cache (measured, read back,
+ * measured again); then the real u2netp at 97x143 (batch 1 and 3), opencl
  * against cpu; then device selection errors. Skips (exit 0) only when no
  * OpenCL platform is installed. */
 #define CL_TARGET_OPENCL_VERSION 120
@@ -59,6 +61,7 @@ static int run_conv(backend *bk, const conv_case *t, const bk_conv_desc *d, cons
 }
 
 static const char *method_name = "auto";
+static const char *knobs_note = ""; /* names the knobs pass in the pool/resize lines */
 
 static void test_conv(backend *cl, backend *cpu, const conv_case *t)
 {
@@ -154,10 +157,11 @@ static void test_planes(backend *cl, backend *cpu, int n, int c, int ih, int iw,
     double tol_ref[3] = {0, tol_resize, 1e-6}, tol_cpu[3] = {0, tol_resize, 1e-6};
     for (int j = 0; j < 3; j++) {
         char what[160];
-        snprintf(what, sizeof what, "opencl vs ref %s n=%d c=%d %dx%d->%dx%d", op[j], n, c, ih, iw,
-                 j == 1 ? oh : j == 0 ? ph : ih, j == 1 ? ow : j == 0 ? pw : iw);
+        snprintf(what, sizeof what, "opencl vs ref %s%s n=%d c=%d %dx%d->%dx%d", op[j], knobs_note,
+                 n, c, ih, iw, j == 1 ? oh : j == 0 ? ph : ih, j == 1 ? ow : j == 0 ? pw : iw);
         report(what, rc ? INFINITY : max_abs_diff(buf[0][j], buf[2][j], sizes[j]), tol_ref[j]);
-        snprintf(what, sizeof what, "opencl vs cpu %s n=%d c=%d %dx%d", op[j], n, c, ih, iw);
+        snprintf(what, sizeof what, "opencl vs cpu %s%s n=%d c=%d %dx%d", op[j], knobs_note, n, c,
+                 ih, iw);
         report(what, rc || rc_cpu ? INFINITY : max_abs_diff(buf[0][j], buf[1][j], sizes[j]),
                tol_cpu[j]);
     }
@@ -219,6 +223,71 @@ static void test_network(const char *path)
     cutout_model_free(m);
 }
 
+/* The per-shape choice and its disk cache: after a backend measured a
+ * shape, a second backend on the same cache directory takes the choice
+ * from the file without measuring, and retune measures it again. */
+static void test_tuning_cache(backend *cpu)
+{
+    static const conv_case t = {1, 24, 8, 40, 29, 31, 3, 1, 1, 1, 1, 0};
+    int cin = t.ca + t.cb;
+    size_t wn = (size_t)t.cout * cin * 9;
+    size_t na = (size_t)t.ca * t.ih * t.iw, nb = (size_t)t.cb * t.ih * t.iw;
+    size_t nr = (size_t)t.cout * t.ih * t.iw;
+    float *w = xmalloc(wn * sizeof(float)), *bias = xmalloc((size_t)t.cout * sizeof(float));
+    float *a = xmalloc(na * sizeof(float)), *b = xmalloc(nb * sizeof(float));
+    float *res = xmalloc(nr * sizeof(float)), *got = xmalloc(nr * sizeof(float));
+    float *want = xmalloc(nr * sizeof(float));
+    fill(w, wn, 1.0f / sqrtf((float)cin * 9));
+    fill(bias, (size_t)t.cout, 0.5f);
+    fill(a, na, 1.0f);
+    fill(b, nb, 1.0f);
+    fill(res, nr, 1.0f);
+    bk_conv_desc d = {cin, t.cout, 3, 1, 1, 1, w, bias};
+    int ok_cpu = run_conv(cpu, &t, &d, a, b, res, want, t.ih, t.iw) == 0;
+    const char *stage[3] = {"first backend measures", "second backend reads the cache",
+                            "retune measures again"};
+    int want_measured[3] = {1, 0, 1}, method0 = -1;
+    for (int i = 0; i < 3; i++) {
+        backend *cl;
+        char err[512];
+        checks++;
+        if (backend_cl_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl, err, sizeof err)) {
+            failures++;
+            printf("FAIL tuning cache: %s: %s\n", stage[i], err);
+            continue;
+        }
+        if (i == 2) backend_cl_retune(cl, 1);
+        int rc = run_conv(cl, &t, &d, a, b, res, got, t.ih, t.iw);
+        const clb_choice *c;
+        int n = rc ? 0 : backend_cl_choices(cl, &c);
+        const clb_choice *mine = NULL;
+        for (int j = 0; j < n; j++)
+            if (strstr(c[j].key, "cin32 cout40 29x31 n1")) mine = &c[j];
+        if (mine && i == 0) method0 = mine->method;
+        /* the margin rule: GEMM only when it beat direct by 10% */
+        int rule = mine && (mine->method == CLB_CONV_DIRECT ||
+                            (mine->gemm_ms >= 0 && mine->gemm_ms < 0.9 * mine->direct_ms));
+        int good = mine && mine->measured == want_measured[i] && mine->direct_ms > 0 && rule &&
+                   (i == 0 || mine->method == method0 || i == 2);
+        if (!good) failures++;
+        printf("%s tuning cache: %s: %s (direct %.3f ms, gemm %.3f ms, measured %d)\n",
+               good ? "ok" : "FAIL", stage[i], mine ? (mine->method ? "gemm" : "direct") : "none",
+               mine ? mine->direct_ms : 0, mine ? mine->gemm_ms : 0, mine ? mine->measured : -1);
+        /* measuring leaves the direct kernel's result in dst */
+        char what[96];
+        snprintf(what, sizeof what, "tuning cache: %s: result vs cpu", stage[i]);
+        report(what, rc || !ok_cpu ? INFINITY : max_abs_diff(got, want, nr), 2e-5);
+        cl->ops->destroy(cl);
+    }
+    free(w);
+    free(bias);
+    free(a);
+    free(b);
+    free(res);
+    free(got);
+    free(want);
+}
+
 static void expect_error(const char *what, const char *device, int require_gpu, int want_rc)
 {
     backend *bk = NULL;
@@ -274,6 +343,13 @@ int main(void)
         {3, 9, 6, 13, 21, 19, 3, 1, 8, 1, 1, 1},
         {2, 6, 0, 3, 23, 17, 1, 1, 1, 1, 1, 1},
         {1, 256, 0, 6, 6, 7, 3, 1, 1, 1, 0, 0},
+        /* planes wide enough for items whose taps all lie inside (the
+         * direct kernel's unchecked path) at dilations 2 and 8, next to
+         * border items; one output channel (the side-head kernel) with a
+         * concat, a residual and a channel count that is not a multiple
+         * of the kernel's unrolling; cout not a multiple of the block */
+        {1, 7, 5, 1, 33, 37, 3, 1, 2, 1, 1, 0},
+        {2, 4, 3, 10, 50, 53, 3, 1, 8, 1, 1, 1},
     };
     /* Each conv through the direct kernel, the im2col + CLBlast path, and
      * whichever the measurement picks. */
@@ -292,7 +368,32 @@ int main(void)
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         test_planes(cl, cpu, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4],
                     shapes[i][5]);
+    /* The other device type's knobs (backend_cl.c, conv_knobs) on this
+     * device: on PoCL, the GPU defaults (4 channels x 4 pixels per conv
+     * item, 1 output per pooling/resize item) compile and compute the same. */
+    const char *other = cl_device_is_gpu(((cl_backend *)cl)->dev) ? "8x8x8" : "4x4x1";
     cl->ops->destroy(cl);
+    backend *cl2 = NULL;
+    checks++;
+    if (setenv("CUTOUT_CL_KNOBS", other, 1) ||
+        backend_cl_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl2, err, sizeof err)) {
+        failures++;
+        printf("FAIL opencl backend with knobs %s: %s\n", other, err);
+    } else {
+        printf("ok opencl backend with knobs %s\n", other);
+        char label[64];
+        snprintf(label, sizeof label, "direct, knobs %s", other);
+        method_name = label;
+        knobs_note = other[0] == '4' ? " [knobs 4x4x1]" : " [knobs 8x8x8]";
+        backend_cl_force_method(cl2, CLB_CONV_DIRECT);
+        for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) test_conv(cl2, cpu, &convs[i]);
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+            test_planes(cl2, cpu, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3],
+                        shapes[i][4], shapes[i][5]);
+        cl2->ops->destroy(cl2);
+    }
+    unsetenv("CUTOUT_CL_KNOBS");
+    test_tuning_cache(cpu);
     cpu->ops->destroy(cpu);
 
     test_network("models/u2netp.onnx");
