@@ -8,7 +8,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fno-strict-aliasing
 CPPFLAGS += -Iengine -DCUTOUT_DATADIR='"$(PREFIX)/share/cutout/models"'
-LDLIBS  += -lclblast -lOpenCL -lpng16 -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
+LDLIBS  += -lclblast -lOpenCL -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
 # The SIMD files are compiled for their instruction set and chosen at run time.
 AVX2FLAGS = -mavx2 -mfma -mf16c
 

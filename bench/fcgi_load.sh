@@ -5,7 +5,8 @@
 #
 # Image: skimage's astronaut (512x512) upscaled to 1000x1000 with PIL LANCZOS,
 # JPEG q90 (1.0 MP). POST /remove with the raw JPEG body -> RGBA PNG cutout.
-# For each configuration of CONFIGS ("workers:threads:cpu_threads:batch"),
+# For each configuration of CONFIGS ("workers:threads:cpu_threads:batch"; the
+# last default one, 2:4:2:8, is DESIGN.md's default configuration),
 # cutout-fcgi (u2netp, cpu backend) + nginx (own prefix directory, free port,
 # upstream keepalive, fastcgi_keep_conn) are started, warmed up, measured with
 #   wrk -t1 -cC -dDURATION --timeout 60s --latency -s bench/fcgi_post.lua
@@ -23,7 +24,7 @@ root=$(pwd)
 bin=$(cd "${1:-build}" && pwd)
 DURATION=${DURATION:-30}
 CONCURRENCY=${CONCURRENCY:-"1 4 16"}
-CONFIGS=${CONFIGS:-"1:4:2:4 2:4:1:4 1:4:2:1"}
+CONFIGS=${CONFIGS:-"1:4:2:4 2:4:1:4 1:4:2:1 2:4:2:8"}
 CLI_COPIES=${CLI_COPIES:-30}
 CLI_ROUNDS=${CLI_ROUNDS:-2}
 OUT=${OUT:-bench/results/fcgi-$(date -u +%Y-%m-%d).md}

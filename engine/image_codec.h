@@ -5,6 +5,7 @@
 #define CUTOUT_IMAGE_CODEC_H
 
 #include "image.h"
+#include "threadpool.h"
 
 /* Checks a header's dimensions against the limits; "FMT: ..." messages. */
 int cut_check_limits(const char *fmt, uint64_t width, uint64_t height,
@@ -20,6 +21,15 @@ int cut_webp_decode(const uint8_t *data, size_t size, const cut_image_limits *li
 
 int cut_png_encode(const cut_image *img, int level, uint8_t **data, size_t *size, char *err,
                    size_t errlen);
+/* The same PNG (pixels) as cut_png_encode, for levels 0..3 deflated in
+ * strips on the pool's threads (tp NULL: on the calling thread); other
+ * levels, or a build without direct zlib access, go to cut_png_encode. */
+int cut_png_encode_parallel(const cut_image *img, int level, threadpool *tp, uint8_t **data,
+                            size_t *size, char *err, size_t errlen);
+/* Same, choosing the Paeth filter: simd 0 runs the portable code only (tests
+ * check both give identical bytes), 1 uses AVX2 when the CPU has it. */
+int cut_png_encode_parallel_impl(const cut_image *img, int level, threadpool *tp, int simd,
+                                 uint8_t **data, size_t *size, char *err, size_t errlen);
 int cut_jpeg_encode(const cut_image *img, int quality, uint8_t **data, size_t *size,
                     char *err, size_t errlen);
 int cut_webp_encode(const cut_image *img, int quality, int lossless, uint8_t **data,

@@ -7,8 +7,10 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "image_codec.h"
+#include "threadpool.h"
 #include "util.h"
 
 #define TRUNCATED_MSG "truncated"
@@ -326,4 +328,295 @@ int cut_png_encode(const cut_image *img, int level, uint8_t **data, size_t *size
     *data = e.buf;
     *size = e.len;
     return CUTOUT_OK;
+}
+
+/* ---- parallel encoding (the fast levels) ----
+ *
+ * At levels 0..3 deflate dominates the encode of a large image (1 MP RGBA:
+ * ~100 ms of ~110). Like pigz, the filtered scanlines are cut into strips
+ * of STRIP_BYTES that are deflated independently (each primed with the
+ * previous DICT_BYTES of input as its dictionary, so matches across the cut
+ * are not lost) and ended with a sync flush (byte-aligned, not final); the
+ * raw deflate strips concatenated behind a zlib header, with the adler32 of
+ * the whole input (adler32_combine), are one ordinary zlib stream. Filters
+ * as cut_png_encode chooses them: none at level 0, Paeth at 1..3. The strip
+ * layout depends on the image only, so the bytes do not depend on the
+ * number of threads. */
+
+#define STRIP_BYTES (256u * 1024u)
+#define DICT_BYTES 32768u
+#define IDAT_MAX (1u << 20)
+
+typedef struct {
+    uint8_t *out;
+    size_t len;
+    uLong adler;
+    int rc; /* zlib status; Z_OK when done */
+} png_strip;
+
+typedef struct {
+    const cut_image *img;
+    int level, paeth, bpp, simd;
+    size_t row_len;    /* 1 (filter type) + width * channels */
+    uint8_t *filtered; /* height * row_len */
+    const uint8_t *zero_row;
+    int rows_per_strip, n_strips;
+    png_strip *strips;
+} png_par;
+
+/* PNG filter 4 (Paeth) of bytes from..n-1 of a row; prev is the row above
+ * (zeros for the first), a the byte bpp to the left, c the one above that. */
+static void paeth_bytes(uint8_t *out, const uint8_t *row, const uint8_t *prev, size_t from,
+                        size_t n, int bpp)
+{
+    for (size_t i = from; i < n; i++) {
+        int a = row[i - (size_t)bpp], b = prev[i], c = prev[i - (size_t)bpp];
+        int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+        int pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+        out[i] = (uint8_t)(row[i] - pred);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define PAETH_AVX2 1
+/* The same 16 bytes at a time in 16-bit lanes (a, b, c are input bytes, so
+ * nothing depends on an earlier output). Chosen at run time. */
+__attribute__((target("avx2"))) static size_t paeth_avx2(uint8_t *out, const uint8_t *row,
+                                                         const uint8_t *prev, size_t n, int bpp)
+{
+    size_t i = (size_t)bpp;
+    for (; i + 16 <= n; i += 16) {
+        __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(row + i - bpp)));
+        __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(prev + i)));
+        __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(prev + i - bpp)));
+        __m256i bc = _mm256_sub_epi16(b, c), ac = _mm256_sub_epi16(a, c);
+        __m256i pa = _mm256_abs_epi16(bc), pb = _mm256_abs_epi16(ac);
+        __m256i pc = _mm256_abs_epi16(_mm256_add_epi16(bc, ac));
+        /* a when pa <= pb and pa <= pc; else b when pb <= pc; else c */
+        __m256i not_a = _mm256_or_si256(_mm256_cmpgt_epi16(pa, pb), _mm256_cmpgt_epi16(pa, pc));
+        __m256i pred = _mm256_blendv_epi8(b, c, _mm256_cmpgt_epi16(pb, pc));
+        pred = _mm256_blendv_epi8(a, pred, not_a);
+        /* 16-bit lanes (0..255) to bytes, in order */
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(pred, pred), 0x08);
+        __m128i x = _mm_loadu_si128((const __m128i *)(row + i));
+        _mm_storeu_si128((__m128i *)(out + i), _mm_sub_epi8(x, _mm256_castsi256_si128(packed)));
+    }
+    return i;
+}
+#endif
+
+static void paeth_row(uint8_t *out, const uint8_t *row, const uint8_t *prev, size_t n, int bpp,
+                      int simd)
+{
+    for (int i = 0; i < bpp; i++) out[i] = (uint8_t)(row[i] - prev[i]); /* a = c = 0: b */
+    size_t from = (size_t)bpp;
+#ifdef PAETH_AVX2
+    if (simd) from = paeth_avx2(out, row, prev, n, bpp);
+#else
+    (void)simd;
+#endif
+    paeth_bytes(out, row, prev, from, n, bpp);
+}
+
+static void filter_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    png_par *p = ctx;
+    const cut_image *im = p->img;
+    size_t n = p->row_len - 1;
+    int y0 = task * p->rows_per_strip, y1 = y0 + p->rows_per_strip;
+    if (y1 > im->height) y1 = im->height;
+    for (int y = y0; y < y1; y++) {
+        uint8_t *o = p->filtered + (size_t)y * p->row_len;
+        const uint8_t *row = im->pixels + (size_t)y * im->stride;
+        if (!p->paeth) {
+            o[0] = 0;
+            memcpy(o + 1, row, n);
+        } else {
+            o[0] = 4;
+            paeth_row(o + 1, row, y ? row - im->stride : p->zero_row, n, p->bpp, p->simd);
+        }
+    }
+}
+
+static void deflate_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    png_par *p = ctx;
+    png_strip *s = &p->strips[task];
+    size_t start = (size_t)task * (size_t)p->rows_per_strip * p->row_len;
+    size_t end = start + (size_t)p->rows_per_strip * p->row_len;
+    size_t total = (size_t)p->img->height * p->row_len;
+    if (end > total) end = total;
+    const uint8_t *in = p->filtered + start;
+    size_t len = end - start;
+    int last = task == p->n_strips - 1;
+    s->adler = adler32(1L, in, (uInt)len); /* len <= STRIP_BYTES + a row: fits uInt */
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    /* Raw deflate (no zlib header: written once for the whole stream);
+     * libpng's strategy for filtered rows. */
+    s->rc = deflateInit2(&z, p->level, Z_DEFLATED, -15, 8, p->paeth ? Z_FILTERED : Z_DEFAULT_STRATEGY);
+    if (s->rc != Z_OK) return;
+    if (task > 0) {
+        size_t d = start < DICT_BYTES ? start : DICT_BYTES;
+        s->rc = deflateSetDictionary(&z, in - d, (uInt)d);
+    }
+    size_t cap = deflateBound(&z, (uLong)len) + 64; /* + the sync flush marker */
+    s->out = s->rc == Z_OK ? malloc(cap) : NULL;
+    if (!s->out) {
+        if (s->rc == Z_OK) s->rc = Z_MEM_ERROR;
+        deflateEnd(&z);
+        return;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    int flush = last ? Z_FINISH : Z_SYNC_FLUSH;
+    for (;;) {
+        z.next_out = s->out + z.total_out;
+        z.avail_out = (uInt)(cap - z.total_out);
+        int rc = deflate(&z, flush);
+        if (rc == Z_STREAM_END) break;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            s->rc = rc;
+            break;
+        }
+        if (!last && z.avail_in == 0 && z.avail_out > 0) break; /* flushed */
+        uint8_t *nb = realloc(s->out, cap * 2); /* more room: rare past deflateBound */
+        if (!nb) {
+            s->rc = Z_MEM_ERROR;
+            break;
+        }
+        s->out = nb;
+        cap *= 2;
+    }
+    s->len = z.total_out;
+    deflateEnd(&z);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* A chunk at o: length, type, data (already at o + 8), CRC. Returns its size. */
+static size_t finish_chunk(uint8_t *o, const char type[4], size_t len)
+{
+    put32(o, (uint32_t)len);
+    memcpy(o + 4, type, 4);
+    put32(o + 8 + len, (uint32_t)crc32(0L, o + 4, (uInt)(len + 4)));
+    return 12 + len;
+}
+
+int cut_png_encode_parallel(const cut_image *img, int level, threadpool *tp, uint8_t **data,
+                            size_t *size, char *err, size_t errlen)
+{
+    return cut_png_encode_parallel_impl(img, level, tp, 1, data, size, err, errlen);
+}
+
+int cut_png_encode_parallel_impl(const cut_image *img, int level, threadpool *tp, int simd,
+                                 uint8_t **data, size_t *size, char *err, size_t errlen)
+{
+    if (level > 3) return cut_png_encode(img, level, data, size, err, errlen);
+    *data = NULL;
+    *size = 0;
+    int c = img->channels;
+    if (level < 0 || img->width <= 0 || img->height <= 0 || (c != 1 && c != 3 && c != 4))
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "PNG: invalid image");
+    png_par p;
+    memset(&p, 0, sizeof p);
+    p.img = img;
+    p.level = level;
+    p.paeth = level > 0;
+    p.bpp = c;
+#ifdef PAETH_AVX2
+    p.simd = simd && __builtin_cpu_supports("avx2");
+#else
+    (void)simd;
+#endif
+    p.row_len = 1 + (size_t)img->width * (size_t)c;
+    p.rows_per_strip = (int)(STRIP_BYTES / p.row_len) + 1;
+    p.n_strips = (img->height + p.rows_per_strip - 1) / p.rows_per_strip;
+    size_t total = (size_t)img->height * p.row_len;
+    p.filtered = malloc(total);
+    p.zero_row = calloc(1, p.row_len);
+    p.strips = calloc((size_t)p.n_strips, sizeof *p.strips);
+    int rc = CUTOUT_OK;
+    if (!p.filtered || !p.zero_row || !p.strips) {
+        rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "PNG: out of memory");
+        goto done;
+    }
+    if (tp) {
+        tp_run(tp, p.n_strips, filter_task, &p);
+        tp_run(tp, p.n_strips, deflate_task, &p);
+    } else {
+        for (int i = 0; i < p.n_strips; i++) filter_task(&p, i, 0);
+        for (int i = 0; i < p.n_strips; i++) deflate_task(&p, i, 0);
+    }
+    size_t zlen = 2 + 4; /* zlib header, adler32 */
+    uLong adler = 1L;
+    for (int i = 0; i < p.n_strips; i++) {
+        png_strip *s = &p.strips[i];
+        if (s->rc != Z_OK) {
+            rc = s->rc == Z_MEM_ERROR ? cut_fail(err, errlen, CUTOUT_E_NOMEM, "PNG: out of memory")
+                                      : cut_fail(err, errlen, CUTOUT_E_ARG, "PNG: zlib error %d", s->rc);
+            goto done;
+        }
+        size_t start = (size_t)i * (size_t)p.rows_per_strip * p.row_len;
+        size_t len = (i == p.n_strips - 1 ? total : start + (size_t)p.rows_per_strip * p.row_len) - start;
+        adler = adler32_combine(adler, s->adler, (z_off_t)len);
+        zlen += s->len;
+    }
+    size_t n_idat = (zlen + IDAT_MAX - 1) / IDAT_MAX;
+    size_t cap = 8 + 25 + n_idat * 12 + zlen + 12;
+    uint8_t *o = malloc(cap);
+    if (!o) {
+        rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "PNG: out of memory");
+        goto done;
+    }
+    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const uint8_t color_type[5] = {0, 0, 0, 2, 6}; /* grey, RGB, RGBA */
+    size_t pos = 0;
+    memcpy(o, signature, 8);
+    pos += 8;
+    uint8_t *ih = o + pos + 8;
+    put32(ih, (uint32_t)img->width);
+    put32(ih + 4, (uint32_t)img->height);
+    ih[8] = 8;             /* bit depth */
+    ih[9] = color_type[c];
+    ih[10] = ih[11] = ih[12] = 0; /* deflate, adaptive filtering, no interlace */
+    pos += finish_chunk(o + pos, "IHDR", 13);
+    /* The zlib stream is assembled behind room for every IDAT chunk's
+     * length, type and CRC, then moved forward chunk by chunk into place. */
+    uint8_t *z = o + pos + n_idat * 12, *zp = z;
+    /* Header: deflate, 32K window; FLEVEL as zlib writes it for the level. */
+    unsigned hdr = 0x78u << 8 | (level < 2 ? 0u : 1u) << 6;
+    hdr += 31 - hdr % 31;
+    *zp++ = (uint8_t)(hdr >> 8);
+    *zp++ = (uint8_t)hdr;
+    for (int i = 0; i < p.n_strips; i++) {
+        memcpy(zp, p.strips[i].out, p.strips[i].len);
+        zp += p.strips[i].len;
+    }
+    put32(zp, (uint32_t)adler);
+    for (size_t k = 0, done_len = 0; k < n_idat; k++) {
+        size_t len = zlen - done_len < IDAT_MAX ? zlen - done_len : IDAT_MAX;
+        memmove(o + pos + 8, z + done_len, len);
+        pos += finish_chunk(o + pos, "IDAT", len);
+        done_len += len;
+    }
+    pos += finish_chunk(o + pos, "IEND", 0);
+    *data = o;
+    *size = pos;
+done:
+    if (p.strips)
+        for (int i = 0; i < p.n_strips; i++) free(p.strips[i].out);
+    free(p.strips);
+    free(p.filtered);
+    free((void *)p.zero_row);
+    return rc;
 }

@@ -12,6 +12,13 @@
 int cut_pipeline_preprocess(const cut_image *img, int size, const float mean[3],
                             const float std[3], float *out, char *err, size_t errlen)
 {
+    return cut_pipeline_preprocess_tp(img, size, mean, std, out, NULL, err, errlen);
+}
+
+int cut_pipeline_preprocess_tp(const cut_image *img, int size, const float mean[3],
+                               const float std[3], float *out, threadpool *tp, char *err,
+                               size_t errlen)
+{
     if (!img || !img->pixels || size < 1 || !out)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "preprocess: bad arguments");
     cut_image rgb = {0}, small = {0};
@@ -22,7 +29,7 @@ int cut_pipeline_preprocess(const cut_image *img, int size, const float mean[3],
         if (rc) return rc;
         src = &rgb;
     }
-    rc = cut_resize_lanczos(src, size, size, &small, err, errlen);
+    rc = cut_resize_lanczos_tp(src, size, size, &small, tp, err, errlen);
     cut_image_free(&rgb);
     if (rc) return rc;
 
@@ -69,6 +76,12 @@ void cut_pipeline_pred_to_u8(const float *pred, size_t count, uint8_t *out)
 int cut_pipeline_mask(const float *pred, int size, int width, int height, cut_image *mask,
                       char *err, size_t errlen)
 {
+    return cut_pipeline_mask_tp(pred, size, width, height, mask, NULL, err, errlen);
+}
+
+int cut_pipeline_mask_tp(const float *pred, int size, int width, int height, cut_image *mask,
+                         threadpool *tp, char *err, size_t errlen)
+{
     memset(mask, 0, sizeof *mask);
     if (!pred || size < 1 || width < 1 || height < 1)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "mask: bad arguments");
@@ -76,7 +89,7 @@ int cut_pipeline_mask(const float *pred, int size, int width, int height, cut_im
     int rc = cut_image_alloc(&small, size, size, 1, err, errlen);
     if (rc) return rc;
     cut_pipeline_pred_to_u8(pred, (size_t)size * (size_t)size, small.pixels);
-    rc = cut_resize_lanczos(&small, width, height, mask, err, errlen);
+    rc = cut_resize_lanczos_tp(&small, width, height, mask, tp, err, errlen);
     cut_image_free(&small);
     return rc;
 }
@@ -214,22 +227,61 @@ static inline uint8_t mul255(unsigned a, unsigned b)
     return (uint8_t)(((t >> 8) + t) >> 8);
 }
 
-int cut_compose_cutout(const cut_image *img, const cut_image *mask, cut_image *out, char *err,
-                       size_t errlen)
+/* Rows of a cutout: cut_image_convert(img, 4) (grey replicated, alpha 255
+ * when absent) with the alpha then set from the mask, in one pass. */
+#define COMPOSE_ROWS 64
+
+typedef struct {
+    const cut_image *img, *mask;
+    cut_image *out;
+} compose_job;
+
+static void compose_band(void *ctx, int band, int thread)
+{
+    (void)thread;
+    const compose_job *j = ctx;
+    const cut_image *img = j->img;
+    int sc = img->channels;
+    int y1 = (band + 1) * COMPOSE_ROWS < img->height ? (band + 1) * COMPOSE_ROWS : img->height;
+    for (int y = band * COMPOSE_ROWS; y < y1; y++) {
+        const uint8_t *s = img->pixels + (size_t)y * img->stride;
+        const uint8_t *m = j->mask->pixels + (size_t)y * j->mask->stride;
+        uint8_t *o = j->out->pixels + (size_t)y * j->out->stride;
+        for (int x = 0; x < img->width; x++, o += 4, s += sc) {
+            if (sc == 1) {
+                o[0] = o[1] = o[2] = s[0];
+            } else {
+                o[0] = s[0];
+                o[1] = s[1];
+                o[2] = s[2];
+            }
+            o[3] = sc == 4 ? mul255(s[3], m[x]) : m[x];
+        }
+    }
+}
+
+int cut_compose_cutout_tp(const cut_image *img, const cut_image *mask, cut_image *out,
+                          threadpool *tp, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (mask->channels != 1 || mask->width != img->width || mask->height != img->height)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "cutout: mask and image sizes differ");
-    int rc = cut_image_convert(img, 4, out, err, errlen);
+    if (img->channels != 1 && img->channels != 3 && img->channels != 4)
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "cutout: image of %d channels", img->channels);
+    int rc = cut_image_alloc(out, img->width, img->height, 4, err, errlen);
     if (rc) return rc;
-    int had_alpha = img->channels == 4;
-    for (int y = 0; y < out->height; y++) {
-        uint8_t *o = out->pixels + (size_t)y * out->stride;
-        const uint8_t *m = mask->pixels + (size_t)y * mask->stride;
-        for (int x = 0; x < out->width; x++)
-            o[4 * x + 3] = had_alpha ? mul255(o[4 * x + 3], m[x]) : m[x];
-    }
+    compose_job j = {img, mask, out};
+    int bands = (img->height + COMPOSE_ROWS - 1) / COMPOSE_ROWS;
+    if (tp) tp_run(tp, bands, compose_band, &j);
+    else
+        for (int b = 0; b < bands; b++) compose_band(&j, b, 0);
     return CUTOUT_OK;
+}
+
+int cut_compose_cutout(const cut_image *img, const cut_image *mask, cut_image *out, char *err,
+                       size_t errlen)
+{
+    return cut_compose_cutout_tp(img, mask, out, NULL, err, errlen);
 }
 
 /* Pillow's AlphaComposite.c, integer for integer. */
@@ -301,6 +353,12 @@ static void take(cut_image *img, cut_image *next)
 int cut_render(const cut_image *img, cut_image *mask, const cut_render_options *opt,
                cut_image *out, char *err, size_t errlen)
 {
+    return cut_render_tp(img, mask, opt, out, NULL, err, errlen);
+}
+
+int cut_render_tp(const cut_image *img, cut_image *mask, const cut_render_options *opt,
+                  cut_image *out, threadpool *tp, char *err, size_t errlen)
+{
     memset(out, 0, sizeof *out);
     if (!img || !mask || !opt || mask->channels != 1 || mask->width != img->width ||
         mask->height != img->height)
@@ -315,7 +373,7 @@ int cut_render(const cut_image *img, cut_image *mask, const cut_render_options *
         int box[4] = {0, 0, mask->width, mask->height};
         rc = cut_image_crop(mask, box, &cur, err, errlen); /* a copy */
     } else {
-        rc = cut_compose_cutout(img, mask, &cur, err, errlen);
+        rc = cut_compose_cutout_tp(img, mask, &cur, tp, err, errlen);
         if (!rc && (opt->bg_image || opt->has_bg_color || opt->opaque)) {
             if (opt->bg_image) {
                 rc = cut_cover_image(opt->bg_image, img->width, img->height, &next, err, errlen);
@@ -344,7 +402,7 @@ int cut_render(const cut_image *img, cut_image *mask, const cut_render_options *
         int w, h;
         cut_fit_size(cur.width, cur.height, opt->max_w, opt->max_h, &w, &h);
         if (w != cur.width || h != cur.height) {
-            rc = cut_resize_lanczos(&cur, w, h, &next, err, errlen);
+            rc = cut_resize_lanczos_tp(&cur, w, h, &next, tp, err, errlen);
             if (!rc) take(&cur, &next);
         }
     }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "image.h"
+#include "threadpool.h"
 
 /* ---- network input and mask (steps 2-5) ---- */
 
@@ -25,6 +26,10 @@
  * 3*size*size. */
 int cut_pipeline_preprocess(const cut_image *img, int size, const float mean[3],
                             const float std[3], float *out, char *err, size_t errlen);
+/* The same, with the resize spread over tp's threads (NULL: none). */
+int cut_pipeline_preprocess_tp(const cut_image *img, int size, const float mean[3],
+                               const float std[3], float *out, threadpool *tp, char *err,
+                               size_t errlen);
 
 /* rembg's predict() after the forward pass: pred is output 0 of one image
  * (size x size floats). Min-max normalised in float32 ((p - mi) / (ma - mi),
@@ -33,6 +38,9 @@ int cut_pipeline_preprocess(const cut_image *img, int size, const float mean[3],
  * 1-channel image. */
 int cut_pipeline_mask(const float *pred, int size, int width, int height, cut_image *mask,
                       char *err, size_t errlen);
+/* The same, with the resize spread over tp's threads (NULL: none). */
+int cut_pipeline_mask_tp(const float *pred, int size, int width, int height, cut_image *mask,
+                         threadpool *tp, char *err, size_t errlen);
 
 /* Only the 8-bit step of cut_pipeline_mask (no resize): out[i] for size*size
  * values. Exposed for tests. */
@@ -75,6 +83,9 @@ void cut_fit_size(int w, int h, int max_w, int max_h, int *out_w, int *out_h);
  * combined as round(a * mask / 255)). */
 int cut_compose_cutout(const cut_image *img, const cut_image *mask, cut_image *out, char *err,
                        size_t errlen);
+/* The same in bands of rows over tp's threads (NULL: none). */
+int cut_compose_cutout_tp(const cut_image *img, const cut_image *mask, cut_image *out,
+                          threadpool *tp, char *err, size_t errlen);
 
 /* PIL's Image.alpha_composite(dst, src) in place: src (RGBA, straight
  * alpha) over dst (RGBA), same size. */
@@ -104,5 +115,9 @@ void cut_render_options_default(cut_render_options *opt);
  * new image: 1 channel (mask_only), 3 (opaque) or 4 channels. */
 int cut_render(const cut_image *img, cut_image *mask, const cut_render_options *opt,
                cut_image *out, char *err, size_t errlen);
+/* The same with the cutout and the downscale spread over tp's threads (NULL:
+ * none); the same bytes. */
+int cut_render_tp(const cut_image *img, cut_image *mask, const cut_render_options *opt,
+                  cut_image *out, threadpool *tp, char *err, size_t errlen);
 
 #endif

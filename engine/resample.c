@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "threadpool.h"
 #include "util.h"
 
 #ifndef M_PI
@@ -159,30 +160,94 @@ static passes pick_passes(int simd)
     return p;
 }
 
-/* The horizontal pass over rows: each row premultiplied first for RGBA. */
-static int h_pass(const cut_image *src, int y0, const cut_coeffs *co, const passes *p,
-                  cut_image *out)
+/* Both passes go by bands of rows, the bands spread over a thread pool when
+ * there is one: every output byte is computed exactly as without one. */
+#define BAND_ROWS 32
+
+typedef struct {
+    const cut_image *src;
+    int y0;                /* h pass: first source row read */
+    const cut_coeffs *co;
+    const passes *p;
+    cut_image *out;
+    const uint8_t *vin;    /* v pass input */
+    size_t vin_stride, row_bytes;
+    int failed;            /* h pass: out of memory (atomic) */
+} band_job;
+
+static int n_bands(int rows) { return (rows + BAND_ROWS - 1) / BAND_ROWS; }
+
+static void run_bands(threadpool *tp, int rows, tp_task_fn fn, band_job *j)
 {
+    if (tp) tp_run(tp, n_bands(rows), fn, j);
+    else
+        for (int b = 0; b < n_bands(rows); b++) fn(j, b, 0);
+}
+
+/* The horizontal pass over a band of rows: each row premultiplied first for
+ * RGBA. */
+static void h_band(void *ctx, int band, int thread)
+{
+    (void)thread;
+    band_job *j = ctx;
+    const cut_image *src = j->src;
     int c = src->channels;
     uint8_t *pre = NULL;
-    if (c == 4 && !(pre = malloc((size_t)src->width * 4))) return -1;
-    for (int y = 0; y < out->height; y++) {
-        const uint8_t *row = src->pixels + (size_t)(y0 + y) * src->stride;
-        uint8_t *o = out->pixels + (size_t)y * out->stride;
+    if (c == 4 && !(pre = malloc((size_t)src->width * 4))) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    int y1 = (band + 1) * BAND_ROWS < j->out->height ? (band + 1) * BAND_ROWS : j->out->height;
+    for (int y = band * BAND_ROWS; y < y1; y++) {
+        const uint8_t *row = src->pixels + (size_t)(j->y0 + y) * src->stride;
+        uint8_t *o = j->out->pixels + (size_t)y * j->out->stride;
         if (pre) {
             premultiply_row(row, src->width, pre);
             row = pre;
         }
-        p->h_row(row, src->width, c, co, o);
+        j->p->h_row(row, src->width, c, j->co, o);
     }
     free(pre);
-    return 0;
+}
+
+static int h_pass(const cut_image *src, int y0, const cut_coeffs *co, const passes *p,
+                  cut_image *out, threadpool *tp)
+{
+    band_job j = {.src = src, .y0 = y0, .co = co, .p = p, .out = out};
+    run_bands(tp, out->height, h_band, &j);
+    return j.failed ? -1 : 0;
+}
+
+/* The vertical pass for a band of output rows: the same pass over a view of
+ * the weights that starts at the band's first row. */
+static void v_band(void *ctx, int band, int thread)
+{
+    (void)thread;
+    band_job *j = ctx;
+    const cut_coeffs *co = j->co;
+    int i0 = band * BAND_ROWS;
+    int n = co->out_size - i0 < BAND_ROWS ? co->out_size - i0 : BAND_ROWS;
+    cut_coeffs view = {n, co->kstride, co->first + i0, co->count + i0,
+                       co->k + (size_t)i0 * (size_t)co->kstride};
+    j->p->v_pass(j->vin, j->vin_stride, j->row_bytes, &view,
+                 j->out->pixels + (size_t)i0 * j->out->stride, j->out->stride);
+}
+
+static void unpremultiply_band(void *ctx, int band, int thread)
+{
+    (void)thread;
+    band_job *j = ctx;
+    int y1 = (band + 1) * BAND_ROWS < j->out->height ? (band + 1) * BAND_ROWS : j->out->height;
+    cut_image rows = *j->out;
+    rows.pixels += (size_t)band * BAND_ROWS * rows.stride;
+    rows.height = y1 - band * BAND_ROWS;
+    unpremultiply(&rows);
 }
 
 /* PIL's ImagingResampleInner for 8-bit images of 1, 3 or 4 channels, with
  * RGBA premultiplied on the way in and unpremultiplied on the way out. */
-static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int simd, char *err,
-                     size_t errlen)
+static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int simd,
+                     threadpool *tp, char *err, size_t errlen)
 {
     int c = src->channels;
     int need_h = ow != src->width, need_v = oh != src->height;
@@ -206,7 +271,7 @@ static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int s
         cut_image *h_out = need_v ? &tmp : dst;
         rc = cut_image_alloc(h_out, ow, need_v ? y_last - y_first : src->height, c, err, errlen);
         if (rc) goto done;
-        if (h_pass(src, need_v ? y_first : 0, &chz, &p, h_out)) {
+        if (h_pass(src, need_v ? y_first : 0, &chz, &p, h_out, tp)) {
             rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "resize: out of memory");
             goto done;
         }
@@ -223,10 +288,14 @@ static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int s
     if (need_v) {
         rc = cut_image_alloc(dst, ow, oh, c, err, errlen);
         if (rc) goto done;
-        size_t row_bytes = (size_t)ow * (size_t)c;
-        p.v_pass(vin->pixels, vin->stride, row_bytes, &cv, dst->pixels, dst->stride);
+        band_job j = {.co = &cv, .p = &p, .out = dst, .vin = vin->pixels, .vin_stride = vin->stride,
+                      .row_bytes = (size_t)ow * (size_t)c};
+        run_bands(tp, oh, v_band, &j);
     }
-    if (c == 4) unpremultiply(dst);
+    if (c == 4) {
+        band_job j = {.out = dst};
+        run_bands(tp, oh, unpremultiply_band, &j);
+    }
 done:
     cut_coeffs_free(&cv);
     cut_coeffs_free(&chz);
@@ -235,8 +304,8 @@ done:
     return rc;
 }
 
-int cut_resize_lanczos_impl(const cut_image *src, int width, int height, cut_image *dst,
-                            int simd, char *err, size_t errlen)
+static int resize(const cut_image *src, int width, int height, cut_image *dst, int simd,
+                  threadpool *tp, char *err, size_t errlen)
 {
     memset(dst, 0, sizeof *dst);
     if (!src || !src->pixels || src->width <= 0 || src->height <= 0 ||
@@ -247,11 +316,23 @@ int cut_resize_lanczos_impl(const cut_image *src, int width, int height, cut_ima
         return cut_fail(err, errlen, CUTOUT_E_ARG, "resize: invalid size %dx%d", width, height);
     if (width == src->width && height == src->height)
         return cut_image_convert(src, src->channels, dst, err, errlen); /* a copy, as PIL */
-    return resize_u8(src, width, height, dst, simd, err, errlen);
+    return resize_u8(src, width, height, dst, simd, tp, err, errlen);
+}
+
+int cut_resize_lanczos_impl(const cut_image *src, int width, int height, cut_image *dst,
+                            int simd, char *err, size_t errlen)
+{
+    return resize(src, width, height, dst, simd, NULL, err, errlen);
 }
 
 int cut_resize_lanczos(const cut_image *src, int width, int height, cut_image *dst, char *err,
                        size_t errlen)
 {
-    return cut_resize_lanczos_impl(src, width, height, dst, 1, err, errlen);
+    return resize(src, width, height, dst, 1, NULL, err, errlen);
+}
+
+int cut_resize_lanczos_tp(const cut_image *src, int width, int height, cut_image *dst,
+                          threadpool *tp, char *err, size_t errlen)
+{
+    return resize(src, width, height, dst, 1, tp, err, errlen);
 }

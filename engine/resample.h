@@ -20,10 +20,16 @@
 #include <stdint.h>
 
 #include "image.h"
+#include "threadpool.h"
 
 /* Resizes src (1, 3 or 4 channels) into a newly allocated dst. */
 int cut_resize_lanczos(const cut_image *src, int width, int height, cut_image *dst, char *err,
                        size_t errlen);
+
+/* Same, with the passes spread over tp's threads (NULL: the calling thread
+ * only); the same bytes. */
+int cut_resize_lanczos_tp(const cut_image *src, int width, int height, cut_image *dst,
+                          threadpool *tp, char *err, size_t errlen);
 
 /* Same, choosing the implementation: simd 0 runs the portable code only
  * (tests check both give identical bytes), 1 uses AVX2 when the CPU has it. */

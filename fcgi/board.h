@@ -18,13 +18,18 @@ typedef struct {
     int pid, state, generation;
     int64_t started_ms; /* epoch milliseconds */
     uint64_t requests, inflight, queued, batches, images, busy_threads;
+    uint64_t connections;       /* FastCGI connections open (gauge) */
+    uint64_t ready_connections; /* of which with a request waiting for a thread */
+    /* The inference thread's heartbeat (board_mono_ms), and when its
+     * current forward pass began (0: idle); the master's watchdog. */
+    int64_t infer_beat_ms, infer_busy_since_ms;
     int threads;
     int64_t last_request_ms;
     char backend[32], device[96];
 } board_slot;
 
 /* Status codes counted separately; anything else counts as "other". */
-#define BOARD_CODES 10
+#define BOARD_CODES 11
 extern const int board_codes[BOARD_CODES - 1];
 
 typedef struct {
@@ -33,6 +38,7 @@ typedef struct {
     int shutting_down; /* the whole pool is stopping: /health answers 503 */
     char listen[256];  /* what the master listens on, e.g. "fd:0" */
     uint64_t worker_restarts, worker_recycles, worker_crashes;
+    uint64_t worker_hangs; /* killed by the watchdog */
     uint64_t by_code[BOARD_CODES];
     uint64_t hist[BOARD_BUCKETS + 1]; /* request seconds, cumulative in output */
     uint64_t dur_us, dur_count;
@@ -64,5 +70,7 @@ static inline uint64_t board_get(const uint64_t *field)
 void board_request_done(board *b, int code, double seconds);
 
 int64_t board_now_ms(void);
+/* CLOCK_MONOTONIC in ms: one clock for every process of the machine. */
+int64_t board_mono_ms(void);
 
 #endif

@@ -38,6 +38,7 @@ void cf_defaults(cf_config *c)
     c->min_dimension = 8;
     c->request_timeout_s = 60;
     c->queue_depth = 64;
+    c->max_connections = 64;
     c->out_format = CUT_FORMAT_PNG;
     c->png_compression = 3;
     c->webp_quality = 90;
@@ -65,6 +66,7 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    const void *max_connections_node; /* where limits.max_connections was set, or NULL */
 } ctx;
 
 static int failf(ctx *x, int line, int col, const char *fmt, ...)
@@ -432,6 +434,10 @@ static int limits_pair(ctx *x, cf_config *c, const char *key, const node *v)
         return get_int(x, v, "limits.min_dimension", 1, 1 << 20, &c->min_dimension);
     if (!strcmp(key, "request_timeout_s"))
         return get_int(x, v, "limits.request_timeout_s", 1, 86400, &c->request_timeout_s);
+    if (!strcmp(key, "max_connections")) {
+        x->max_connections_node = v;
+        return get_int(x, v, "limits.max_connections", 1, 65536, &c->max_connections);
+    }
     return get_int(x, v, "limits.queue_depth", 1, 100000, &c->queue_depth);
 }
 
@@ -482,7 +488,7 @@ static int top_pair(ctx *x, cf_config *c, const char *key, const node *v)
     if (!strcmp(key, "limits"))
         return walk_map(x, c, v, "limits",
                         "max_body_bytes|max_pixels|max_dimension|min_dimension|request_timeout_s|"
-                        "queue_depth",
+                        "queue_depth|max_connections",
                         limits_pair);
     if (!strcmp(key, "output"))
         return walk_map(x, c, v, "output", "format|png_compression|webp_quality|jpeg_quality",
@@ -499,11 +505,22 @@ static int top_pair(ctx *x, cf_config *c, const char *key, const node *v)
 int cf_load_string(const char *name, const char *text, size_t len, cf_config *c, char *err,
                    size_t errlen)
 {
-    ctx x = {name, err, errlen, 0};
+    ctx x = {name, err, errlen, 0, NULL};
     int empty;
     node *root = parse_tree(&x, text, len, &empty);
     if (!root) return empty ? 0 : -1;
     int rc = walk_map(&x, c, root, "the configuration", TOP_KEYS, top_pair);
+    /* Every request thread must be able to hold a connection: a default
+     * below `threads` grows with it, a value given below it is an error. */
+    if (!rc && c->max_connections < c->threads) {
+        const node *mc = x.max_connections_node;
+        if (mc)
+            rc = failf(&x, mc->line, mc->col,
+                       "limits.max_connections: %d is below threads (%d); every request thread "
+                       "needs a connection", c->max_connections, c->threads);
+        else
+            c->max_connections = c->threads;
+    }
     if (!rc && c->min_dimension > c->max_dimension)
         rc = failf(&x, root->line, root->col,
                    "limits: min_dimension (%d) is larger than max_dimension (%d)", c->min_dimension,
@@ -625,9 +642,10 @@ void cf_print(FILE *f, const cf_config *c)
     fprintf(f, "batch: {max_size: %d, max_delay_ms: %d}\n", c->batch_max_size, c->batch_max_delay_ms);
     fprintf(f,
             "limits: {max_body_bytes: %lld, max_pixels: %lld, max_dimension: %d,\n"
-            "         min_dimension: %d, request_timeout_s: %d, queue_depth: %d}\n",
+            "         min_dimension: %d, request_timeout_s: %d, queue_depth: %d,\n"
+            "         max_connections: %d}   # FastCGI connections per worker\n",
             c->max_body_bytes, c->max_pixels, c->max_dimension, c->min_dimension,
-            c->request_timeout_s, c->queue_depth);
+            c->request_timeout_s, c->queue_depth, c->max_connections);
     fprintf(f, "output: {format: %s, png_compression: %d, webp_quality: %d, jpeg_quality: %d}\n",
             c->out_format == CUT_FORMAT_WEBP ? "webp" : c->out_format == CUT_FORMAT_JPEG ? "jpeg" : "png",
             c->png_compression, c->webp_quality, c->jpeg_quality);

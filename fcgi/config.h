@@ -34,6 +34,7 @@ typedef struct {
     int batch_max_size, batch_max_delay_ms;
     long long max_body_bytes, max_pixels;
     int max_dimension, min_dimension, request_timeout_s, queue_depth;
+    int max_connections;        /* open FastCGI connections per worker */
     int out_format;             /* cut_image_format */
     int png_compression, webp_quality, jpeg_quality;
     long long max_requests;     /* 0: never recycle */

@@ -11,6 +11,7 @@
 
 #include "form.h"
 #include "image.h"
+#include "image_codec.h"
 #include "util.h"
 #include "log.h"
 #include "pipeline.h"
@@ -43,6 +44,7 @@ static const char *reason(int status)
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     default: return "Internal Server Error";
     }
 }
@@ -75,6 +77,7 @@ static void fail(response *r, int status, const char *slug, const char *fmt, ...
 
 typedef struct {
     handler_ctx *h;
+    threadpool *helpers; /* the request thread's helpers (image work), or NULL */
     FCGX_Request *req;
     const char *method, *path_full, *query, *ctype;
     char path[512];
@@ -357,6 +360,29 @@ static int rembg_params(request *rq, response *r, const form_params *p, job_opts
 
 static double ms_since(double t) { return (mono_now() - t) * 1000.0; }
 
+/* The request thread's helpers while there are idle cores for them: with
+ * as many requests in flight in the pool as the CPUs can give a full set of
+ * helpers to (on 2 CPUs: one request), otherwise none. When every core is
+ * busy anyway, splitting a request's work only adds switches and takes
+ * cores from the forward pass. */
+static threadpool *helpers(request *rq)
+{
+    if (!rq->helpers) return NULL;
+    long room = rq->h->ncpu / tp_threads(rq->helpers);
+    uint64_t inflight = 0;
+    for (int i = 0; i < BOARD_SLOTS; i++) inflight += board_get(&rq->h->b->slots[i].inflight);
+    return (long)inflight <= (room < 1 ? 1 : room) ? rq->helpers : NULL;
+}
+
+/* 504 (as a web server answers a backend past its deadline): the request
+ * was not done within request_timeout_s of its arrival. */
+static void timed_out(request *rq, response *r)
+{
+    board_add(&rq->h->b->timeouts, 1);
+    fail(r, 504, "timeout", "the request was not done within request_timeout_s (%d s)",
+         rq->h->cfg->request_timeout_s);
+}
+
 /* Decode, network, mask, output: fills r with the image or an error. */
 static void cut_image_request(request *rq, response *r, const uint8_t *data, size_t len,
                               job_opts *o)
@@ -379,9 +405,16 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
         fail(r, 503, "overloaded", "the inference queue is full; retry later");
         return;
     }
+    double deadline = rq->t0 + c->request_timeout_s;
+    if (mono_now() >= deadline) { /* waited that long for a free request thread */
+        timed_out(rq, r);
+        return;
+    }
     cut_image img = {0}, mask = {0}, out = {0};
-    float *tensor = NULL, *pred = NULL;
+    infer_job *job = NULL;
     char err[512];
+    infer_expect(h->q); /* settled by infer_submit, or below */
+    int expecting = 1;
     double t = mono_now();
     cut_image_limits lim = {(uint64_t)c->max_pixels, c->max_dimension, 1};
     int rc = cut_image_decode(data, len, &lim, (cut_decode_flags){0}, &img, NULL, err, sizeof err);
@@ -407,49 +440,50 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
              img.width, img.height, c->min_dimension);
         goto done;
     }
-    size_t plane = (size_t)m->size * (size_t)m->size;
-    tensor = malloc(3 * plane * sizeof *tensor);
-    pred = malloc(plane * sizeof *pred);
-    if (!tensor || !pred) {
+    job = infer_job_new(o->model, m->size);
+    if (!job) {
         fail(r, 500, "internal", "out of memory");
         goto done;
     }
     t = mono_now();
-    rc = cut_pipeline_preprocess(&img, m->size, m->mean, m->std, tensor, err, sizeof err);
+    rc = cut_pipeline_preprocess_tp(&img, m->size, m->mean, m->std, job->input, helpers(rq), err,
+                                    sizeof err);
     r->decode_ms += ms_since(t);
     if (rc) {
         fail(r, 500, "internal", "preprocessing failed: %s", err);
         goto done;
     }
-    infer_job job;
-    memset(&job, 0, sizeof job);
-    job.model = o->model;
-    job.input = tensor;
-    job.pred = pred;
-    if (infer_submit(h->q, &job)) {
+    expecting = 0;
+    if (infer_submit(h->q, job)) {
         board_add(&h->b->queue_full, 1);
         r->retry_after = 1;
         fail(r, 503, "overloaded", "the inference queue is full; retry later");
         goto done;
     }
-    if (infer_wait(h->q, &job, rq->t0 + c->request_timeout_s)) {
-        board_add(&h->b->timeouts, 1);
-        r->retry_after = 1;
-        fail(r, 503, "timeout", "no inference slot within request_timeout_s (%d s)", c->request_timeout_s);
+    rc = infer_wait(h->q, job, deadline);
+    if (rc) {
+        if (rc == -2) job = NULL; /* abandoned: the inference thread frees it */
+        timed_out(rq, r);
         goto done;
     }
-    r->queue_ms = (job.t_start - job.t_enqueue) * 1000.0;
-    r->infer_ms = (job.t_end - job.t_start) * 1000.0;
-    r->batch = job.batch_n;
+    r->queue_ms = (job->t_start - job->t_enqueue) * 1000.0;
+    r->infer_ms = (job->t_end - job->t_start) * 1000.0;
+    r->batch = job->batch_n;
     board_add(&h->b->queue_us, (uint64_t)(r->queue_ms * 1000.0));
-    if (job.status) {
-        fail(r, 500, "internal", "inference failed: %s", job.err);
+    if (job->status) {
+        fail(r, 500, "internal", "inference failed: %s", job->err);
         goto done;
     }
     t = mono_now();
-    rc = cut_pipeline_mask(pred, m->size, img.width, img.height, &mask, err, sizeof err);
-    if (!rc) rc = cut_render(&img, &mask, &o->ropt, &out, err, sizeof err);
-    if (!rc) rc = cut_image_encode(&out, &o->eopt, &r->image, &r->image_len, err, sizeof err);
+    threadpool *tp = helpers(rq);
+    rc = cut_pipeline_mask_tp(job->pred, m->size, img.width, img.height, &mask, tp, err,
+                              sizeof err);
+    if (!rc) rc = cut_render_tp(&img, &mask, &o->ropt, &out, tp, err, sizeof err);
+    if (!rc && o->eopt.format == CUT_FORMAT_PNG) /* deflated on both cores: c=1 latency */
+        rc = cut_png_encode_parallel(&out, o->eopt.png_level < 0 ? 3 : o->eopt.png_level, tp,
+                                     &r->image, &r->image_len, err, sizeof err);
+    else if (!rc)
+        rc = cut_image_encode(&out, &o->eopt, &r->image, &r->image_len, err, sizeof err);
     r->encode_ms = ms_since(t);
     if (rc) {
         fail(r, 500, "internal", "building the output failed: %s", err);
@@ -458,11 +492,11 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
     r->status = 200;
     snprintf(r->ctype, sizeof r->ctype, "%s", o->ctype);
 done:
+    if (expecting) infer_unexpect(h->q);
     cut_image_free(&img);
     cut_image_free(&mask);
     cut_image_free(&out);
-    free(tensor);
-    free(pred);
+    infer_job_free(job);
 }
 
 /* Fields of a multipart body other than "file" become parameters. */
@@ -596,10 +630,14 @@ static void do_metrics(request *rq, response *r)
     sb_printf(o, "# HELP cutout_worker_restarts_total Workers replaced after they died.\n"
                  "# TYPE cutout_worker_restarts_total counter\ncutout_worker_restarts_total %llu\n",
               (unsigned long long)board_get(&b->worker_restarts));
+    sb_printf(o, "# HELP cutout_worker_hangs_total Workers killed by the watchdog (a forward pass past "
+                 "request_timeout_s + grace, or a stopped process).\n"
+                 "# TYPE cutout_worker_hangs_total counter\ncutout_worker_hangs_total %llu\n",
+              (unsigned long long)board_get(&b->worker_hangs));
     sb_printf(o, "# HELP cutout_worker_recycles_total Workers replaced after max_requests.\n"
                  "# TYPE cutout_worker_recycles_total counter\ncutout_worker_recycles_total %llu\n",
               (unsigned long long)board_get(&b->worker_recycles));
-    unsigned long long inflight = 0, queued = 0;
+    unsigned long long inflight = 0, queued = 0, conns = 0;
     int states[4] = {0};
     for (int i = 0; i < BOARD_SLOTS; i++) {
         board_slot *s = &b->slots[i];
@@ -608,11 +646,14 @@ static void do_metrics(request *rq, response *r)
         states[st & 3]++;
         inflight += board_get(&s->inflight);
         queued += board_get(&s->queued);
+        conns += board_get(&s->connections);
     }
     sb_puts(o, "# HELP cutout_workers Worker processes by state.\n# TYPE cutout_workers gauge\n");
     for (int s = 1; s < 4; s++) sb_printf(o, "cutout_workers{state=\"%s\"} %d\n", state_name(s), states[s]);
     sb_printf(o, "# HELP cutout_inflight_requests Requests being handled.\n# TYPE cutout_inflight_requests gauge\n"
                  "cutout_inflight_requests %llu\n", inflight);
+    sb_printf(o, "# HELP cutout_open_connections FastCGI connections open (web server keepalive included).\n"
+                 "# TYPE cutout_open_connections gauge\ncutout_open_connections %llu\n", conns);
     sb_printf(o, "# HELP cutout_queued_inputs Inputs waiting for the network.\n# TYPE cutout_queued_inputs gauge\n"
                  "cutout_queued_inputs %llu\n", queued);
     sb_printf(o, "# HELP cutout_start_time_seconds Start of the master process.\n# TYPE cutout_start_time_seconds gauge\n"
@@ -632,13 +673,14 @@ static void do_status(request *rq, response *r)
     sb_printf(o, "{\"pool\":{\"master_pid\":%d,\"start_time\":%.3f,\"uptime_s\":%.3f,\"generation\":%d,"
                  "\"workers_target\":%d,\"threads_per_worker\":%d,\"queue_depth\":%d,\"batch_max_size\":%d,"
                  "\"batch_max_delay_ms\":%d,\"requests\":%llu,\"queue_full\":%llu,\"timeouts\":%llu,"
-                 "\"worker_restarts\":%llu,\"worker_recycles\":%llu,\"listen\":",
+                 "\"worker_restarts\":%llu,\"worker_recycles\":%llu,\"worker_hangs\":%llu,\"listen\":",
               b->master_pid, b->started_ms / 1000.0, (now - b->started_ms) / 1000.0, b->generation,
               b->workers_target, h->cfg->threads, h->cfg->queue_depth, h->cfg->batch_max_size,
               h->cfg->batch_max_delay_ms, total, (unsigned long long)board_get(&b->queue_full),
               (unsigned long long)board_get(&b->timeouts),
               (unsigned long long)board_get(&b->worker_restarts),
-              (unsigned long long)board_get(&b->worker_recycles));
+              (unsigned long long)board_get(&b->worker_recycles),
+              (unsigned long long)board_get(&b->worker_hangs));
     sb_json_str(o, b->listen);
     sb_puts(o, ",\"models\":[");
     for (int i = 0; i < h->q->n_models; i++) {
@@ -654,15 +696,22 @@ static void do_status(request *rq, response *r)
         if (!first) sb_puts(o, ",");
         first = 0;
         sb_printf(o, "{\"pid\":%d,\"state\":\"%s\",\"generation\":%d,\"uptime_s\":%.3f,\"requests\":%llu,"
-                     "\"inflight\":%llu,\"busy_threads\":%llu,\"threads\":%d,\"queued\":%llu,\"batches\":%llu,"
+                     "\"inflight\":%llu,\"busy_threads\":%llu,\"threads\":%d,\"connections\":%llu,\"queued\":%llu,"
+                     "\"batches\":%llu,"
                      "\"images\":%llu,\"last_request_age_s\":",
                   s->pid, state_name(st), s->generation, (now - s->started_ms) / 1000.0,
                   (unsigned long long)board_get(&s->requests), (unsigned long long)board_get(&s->inflight),
                   (unsigned long long)board_get(&s->busy_threads), s->threads,
+                  (unsigned long long)board_get(&s->connections),
                   (unsigned long long)board_get(&s->queued), (unsigned long long)board_get(&s->batches),
                   (unsigned long long)board_get(&s->images));
         int64_t last = __atomic_load_n(&s->last_request_ms, __ATOMIC_RELAXED);
         if (last) sb_printf(o, "%.3f", (now - last) / 1000.0);
+        else sb_puts(o, "null");
+        /* How long its current forward pass has run (null: none running). */
+        int64_t busy = __atomic_load_n(&s->infer_busy_since_ms, __ATOMIC_RELAXED);
+        sb_puts(o, ",\"forward_pass_s\":");
+        if (busy) sb_printf(o, "%.3f", (board_mono_ms() - busy) / 1000.0);
         else sb_puts(o, "null");
         sb_puts(o, ",\"backend\":");
         sb_json_str(o, s->backend);
@@ -741,13 +790,15 @@ static void access_log(request *rq, response *r, double total_ms)
     sb_free(&f);
 }
 
-void handle_request(handler_ctx *h, FCGX_Request *req)
+void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, threadpool *helpers)
 {
     request rq;
     memset(&rq, 0, sizeof rq);
     rq.h = h;
+    rq.helpers = helpers;
     rq.req = req;
     rq.t0 = mono_now();
+    if (arrived > 0 && arrived < rq.t0) rq.t0 = arrived;
     rq.method = param(req, "REQUEST_METHOD");
     rq.query = param(req, "QUERY_STRING");
     rq.ctype = param(req, "CONTENT_TYPE");

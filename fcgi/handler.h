@@ -9,14 +9,19 @@
 #include "board.h"
 #include "config.h"
 #include "infer.h"
+#include "threadpool.h"
 
 typedef struct {
     const cf_config *cfg;
     infer_queue *q;
     board *b;
     board_slot *slot;
+    long ncpu; /* online CPUs */
 } handler_ctx;
 
-void handle_request(handler_ctx *h, FCGX_Request *req);
+/* Answers the request FCGX_Accept_r read. arrived: when its connection
+ * became readable (monotonic seconds); the request's time counts from it.
+ * helpers: the calling thread's pool for the image work (NULL: none). */
+void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, threadpool *helpers);
 
 #endif

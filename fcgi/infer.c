@@ -8,6 +8,8 @@
 
 #include "log.h"
 
+#define INFER_IDLE_BEAT_S 1.0
+
 double mono_now(void)
 {
     struct timespec ts;
@@ -83,11 +85,47 @@ static void unlink_job(infer_queue *q, infer_job *job)
     if (q->slot) board_sub(&q->slot->queued, 1);
 }
 
+/* The watchdog's heartbeat on the status board (monotonic ms): the master
+ * kills a worker whose inference thread has not beaten for longer than
+ * request_timeout_s plus a grace (a forward pass that hangs, or a stopped
+ * process). Beats while idle and around every forward pass. */
+static void beat(infer_queue *q, int busy)
+{
+    if (!q->slot) return;
+    int64_t now = board_mono_ms();
+    __atomic_store_n(&q->slot->infer_beat_ms, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->slot->infer_busy_since_ms, busy ? now : 0, __ATOMIC_RELAXED);
+}
+
+infer_job *infer_job_new(int model, int size)
+{
+    size_t plane = (size_t)size * (size_t)size;
+    infer_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->model = model;
+    j->input = malloc(3 * plane * sizeof *j->input);
+    j->pred = malloc(plane * sizeof *j->pred);
+    if (!j->input || !j->pred) {
+        infer_job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+void infer_job_free(infer_job *job)
+{
+    if (!job) return;
+    free(job->input);
+    free(job->pred);
+    free(job);
+}
+
 static void run_batch(infer_queue *q, infer_job **jobs, int n)
 {
     infer_model *m = &q->models[jobs[0]->model];
     size_t plane = (size_t)m->size * (size_t)m->size;
     char err[256] = "";
+    beat(q, 1);
     int rc = ensure_engine(q, jobs[0]->model, err, sizeof err);
     double t0 = mono_now();
     if (!rc) {
@@ -100,6 +138,7 @@ static void run_batch(infer_queue *q, infer_job **jobs, int n)
                 memcpy(jobs[i]->pred, q->batch_out + (size_t)i * plane, plane * sizeof(float));
     }
     double t1 = mono_now();
+    beat(q, 0);
     if (rc) log_msg(CF_LOG_ERROR, "inference failed (model %s, batch %d): %s", m->name, n, err);
     if (q->b) {
         board_add(&q->b->batches, 1);
@@ -110,8 +149,13 @@ static void run_batch(infer_queue *q, infer_job **jobs, int n)
         board_add(&q->slot->batches, 1);
         board_add(&q->slot->images, (uint64_t)n);
     }
+    int gone = 0;
     pthread_mutex_lock(&q->mu);
     for (int i = 0; i < n; i++) {
+        if (jobs[i]->abandoned) { /* its request answered 504 meanwhile */
+            jobs[gone++] = jobs[i];
+            continue;
+        }
         jobs[i]->status = rc;
         snprintf(jobs[i]->err, sizeof jobs[i]->err, "%s", err);
         jobs[i]->batch_n = n;
@@ -121,13 +165,16 @@ static void run_batch(infer_queue *q, infer_job **jobs, int n)
     }
     pthread_cond_broadcast(&q->done);
     pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < gone; i++) infer_job_free(jobs[i]);
 }
 
 static void *infer_main(void *arg)
 {
     infer_queue *q = arg;
     char err[512];
+    beat(q, 1);
     int rc = ensure_engine(q, 0, err, sizeof err);
+    beat(q, 0);
     pthread_mutex_lock(&q->mu);
     q->ready = rc ? -1 : 1;
     if (rc) snprintf(q->start_err, sizeof q->start_err, "%s", err);
@@ -138,14 +185,19 @@ static void *infer_main(void *arg)
     infer_job *batch[64];
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->head && !q->closing) pthread_cond_wait(&q->work, &q->mu);
+        while (!q->head && !q->closing) { /* idle: beat at least once a second */
+            struct timespec ts = mono_ts(mono_now() + INFER_IDLE_BEAT_S);
+            pthread_cond_timedwait(&q->work, &q->mu, &ts);
+            beat(q, 0);
+        }
         if (!q->head) break; /* closing and drained */
         int model = q->head->model;
-        /* Wait a little for company, counted from the oldest input. */
+        /* Wait a little for company, counted from the oldest input, while
+         * some is on its way (infer_expect). */
         if (q->max_batch > 1 && q->max_delay_ms > 0 && !q->closing) {
             double deadline = q->head->t_enqueue + q->max_delay_ms / 1000.0;
             while (q->head && count_model(q, q->head->model) < q->max_batch && !q->closing &&
-                   mono_now() < deadline) {
+                   q->expected > 0 && mono_now() < deadline) {
                 struct timespec ts = mono_ts(deadline);
                 pthread_cond_timedwait(&q->work, &q->mu, &ts);
             }
@@ -233,10 +285,27 @@ int infer_full(infer_queue *q)
     return full;
 }
 
+void infer_expect(infer_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->expected++;
+    pthread_mutex_unlock(&q->mu);
+}
+
+void infer_unexpect(infer_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->expected > 0) q->expected--;
+    pthread_cond_signal(&q->work); /* a batch may be waiting for this one */
+    pthread_mutex_unlock(&q->mu);
+}
+
 int infer_submit(infer_queue *q, infer_job *job)
 {
     pthread_mutex_lock(&q->mu);
+    if (q->expected > 0) q->expected--;
     if (q->closing || q->len >= q->cap) {
+        pthread_cond_signal(&q->work);
         pthread_mutex_unlock(&q->mu);
         return -1;
     }
@@ -257,17 +326,18 @@ int infer_wait(infer_queue *q, infer_job *job, double deadline)
 {
     pthread_mutex_lock(&q->mu);
     while (job->state != 2) {
-        if (job->state == 0 && mono_now() >= deadline) {
-            unlink_job(q, job);
+        if (mono_now() >= deadline) {
+            int rc = -1;
+            if (job->state == 0) unlink_job(q, job);
+            else {
+                job->abandoned = 1;
+                rc = -2;
+            }
             pthread_mutex_unlock(&q->mu);
-            return -1;
+            return rc;
         }
-        if (job->state == 0) {
-            struct timespec ts = mono_ts(deadline);
-            pthread_cond_timedwait(&q->done, &q->mu, &ts);
-        } else {
-            pthread_cond_wait(&q->done, &q->mu);
-        }
+        struct timespec ts = mono_ts(deadline);
+        pthread_cond_timedwait(&q->done, &q->mu, &ts);
     }
     pthread_mutex_unlock(&q->mu);
     return 0;

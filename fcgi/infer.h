@@ -12,9 +12,11 @@
 #include "config.h"
 #include "cutout.h"
 
+/* Made by infer_job_new (the job owns input and pred): a request that
+ * gives up on a running job leaves it to the inference thread to free. */
 typedef struct infer_job {
     int model;          /* index into the worker's model table */
-    const float *input; /* 3 x S x S, normalised */
+    float *input;       /* 3 x S x S, normalised */
     float *pred;        /* S x S, output 0 */
     /* set by the inference thread */
     int status;         /* cutout_status */
@@ -23,6 +25,7 @@ typedef struct infer_job {
     double t_enqueue, t_start, t_end; /* monotonic seconds */
     /* queue bookkeeping */
     int state;          /* 0 queued, 1 running, 2 done */
+    int abandoned;      /* its request gave up while it ran: freed by the inference thread */
     struct infer_job *next;
 } infer_job;
 
@@ -39,6 +42,7 @@ typedef struct {
     pthread_cond_t work, done;
     infer_job *head, *tail;
     int len, cap, closing;
+    int expected; /* requests preparing an input (infer_expect): company worth waiting for */
     infer_model models[CF_MAX_MODELS];
     int n_models;
     cutout_engine_options eopt;
@@ -66,12 +70,28 @@ int infer_model_index(const infer_queue *q, const char *name);
 /* 1 when the queue is full right now (a hint to refuse before decoding). */
 int infer_full(infer_queue *q);
 
-/* Queues a job; -1 when the queue is full or closing. */
+/* A request is about to decode and preprocess an image for the network:
+ * a batch waits (up to batch.max_delay_ms) for company only while some are
+ * on their way, so a lone request never waits for nothing. Settled by
+ * infer_submit, or by infer_unexpect when the request ends before that. */
+void infer_expect(infer_queue *q);
+void infer_unexpect(infer_queue *q);
+
+/* Queues a job (settling the caller's infer_expect); -1 when the queue is
+ * full or closing. */
 int infer_submit(infer_queue *q, infer_job *job);
+
+/* A job for an input of side `size` (input and pred allocated with it);
+ * NULL when out of memory. */
+infer_job *infer_job_new(int model, int size);
+void infer_job_free(infer_job *job);
 
 /* Waits for the job until deadline (monotonic seconds). 0 when it ran (see
  * job->status); -1 when the deadline passed while it was still queued (it
- * is taken off the queue). A running job is always waited for. */
+ * is taken off the queue; the caller frees it); -2 when the deadline passed
+ * while it was running (a forward pass that takes too long, or hangs): the
+ * job is abandoned and the inference thread frees it when (if) the pass
+ * ends; the caller must not touch it again. */
 int infer_wait(infer_queue *q, infer_job *job, double deadline);
 
 /* Runs what is queued, then stops the thread and frees the engines. */

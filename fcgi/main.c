@@ -28,6 +28,7 @@
 #include "cutout.h"
 #include "infer.h"
 #include "log.h"
+#include "util.h"
 #include "worker.h"
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     double started;   /* monotonic */
     int stopping;     /* SIGTERM sent */
     double kill_at;   /* SIGKILL if still alive then */
+    int hung;         /* SIGKILLed by the watchdog */
 } proc;
 
 /* Master bookkeeping (one process, single-threaded). */
@@ -55,6 +57,7 @@ typedef struct {
 #define YOUNG_S 10.0     /* a worker dying earlier than this counts as a start failure */
 #define MAX_BACKOFF_S 30.0
 #define RELOAD_READY_S 120.0
+#define HANG_GRACE_S 5.0 /* beyond request_timeout_s before the watchdog kills */
 
 static void usage(FILE *f)
 {
@@ -133,10 +136,49 @@ static int open_listen(master *m, const char *addr, char *err, size_t errlen)
     return fd;
 }
 
+/* systemd socket activation (sd_listen_fds(3) without libsystemd): when
+ * LISTEN_PID is this process and LISTEN_FDS is 1, the socket is fd 3. The
+ * variables are removed so that nothing started later takes them for its
+ * own. Returns the fd, -1 when not socket-activated, -2 (message in err)
+ * when activated wrongly. */
+#define SD_LISTEN_FDS_START 3
+static int systemd_socket(char *err, size_t errlen)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds) return -1;
+    int p = 0, n = 0;
+    int ours = !cut_parse_int(pid, 1, 1 << 30, &p) && p == (int)getpid();
+    int ok = !cut_parse_int(fds, 0, 1 << 16, &n);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (!ours) return -1;
+    if (!ok || n != 1) {
+        snprintf(err, errlen, "systemd socket activation: LISTEN_FDS=%s; expected exactly one socket", fds);
+        return -2;
+    }
+    if (!is_listening_socket(SD_LISTEN_FDS_START)) {
+        snprintf(err, errlen, "systemd socket activation: fd 3 is not a listening stream socket");
+        return -2;
+    }
+    fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
+    return SD_LISTEN_FDS_START;
+}
+
 static int setup_listen(master *m, char *err, size_t errlen)
 {
     const char *addr = m->cfg.listen;
-    if (!addr[0]) {
+    int sd = systemd_socket(err, errlen);
+    if (sd == -2) return -1;
+    if (sd >= 0 && addr[0]) {
+        log_msg(CF_LOG_WARN, "systemd passed a socket, but listen is set (%s): using listen", addr);
+        close(sd);
+        sd = -1;
+    }
+    if (sd >= 0) {
+        m->listen_fd = sd;
+        snprintf(m->listen_desc, sizeof m->listen_desc, "systemd:fd3");
+    } else if (!addr[0]) {
         if (is_listening_socket(0)) {
             m->listen_fd = 0;
             snprintf(m->listen_desc, sizeof m->listen_desc, "fd:0");
@@ -149,8 +191,8 @@ static int setup_listen(master *m, char *err, size_t errlen)
         if (m->listen_fd < 0) return -1;
         snprintf(m->listen_desc, sizeof m->listen_desc, "%s", addr);
     }
-    /* Non-blocking: a thread that loses the race for a connection gets
-     * EAGAIN instead of sleeping in accept(). */
+    /* Non-blocking: a worker's poller that loses the race for a connection
+     * gets EAGAIN instead of sleeping in accept(). */
     int fl = fcntl(m->listen_fd, F_GETFL);
     if (fl < 0 || fcntl(m->listen_fd, F_SETFL, fl | O_NONBLOCK)) {
         snprintf(err, errlen, "listen socket: %s", strerror(errno));
@@ -199,7 +241,7 @@ static int spawn_worker(master *m)
         _exit(rc);
     }
     bs->pid = pid;
-    m->w[s] = (proc){pid, m->generation, mono_now(), 0, 0};
+    m->w[s] = (proc){pid, m->generation, mono_now(), 0, 0, 0};
     log_msg(CF_LOG_INFO, "started worker %d (generation %d, slot %d)", (int)pid, m->generation, s);
     return 0;
 }
@@ -278,6 +320,42 @@ static void enforce_kills(master *m)
         }
 }
 
+/* php-fpm's request_terminate_timeout for the network: a worker whose
+ * inference thread has not beaten (board.h) for request_timeout_s +
+ * HANG_GRACE_S is killed, and replaced like any dead worker. Its requests
+ * have answered 504 by then (they give up at request_timeout_s). Covers a
+ * forward pass that hangs or crawls, and a stopped (SIGSTOP) or wedged
+ * process: the thread beats at least once a second while idle. */
+static void watchdog(master *m)
+{
+    int64_t now = board_mono_ms();
+    double limit = m->cfg.request_timeout_s + HANG_GRACE_S;
+    for (int i = 0; i < BOARD_SLOTS; i++) {
+        proc *p = &m->w[i];
+        board_slot *s = &m->b->slots[i];
+        if (p->pid <= 0 || p->hung) continue;
+        int st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
+        int64_t beat = __atomic_load_n(&s->infer_beat_ms, __ATOMIC_RELAXED);
+        int64_t busy = __atomic_load_n(&s->infer_busy_since_ms, __ATOMIC_RELAXED);
+        if ((st != SLOT_READY && st != SLOT_DRAINING) || !beat) continue;
+        double stale = (now - beat) / 1000.0;
+        if (stale <= limit) continue;
+        if (busy)
+            log_msg(CF_LOG_ERROR,
+                    "worker %d: forward pass running for %.1f s (request_timeout_s %d + %.0f s): "
+                    "killing it", (int)p->pid, (now - busy) / 1000.0, m->cfg.request_timeout_s,
+                    HANG_GRACE_S);
+        else
+            log_msg(CF_LOG_ERROR,
+                    "worker %d: no heartbeat from its inference thread for %.1f s (request_timeout_s "
+                    "%d + %.0f s; stopped or stuck): killing it", (int)p->pid, stale,
+                    m->cfg.request_timeout_s, HANG_GRACE_S);
+        kill(p->pid, SIGKILL);
+        p->hung = 1;
+        board_add(&m->b->worker_hangs, 1);
+    }
+}
+
 static int check_models(const cf_config *c, int verbose, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ reload */
@@ -316,6 +394,7 @@ static void reload(master *m)
     int ok = 0;
     while (mono_now() < deadline) {
         reap(m);
+        watchdog(m);
         int ready = 0, alive = 0;
         for (int i = 0; i < BOARD_SLOTS; i++)
             if (m->w[i].pid > 0 && m->w[i].generation == m->generation) {
@@ -519,6 +598,7 @@ int main(int argc, char **argv)
         if (sig == SIGUSR1) reopen_logs(&m);
         reap(&m);
         enforce_kills(&m);
+        watchdog(&m);
         if (stopping) {
             int alive = 0;
             for (int i = 0; i < BOARD_SLOTS; i++) alive += m.w[i].pid > 0;

@@ -1,5 +1,5 @@
-/* A worker process: `threads` request threads that each accept on the
- * shared listening socket themselves, and one inference thread. */
+/* A worker process: a connection poller on the shared listening socket
+ * (conns.h), `threads` request threads, and one inference thread. */
 #ifndef CUTOUT_FCGI_WORKER_H
 #define CUTOUT_FCGI_WORKER_H
 

@@ -47,6 +47,7 @@ static void test_defaults(void)
     check(c.max_body_bytes == 20971520 && c.max_pixels == 40000000 && c.max_dimension == 12000 &&
               c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 64,
           "defaults: limits as DESIGN.md");
+    check(c.max_connections == 64, "defaults: limits.max_connections 64 (per worker)");
     check(c.out_format == CUT_FORMAT_PNG && c.png_compression == 3 && c.webp_quality == 90 &&
               c.jpeg_quality == 90 && c.max_requests == 0,
           "defaults: output png/3/90/90, max_requests 0");
@@ -70,7 +71,8 @@ static void test_full_file(void)
                     "    u2netp: models/u2netp.onnx\n"
                     "batch: {max_size: 4, max_delay_ms: 0}\n"
                     "limits: {max_body_bytes: 1000, max_pixels: 2000, max_dimension: 300,\n"
-                    "         min_dimension: 16, request_timeout_s: 5, queue_depth: 3}\n"
+                    "         min_dimension: 16, request_timeout_s: 5, queue_depth: 3,\n"
+                    "         max_connections: 10}\n"
                     "output: {format: webp, png_compression: 9, webp_quality: 70, jpeg_quality: 80}\n"
                     "max_requests: 1000\n"
                     "log: {level: warn, format: text, file: /var/log/cutout.log}\n";
@@ -89,8 +91,8 @@ static void test_full_file(void)
           "models.paths replaces the built-in list");
     check(c.batch_max_size == 4 && c.batch_max_delay_ms == 0 && c.max_body_bytes == 1000 &&
               c.max_pixels == 2000 && c.max_dimension == 300 && c.min_dimension == 16 &&
-              c.request_timeout_s == 5 && c.queue_depth == 3,
-          "batch and limits (flow mapping over two lines)");
+              c.request_timeout_s == 5 && c.queue_depth == 3 && c.max_connections == 10,
+          "batch and limits (flow mapping over three lines)");
     check(c.out_format == CUT_FORMAT_WEBP && c.png_compression == 9 && c.webp_quality == 70 &&
               c.jpeg_quality == 80 && c.max_requests == 1000 && c.log_level == CF_LOG_WARN &&
               !c.log_json && !strcmp(c.log_file, "/var/log/cutout.log"),
@@ -106,6 +108,11 @@ static void test_full_file(void)
     check(rc == 0 && !strcmp(c.listen, "127.0.0.1:9000"), "listen host:port");
     rc = load("listen: \"[::1]:9001\"\n", &c, err, sizeof err);
     check(rc == 0, "listen [::1]:port");
+    /* Every request thread needs a connection: the default follows threads. */
+    rc = load("threads: 100\n", &c, err, sizeof err);
+    check(rc == 0 && c.max_connections == 100, "threads 100 raises the default max_connections to 100");
+    rc = load("threads: 8\nlimits: {max_connections: 8}\n", &c, err, sizeof err);
+    check(rc == 0 && c.max_connections == 8, "max_connections equal to threads is accepted");
 }
 
 static void test_errors(void)
@@ -122,6 +129,10 @@ static void test_errors(void)
         "bad backend");
     bad("require_gpu: maybe\n", "t.yaml:1:14: require_gpu: expected true or false", "bad bool");
     bad("limits:\n  queue_depth: -1\n", "t.yaml:2:16: limits.queue_depth:", "negative queue_depth");
+    bad("limits:\n  max_connections: 0\n", "t.yaml:2:20: limits.max_connections: expected an integer 1..65536",
+        "max_connections 0 out of range");
+    bad("threads: 8\nlimits:\n  max_connections: 4\n",
+        "t.yaml:3:20: limits.max_connections: 4 is below threads (8)", "max_connections below threads, at its value");
     bad("output: {format: gif}\n", "t.yaml:1:18: output.format: expected one of png|webp|jpeg",
         "bad output format inside a flow mapping");
     bad("log: {level: loud}\n", "t.yaml:1:14: log.level:", "bad log level");
