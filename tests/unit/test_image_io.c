@@ -20,29 +20,8 @@
 
 #include "cutout.h"
 #include "image.h"
+#include "../tools/unit_check.h"
 
-static int failures;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "ok  " : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!ok) failures++;
-}
-
-static uint32_t rng_state = 88172645u;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
-}
 
 static cut_image make(int w, int h, int c, int smooth)
 {
@@ -815,6 +794,7 @@ static void test_convert(void)
 
 int main(void)
 {
+    rng_state = 88172645u; /* the data this test was written with */
     test_roundtrips();
     test_png_variants();
     test_cmyk_jpeg();

@@ -30,29 +30,8 @@
 #include "pipeline.h"
 #include "resample.h"
 #include "threadpool.h"
+#include "../tools/unit_check.h"
 
-static int failures;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "ok  " : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!ok) failures++;
-}
-
-static uint32_t rng_state = 2463534242u;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
-}
 
 /* Smooth gradients with noise (compressible, like photos) or pure noise. */
 static cut_image make(int w, int h, int c, int noise)
