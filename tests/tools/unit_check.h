@@ -1,11 +1,15 @@
 /* What the image unit tests share: one "ok"/"FAIL" line per check with a
- * failure count, and a reproducible xorshift32 generator for test data. */
+ * failure count, a reproducible xorshift32 generator for test data, and
+ * pixel equality of two images. */
 #ifndef CUTOUT_TESTS_UNIT_CHECK_H
 #define CUTOUT_TESTS_UNIT_CHECK_H
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "image.h"
 
 static int failures;
 
@@ -29,6 +33,16 @@ static uint32_t rnd(void)
     rng_state ^= rng_state >> 17;
     rng_state ^= rng_state << 5;
     return rng_state;
+}
+
+static int same_pixels(const cut_image *a, const cut_image *b)
+{
+    if (a->width != b->width || a->height != b->height || a->channels != b->channels) return 0;
+    for (int y = 0; y < a->height; y++)
+        if (memcmp(a->pixels + (size_t)y * a->stride, b->pixels + (size_t)y * b->stride,
+                   (size_t)a->width * (size_t)a->channels))
+            return 0;
+    return 1;
 }
 
 #endif

@@ -36,16 +36,6 @@ static cut_image make(int w, int h, int c, int smooth)
     return im;
 }
 
-static int same_pixels(const cut_image *a, const cut_image *b)
-{
-    if (a->width != b->width || a->height != b->height || a->channels != b->channels) return 0;
-    for (int y = 0; y < a->height; y++)
-        if (memcmp(a->pixels + (size_t)y * a->stride, b->pixels + (size_t)y * b->stride,
-                   (size_t)a->width * (size_t)a->channels))
-            return 0;
-    return 1;
-}
-
 static double mean_abs_diff(const cut_image *a, const cut_image *b)
 {
     double s = 0;

@@ -159,16 +159,6 @@ static const char *check_file(const uint8_t *d, size_t len, const cut_image *im,
     return bad;
 }
 
-static int same_pixels(const cut_image *a, const cut_image *b)
-{
-    if (a->width != b->width || a->height != b->height || a->channels != b->channels) return 0;
-    for (int y = 0; y < a->height; y++)
-        if (memcmp(a->pixels + (size_t)y * a->stride, b->pixels + (size_t)y * b->stride,
-                   (size_t)a->width * (size_t)a->channels))
-            return 0;
-    return 1;
-}
-
 static void test_resize(threadpool *pools[3])
 {
     /* from -> to: down, up, one axis only, sizes that leave a short band */
