@@ -582,6 +582,13 @@ static const char *state_name(int s)
     return s == SLOT_STARTING ? "starting" : s == SLOT_READY ? "ready" : s == SLOT_DRAINING ? "draining" : "free";
 }
 
+/* One Prometheus counter with its HELP and TYPE lines. */
+static void put_counter(strbuf *o, const char *name, const char *help, const uint64_t *value)
+{
+    sb_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+              (unsigned long long)board_get(value));
+}
+
 static void do_metrics(request *rq, response *r)
 {
     board *b = rq->h->b;
@@ -613,27 +620,20 @@ static void do_metrics(request *rq, response *r)
                "# TYPE cutout_stage_seconds_total counter\n");
     for (int i = 0; i < 4; i++)
         sb_printf(o, "cutout_stage_seconds_total{stage=\"%s\"} %.6f\n", stages[i], board_get(stage_us[i]) / 1e6);
-    sb_printf(o, "# HELP cutout_batches_total Forward passes run.\n# TYPE cutout_batches_total counter\n"
-                 "cutout_batches_total %llu\n", (unsigned long long)board_get(&b->batches));
-    sb_printf(o, "# HELP cutout_batch_images_total Images through forward passes.\n# TYPE cutout_batch_images_total counter\n"
-                 "cutout_batch_images_total %llu\n", (unsigned long long)board_get(&b->batch_images));
-    sb_printf(o, "# HELP cutout_queue_full_total Requests refused with 503 because the queue was full.\n"
-                 "# TYPE cutout_queue_full_total counter\ncutout_queue_full_total %llu\n",
-              (unsigned long long)board_get(&b->queue_full));
-    sb_printf(o, "# HELP cutout_timeouts_total Requests that waited past request_timeout_s.\n"
-                 "# TYPE cutout_timeouts_total counter\ncutout_timeouts_total %llu\n",
-              (unsigned long long)board_get(&b->timeouts));
-    sb_printf(o, "# HELP cutout_received_bytes_total Request body bytes.\n# TYPE cutout_received_bytes_total counter\n"
-                 "cutout_received_bytes_total %llu\n", (unsigned long long)board_get(&b->bytes_in));
-    sb_printf(o, "# HELP cutout_sent_bytes_total Response body bytes.\n# TYPE cutout_sent_bytes_total counter\n"
-                 "cutout_sent_bytes_total %llu\n", (unsigned long long)board_get(&b->bytes_out));
-    sb_printf(o, "# HELP cutout_worker_restarts_total Workers replaced after they died.\n"
-                 "# TYPE cutout_worker_restarts_total counter\ncutout_worker_restarts_total %llu\n",
-              (unsigned long long)board_get(&b->worker_restarts));
-    sb_printf(o, "# HELP cutout_worker_hangs_total Workers killed by the watchdog (a forward pass past "
-                 "request_timeout_s + grace, or a stopped process).\n"
-                 "# TYPE cutout_worker_hangs_total counter\ncutout_worker_hangs_total %llu\n",
-              (unsigned long long)board_get(&b->worker_hangs));
+    put_counter(o, "cutout_batches_total", "Forward passes run.", &b->batches);
+    put_counter(o, "cutout_batch_images_total", "Images through forward passes.", &b->batch_images);
+    put_counter(o, "cutout_queue_full_total",
+                "Requests refused with 503 because the queue was full.", &b->queue_full);
+    put_counter(o, "cutout_timeouts_total", "Requests that waited past request_timeout_s.",
+                &b->timeouts);
+    put_counter(o, "cutout_received_bytes_total", "Request body bytes.", &b->bytes_in);
+    put_counter(o, "cutout_sent_bytes_total", "Response body bytes.", &b->bytes_out);
+    put_counter(o, "cutout_worker_restarts_total", "Workers replaced after they died.",
+                &b->worker_restarts);
+    put_counter(o, "cutout_worker_hangs_total",
+                "Workers killed by the watchdog (a forward pass past request_timeout_s + grace, "
+                "or a stopped process).",
+                &b->worker_hangs);
     sb_printf(o, "# HELP cutout_worker_recycles_total Workers replaced after max_requests.\n"
                  "# TYPE cutout_worker_recycles_total counter\ncutout_worker_recycles_total %llu\n",
               (unsigned long long)board_get(&b->worker_recycles));
