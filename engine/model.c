@@ -358,13 +358,14 @@ int cutout_model_num_outputs(const cutout_model *m)
     return m->arch == CUTOUT_ARCH_ISNET ? NET_SIDES : NET_SIDES + 1;
 }
 
-/* rembg's values (sessions/u2net*.py, dis_general_use.py): ImageNet mean for
- * both families; ISNet divides by 1, not by the ImageNet std. */
+/* rembg's current values (rembg/sessions/u2net*.py; dis_general_use.py since
+ * rembg PR #730, 2025-03-01): ImageNet mean and std for U²-Net; for ISNet mean
+ * 0.5 and std 1, as the DIS authors normalise. */
 void cutout_model_mean_std(const cutout_model *m, float mean[3], float std[3])
 {
     static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
     for (int i = 0; i < 3; i++) {
-        mean[i] = in_mean[i];
+        mean[i] = m->arch == CUTOUT_ARCH_ISNET ? 0.5f : in_mean[i];
         std[i] = m->arch == CUTOUT_ARCH_ISNET ? 1.0f : in_std[i];
     }
 }

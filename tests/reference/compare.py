@@ -129,7 +129,7 @@ def find_model_file(name):
 
 ISNET_FP16 = "isnet-general-use-fp16"
 # rembg's isnet-general-use normalisation (models/registry.tsv).
-ISNET_MEAN, ISNET_STD = (0.485, 0.456, 0.406), (1.0, 1.0, 1.0)
+ISNET_MEAN, ISNET_STD = (0.5, 0.5, 0.5), (1.0, 1.0, 1.0)
 
 
 def real_isnet_cases():
