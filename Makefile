@@ -6,16 +6,41 @@ PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
+# CUTOUT_OPENCL=0: the CPU-only library and programs, built and tested without
+# OpenCL headers, libraries or CLBlast (a machine with no GPU needs none of them).
+CUTOUT_OPENCL ?= 1
 CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fno-strict-aliasing
-CPPFLAGS += -Iengine -DCUTOUT_DATADIR='"$(PREFIX)/share/cutout/models"'
-LDLIBS  += -lclblast -lOpenCL -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
+# -MMD -MP: every object depends on the headers it includes (build/**/*.d).
+DEPFLAGS = -MMD -MP
+CPPFLAGS += -DCUTOUT_DATADIR='"$(PREFIX)/share/cutout/models"' -DCUTOUT_OPENCL=$(CUTOUT_OPENCL)
+LDLIBS_CL = $(if $(filter 1,$(CUTOUT_OPENCL)),-lclblast -lOpenCL)
+LDLIBS  += $(LDLIBS_CL) -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
 # The SIMD files are compiled for their instruction set and chosen at run time.
 AVX2FLAGS = -mavx2 -mfma -mf16c
 
-ENGINE_SRC := $(wildcard engine/*.c)
-ENGINE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC)) $(BUILD)/kernels.o
+# The engine's layers (engine/README.md). Each folder is compiled with the
+# include paths of the layers it may use and no others, so a file in
+# engine/image/ cannot include a CPU-backend header by accident.
+LAYERS_base     := base
+LAYERS_model    := base model
+LAYERS_net      := base model net
+LAYERS_cpu      := base model net cpu
+LAYERS_opencl   := base model net opencl
+LAYERS_image    := base image
+LAYERS_pipeline := base image pipeline
+LAYERS_api      := base model net cpu opencl image pipeline api
+ENGINE_DIRS := base model net cpu image pipeline api $(if $(filter 1,$(CUTOUT_OPENCL)),opencl)
+layer_of = $(word 2,$(subst /, ,$(1)))
+engine_inc = -Iengine/include $(addprefix -Iengine/,$(LAYERS_$(call layer_of,$(1))))
+
+ENGINE_SRC := $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.c))
+ENGINE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC)) \
+              $(if $(filter 1,$(CUTOUT_OPENCL)),$(BUILD)/kernels.o)
 KERNEL_SRC := $(wildcard kernels/*.cl)
-TEST_SRC   := $(wildcard tests/unit/test_*.c)
+# Unit tests and test tools may include any engine header (they test internals).
+ALL_ENGINE_INC := -Iengine/include $(addprefix -Iengine/,base model net cpu opencl image pipeline api)
+CL_TESTS   := tests/unit/test_backend_cl.c
+TEST_SRC   := $(filter-out $(if $(filter 1,$(CUTOUT_OPENCL)),,$(CL_TESTS)),$(wildcard tests/unit/test_*.c))
 TEST_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TESTTOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/cutout $(BUILD)/tests/onnx_check \
@@ -27,17 +52,22 @@ export OPENBLAS_CORETYPE ?= Haswell
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
-$(BUILD)/%.o: %.c $(wildcard engine/*.h tests/tools/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(CPPFLAGS) $(CFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c $< -o $@
+# Include paths by place: an engine layer sees its allowed layers; applications
+# (tools/, fcgi/, bench/cutout_bench.c) see the public header only.
+APP_INC := $(ALL_ENGINE_INC)
+inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter tools/% fcgi/% bench/cutout_bench.c,$(1)),$(APP_INC),$(ALL_ENGINE_INC)))
 
-# The OpenCL kernels, embedded as string constants (engine/cl_kernels.h).
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(DEPFLAGS) $(call inc_for,$<) $(CPPFLAGS) $(CFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c $< -o $@
+
+# The OpenCL kernels, embedded as string constants (engine/opencl/cl_kernels.h).
 $(BUILD)/kernels.c: $(KERNEL_SRC) tools/embed-kernels
 	@mkdir -p $(dir $@)
 	tools/embed-kernels $@ $(KERNEL_SRC)
 
-$(BUILD)/kernels.o: $(BUILD)/kernels.c engine/cl_kernels.h
-	$(CC) $(CSTD) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(BUILD)/kernels.o: $(BUILD)/kernels.c
+	$(CC) $(CSTD) $(DEPFLAGS) -Iengine/opencl $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcutout.a: $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
@@ -52,14 +82,11 @@ $(BUILD)/cutout: $(BUILD)/tools/cutout.o $(BUILD)/libcutout.a
 # The FastCGI server (fcgi/): libfcgi + libyaml on top of libcutout.
 FCGI_SRC := $(wildcard fcgi/*.c)
 FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(FCGI_SRC))
-$(FCGI_OBJ): $(wildcard fcgi/*.h)
 
 $(BUILD)/cutout-fcgi: $(FCGI_OBJ) $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfcgi -lyaml $(LDLIBS)
 
 # Unit tests of the server's parsers compile the fcgi/ source they test.
-$(BUILD)/tests/unit/test_config.o: fcgi/config.c fcgi/config.h
-$(BUILD)/tests/unit/test_fcgi_form.o: fcgi/form.c fcgi/form.h
 $(BUILD)/tests/test_config: LDLIBS += -lyaml
 
 # The GEMM benchmark compares with OpenBLAS; nothing else links it.
@@ -133,8 +160,10 @@ install: all
 	install -m 755 $(BUILD)/cutout $(BUILD)/cutout-bench tools/fetch-model $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(BUILD)/cutout-fcgi $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libcutout.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 engine/cutout.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 engine/include/cutout.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 models/u2netp.onnx models/registry.tsv $(DESTDIR)$(PREFIX)/share/cutout/models/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-cpu
+
+-include $(shell find $(BUILD) -name "*.d" 2>/dev/null)

@@ -4,7 +4,7 @@
  * other ops and the whole pass.
  *
  *   make BUILD=build all
- *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine bench/cpu_conv_bench.c \
+ *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model -Iengine/net -Iengine/cpu bench/cpu_conv_bench.c \
  *      build/libcutout.a -lopenblas -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lpthread -lm \
  *      -o build/cpu_conv_bench
  *   build/cpu_conv_bench MODEL.onnx [--size S] [--threads T] [--iterations N]

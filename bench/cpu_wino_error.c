@@ -3,7 +3,7 @@
  * once with im2col forced, both against ref_conv (float64 sums), on a
  * post-ReLU-like input (uniform in [0, 1)) of SIZE×SIZE.
  *
- *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine bench/cpu_wino_error.c \
+ *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model -Iengine/net -Iengine/cpu bench/cpu_wino_error.c \
  *      build/libcutout.a LIBS -o build/cpu_wino_error
  *   build/cpu_wino_error MODEL.onnx [SIZE]
  *

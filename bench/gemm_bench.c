@@ -1,14 +1,14 @@
-/* Single-thread SGEMM on convolution-tile shapes: engine/gemm.c against
+/* Single-thread SGEMM on convolution-tile shapes: engine/cpu/gemm.c against
  * OpenBLAS cblas_sgemm, in the same run, same data.
  *
  *   make BUILD=build all   # or any build dir with libcutout.a
- *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine bench/gemm_bench.c \
+ *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model -Iengine/net -Iengine/cpu bench/gemm_bench.c \
  *      build/libcutout.a -lopenblas -lm -o build/gemm_bench
  *   OPENBLAS_CORETYPE=Haswell build/gemm_bench [u2netp|u2net|tiles|all|M K N]
  *      [--reps R] [--kc KC] [--ldc L] [--portable]
  *
  * Sets: u2netp and u2net are grids of M×K×N (N = 256..2048); tiles uses
- * the N that engine/cpu_conv.c picks for each K.
+ * the N that engine/cpu/cpu_conv.c picks for each K.
  *
  * Columns (GFLOP/s = 2·M·N·K / thread CPU time; best and median of R
  * measurements, each at least ~20 ms of back-to-back calls; "on CPU" is
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
         grid(Ms, 6, Ks, 5, reps, kc);
     }
     if (!strcmp(set, "tiles") || !strcmp(set, "all")) {
-        /* N as engine/cpu_conv.c picks it today: 128K floats of im2col per
+        /* N as engine/cpu/cpu_conv.c picks it today: 128K floats of im2col per
          * tile, at most 1024 pixels, a multiple of 16, at least 64. */
         static const int Ms[] = {16, 64, 128, 256, 512};
         static const int Ks[] = {27, 144, 288, 576, 1152, 2304, 4608, 9216};

@@ -1,4 +1,4 @@
-/* libFuzzer entry point for the ONNX reader (engine/onnx.c, engine/protobuf.c).
+/* libFuzzer entry point for the ONNX reader (engine/model/onnx.c, engine/model/protobuf.c).
  * Built and run by tests/fuzz/run-fuzz. Every input must give either a model
  * whose every string and value can be read (ASan checks the pointers and
  * counts) or an error code with a message that names a byte inside the

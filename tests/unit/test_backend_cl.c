@@ -1,5 +1,5 @@
 /* The OpenCL backend against the CPU backend and the naive reference
- * (engine/ref_ops.c), op by op on odd shapes: dilations 1/2/4/8, stride 2,
+ * (engine/net/ref_ops.c), op by op on odd shapes: dilations 1/2/4/8, stride 2,
  * 1x1, concat inputs read in place, fused residual, channel-slice views at
  * non-zero arena offsets, batches, ceil-mode pooling, resizing up and down,
  * sigmoid in place; convs and planes again with the other device type's

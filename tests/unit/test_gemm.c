@@ -1,4 +1,4 @@
-/* gemm (engine/gemm.c, engine/gemm_avx2.c) against a naive triple loop in
+/* gemm (engine/cpu/gemm.c, engine/cpu/gemm_avx2.c) against a naive triple loop in
  * double, on odd shapes, for the portable kernel and (when the CPU has it)
  * the AVX2 kernel.
  *

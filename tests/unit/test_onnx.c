@@ -1,4 +1,4 @@
-/* The ONNX reader (engine/onnx.c, engine/protobuf.c).
+/* The ONNX reader (engine/model/onnx.c, engine/model/protobuf.c).
  *
  * 1. models/u2netp.onnx against facts read independently with Debian's
  *    python3-onnx 1.12 (see u2netp_facts below for the script).

@@ -1,4 +1,4 @@
-/* Every CPU backend op against the naive reference (engine/ref_ops.c) on odd
+/* Every CPU backend op against the naive reference (engine/net/ref_ops.c) on odd
  * shapes: dilations 1/2/4/8, stride 2, 1×1, concat inputs, fused residual,
  * channel-slice views, ceil-mode pooling, resizing up and down, and 1, 2 and
  * 3 threads. Convs run through every method that applies (im2col, Winograd,

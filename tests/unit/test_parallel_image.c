@@ -7,7 +7,7 @@
  * test_resample compare with PIL, for 1..3 threads, odd sizes, up and down,
  * one pass or two.
  *
- * cut_png_encode_parallel (engine/image_png.c), the strip-parallel PNG
+ * cut_png_encode_parallel (engine/image/image_png.c), the strip-parallel PNG
  * encoder. For images from 1x1 up to several strips, 1, 3 and 4 channels,
  * levels 0..3 and 1..3 threads (or no pool):
  *  - decoding (libpng, via cut_image_decode) gives back exactly the pixels;

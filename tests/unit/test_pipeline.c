@@ -1,4 +1,4 @@
-/* The rembg-compatible pipeline (engine/pipeline.c, engine/postprocess.c) on
+/* The rembg-compatible pipeline (engine/pipeline/pipeline.c, engine/pipeline/postprocess.c) on
  * small hand-made inputs whose results were computed by hand or by the
  * numpy/PIL code quoted next to them. The whole pipeline against rembg on
  * real photos is tests/pipeline/check_masks.py. */

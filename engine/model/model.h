@@ -3,7 +3,7 @@
 #ifndef CUTOUT_MODEL_H
 #define CUTOUT_MODEL_H
 
-#include "backend.h"
+#include "conv_desc.h"
 #include "cutout.h"
 
 #define NET_ENC_STAGES 6

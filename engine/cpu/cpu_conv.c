@@ -3,7 +3,7 @@
  * prepare, shape checks, and the im2col path.
  *
  * im2col path: output pixels are cut into tiles; for each tile the receptive
- * fields are gathered straight into engine/gemm.c's packed-B panels (im2col
+ * fields are gathered straight into engine/cpu/gemm.c's packed-B panels (im2col
  * of the tile only, never of the whole layer) and multiplied by the weights
  * packed once in prepare; bias, ReLU and the residual are fused into the
  * GEMM's store. */

@@ -1,5 +1,4 @@
 /* Format sniffing, limits and dispatch to the PNG/JPEG/WebP codecs. */
-#include <inttypes.h>
 #include <string.h>
 
 #include "image_codec.h"
@@ -49,34 +48,6 @@ static const char *other_format(const uint8_t *p, size_t size)
     if (size >= 12 && memcmp(p + 4, "ftyp", 4) == 0) return "HEIF/AVIF";
     if (size >= 12 && memcmp(p, "\0\0\0\x0cjP  ", 8) == 0) return "JPEG 2000";
     return NULL;
-}
-
-int cut_check_limits(const char *fmt, uint64_t width, uint64_t height,
-                     const cut_image_limits *limits, char *err, size_t errlen)
-{
-    if (width == 0 || height == 0)
-        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "%s: invalid size %" PRIu64 "x%" PRIu64,
-                        fmt, width, height);
-    /* Beyond INT_MAX nothing downstream can index it, whatever the limits. */
-    if (width > 0x7fffffff || height > 0x7fffffff)
-        return cut_fail(err, errlen, CUTOUT_E_LIMIT, "%s: %" PRIu64 "x%" PRIu64 " is too large",
-                        fmt, width, height);
-    if (!limits) return CUTOUT_OK;
-    uint64_t maxd = (uint64_t)(limits->max_dimension > 0 ? limits->max_dimension : 0);
-    if (maxd && (width > maxd || height > maxd))
-        return cut_fail(err, errlen, CUTOUT_E_LIMIT,
-                        "%s: %" PRIu64 "x%" PRIu64 " exceeds the maximum dimension %" PRIu64,
-                        fmt, width, height, maxd);
-    if (limits->max_pixels && width * height > limits->max_pixels)
-        return cut_fail(err, errlen, CUTOUT_E_LIMIT,
-                        "%s: %" PRIu64 "x%" PRIu64 " exceeds the limit of %" PRIu64 " pixels",
-                        fmt, width, height, limits->max_pixels);
-    uint64_t mind = (uint64_t)(limits->min_dimension > 0 ? limits->min_dimension : 0);
-    if (width < mind || height < mind)
-        return cut_fail(err, errlen, CUTOUT_E_LIMIT,
-                        "%s: %" PRIu64 "x%" PRIu64 " is below the minimum dimension %" PRIu64,
-                        fmt, width, height, mind);
-    return CUTOUT_OK;
 }
 
 int cut_image_decode(const void *data, size_t size, const cut_image_limits *limits,

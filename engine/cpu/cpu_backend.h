@@ -13,7 +13,7 @@ typedef struct {
 
 /* How a conv is computed; chosen once per conv in prepare (cpu_conv_method). */
 typedef enum {
-    CPU_CONV_IM2COL = 0,   /* im2col tiles + engine/gemm.c (any conv) */
+    CPU_CONV_IM2COL = 0,   /* im2col tiles + engine/cpu/gemm.c (any conv) */
     CPU_CONV_WINOGRAD = 1, /* F(4×4, 3×3), cpu_winograd.c (3×3, stride 1) */
     CPU_CONV_DIRECT = 2,   /* register-blocked direct, cpu_direct.c (stride 1) */
 } cpu_conv_method;

@@ -14,18 +14,13 @@
 
 #include <stddef.h>
 
+#include "conv_desc.h"
+
 typedef struct {
     size_t off;     /* first float of image 0, in the arena */
     size_t nstride; /* floats between images */
     int n, c, h, w;
 } bk_tensor;
-
-/* One convolution's fixed parameters and host weights (OIHW, float32). */
-typedef struct {
-    int cin, cout, k, stride, pad, dil;
-    const float *weight; /* cout * cin * k * k */
-    const float *bias;   /* cout */
-} bk_conv_desc;
 
 /* A conv's optional fused parts. cin of the conv = a.c + (b ? b->c : 0):
  * b is the second input of a channel concat (a's channels first). After
@@ -64,7 +59,7 @@ struct backend {
 /* CPU backend with `threads` worker threads (0: all online CPUs). */
 int backend_cpu_create(int threads, backend **out, char *err, size_t errlen);
 
-/* OpenCL backend on a device chosen by index or name substring (NULL or
+/* OpenCL backend (built when CUTOUT_OPENCL is 1) on a device chosen by index or name substring (NULL or
  * "auto": the first GPU or accelerator, else any device). With require_gpu
  * a CPU device is never chosen. CUTOUT_E_UNSUPPORTED means no platform or
  * no suitable device (callers may fall back to the CPU backend). */

@@ -59,12 +59,20 @@ static int create_backend(const cutout_engine_options *opt, backend **bk, char *
 {
     if (opt->backend == CUTOUT_BACKEND_CPU)
         return backend_cpu_create(opt->threads, bk, err, errlen);
+#if CUTOUT_OPENCL
     if (opt->backend == CUTOUT_BACKEND_OPENCL)
         return backend_cl_create(opt->device, opt->require_gpu, bk, err, errlen);
     int rc = backend_cl_create(opt->device, 1, bk, err, errlen);
     if (rc == CUTOUT_E_UNSUPPORTED && !opt->require_gpu)
         rc = backend_cpu_create(opt->threads, bk, err, errlen);
     return rc;
+#else
+    if (opt->backend == CUTOUT_BACKEND_OPENCL || opt->require_gpu)
+        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
+                        "this libcutout was built without OpenCL (CUTOUT_OPENCL=0): only the "
+                        "cpu backend is available");
+    return backend_cpu_create(opt->threads, bk, err, errlen);
+#endif
 }
 
 int cutout_engine_create(const cutout_model *model, const cutout_engine_options *opt_in,

@@ -1,5 +1,5 @@
 /* The CPU backend: one float arena, a thread pool, convolutions (cpu_conv.c
- * picks Winograd, direct or im2col + engine/gemm.c per conv), resizing
+ * picks Winograd, direct or im2col + engine/cpu/gemm.c per conv), resizing
  * (cpu_resize.c) and plane-parallel pooling and sigmoid. */
 #include <math.h>
 #include <stdio.h>
@@ -119,20 +119,6 @@ static int cpu_sigmoid(backend *bk, bk_tensor dst, bk_tensor src)
     plane_job j = {cb, dst, src};
     cpu_run(cb, src.n * src.c, sigmoid_task, &j, 8.0 * src.n * src.c * src.h * src.w);
     return 0;
-}
-
-float *cpu_rows(cpu_backend *cb, size_t floats)
-{
-    floats = (floats + 15) / 16 * 16;
-    if (floats > cb->rows_floats) {
-        size_t n = floats * (size_t)tp_threads(cb->tp);
-        float *r = aligned_alloc(64, n * sizeof(float));
-        if (!r) return NULL;
-        free(cb->rows);
-        cb->rows = r;
-        cb->rows_floats = floats;
-    }
-    return cb->rows;
 }
 
 static void cpu_destroy(backend *bk)

@@ -13,55 +13,6 @@
 #include "cl_kernels.h"
 #include "util.h"
 
-int clb_fail(cl_backend *cb, cl_int code, const char *call)
-{
-    snprintf(cb->base.err, sizeof cb->base.err, "%s: %s (%d)", call, cl_error_name(code), code);
-    return CUTOUT_E_BACKEND;
-}
-
-int clb_error(cl_backend *cb, int code, const char *msg)
-{
-    snprintf(cb->base.err, sizeof cb->base.err, "%s", msg);
-    return code;
-}
-
-int clb_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args, int n)
-{
-    for (int i = 0; i < n; i++) {
-        cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].p);
-        if (rc != CL_SUCCESS) {
-            char what[96];
-            snprintf(what, sizeof what, "clSetKernelArg(%s, %d)", name, i);
-            return clb_fail(cb, rc, what);
-        }
-    }
-    return 0;
-}
-
-static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
-
-int clb_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t gy, size_t gz,
-                  size_t lx, size_t ly)
-{
-    if (!gx || !gy || !gz) return 0;
-    size_t local[3] = {lx, ly, 1}, global[3] = {gx, gy, gz};
-    size_t kwg = 0;
-    clGetKernelWorkGroupInfo(k, cb->dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
-    int use_local = kwg >= lx * ly && cb->max_wg >= lx * ly;
-    if (use_local) {
-        global[0] = round_up(gx, lx);
-        global[1] = round_up(gy, ly);
-    }
-    cl_int rc = clEnqueueNDRangeKernel(cb->q, k, 3, NULL, global, use_local ? local : NULL, 0,
-                                       NULL, NULL);
-    if (rc != CL_SUCCESS) {
-        char what[96];
-        snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", name);
-        return clb_fail(cb, rc, what);
-    }
-    return 0;
-}
-
 static void release_buffers(cl_backend *cb)
 {
     if (cb->arena) clReleaseMemObject(cb->arena);
@@ -145,14 +96,6 @@ static int cl_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_
     return 0;
 }
 
-int clb_in_arena(cl_backend *cb, bk_tensor t)
-{
-    size_t img = (size_t)t.c * t.h * t.w;
-    if (t.n <= 0) return 1;
-    size_t last = t.off + (size_t)(t.n - 1) * t.nstride + img;
-    return last <= cb->arena_floats && last >= t.off;
-}
-
 /* Host ↔ arena copies, one per image unless the view is dense. Blocking, so
  * the caller's buffer is free to reuse on return. */
 static int transfer(cl_backend *cb, bk_tensor t, float *host, int to_device)
@@ -183,34 +126,6 @@ static int cl_write(backend *bk, bk_tensor dst, const float *host)
 static int cl_read(backend *bk, bk_tensor src, float *host)
 {
     return transfer((cl_backend *)bk, src, host, 0);
-}
-
-int clb_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
-                    const bk_tensor *res, int relu)
-{
-    const bk_conv_desc *d = &cb->convs[ci];
-    cl_ulong w_off = cb->cp[ci].w_off, bias_off = cb->cp[ci].bias_off;
-    cl_ulong a_off = a.off, a_ns = a.nstride, d_off = dst.off, d_ns = dst.nstride;
-    cl_ulong b_off = b ? b->off : 0, b_ns = b ? b->nstride : 0;
-    cl_ulong r_off = res ? res->off : 0, r_ns = res ? res->nstride : 0;
-    cl_int ca = a.c, cbc = b ? b->c : 0, has_res = res != NULL, ih = a.h, iw = a.w, oh = dst.h,
-           ow = dst.w, cout = d->cout, stride = d->stride, pad = d->pad, dil = d->dil,
-           relu_i = relu;
-    karg args[] = {KA(cb->arena), KA(cb->params), KA(w_off), KA(bias_off), KA(a_off), KA(a_ns),
-                   KA(ca), KA(b_off), KA(b_ns), KA(cbc), KA(r_off), KA(r_ns), KA(has_res),
-                   KA(d_off), KA(d_ns), KA(ih), KA(iw), KA(oh), KA(ow), KA(cout), KA(stride),
-                   KA(pad), KA(dil), KA(relu_i)};
-    int one = d->cout == 1, block = one ? 1 : cb->cout_block;
-    cl_kernel k = d->k == 3 ? (one ? cb->k_conv3_c1 : cb->k_conv3)
-                            : (one ? cb->k_conv1_c1 : cb->k_conv1);
-    const char *name = d->k == 3 ? (one ? "conv_k3_c1" : "conv_k3")
-                                 : (one ? "conv_k1_c1" : "conv_k1");
-    int rc = clb_set_args(cb, k, name, args, (int)(sizeof args / sizeof *args));
-    size_t blocks = (size_t)(d->cout + block - 1) / block;
-    size_t vecs = ((size_t)ow + cb->px_vec - 1) / cb->px_vec;
-    if (!rc)
-        rc = clb_launch(cb, k, name, vecs, (size_t)oh, (size_t)dst.n * blocks, LOCAL_X, LOCAL_Y);
-    return rc;
 }
 
 static int cl_conv(backend *bk, int ci, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse)
