@@ -1,14 +1,17 @@
 # cutout — build, test, run, bench, install.
 # `make BUILD=dir` builds elsewhere (sanitizer builds, parallel work trees).
 
-BUILD   ?= build
+# CUTOUT_OPENCL=0: the CPU-only library and programs, built and tested without
+# OpenCL headers, libraries or CLBlast (a machine with no GPU needs none of them),
+# in build-cpu/ unless BUILD says otherwise.
+CUTOUT_OPENCL ?= 1
+BUILD   ?= $(if $(filter 0,$(CUTOUT_OPENCL)),build-cpu,build)
+# The sanitizer build of the same configuration.
+ASAN_BUILD ?= $(BUILD)-asan
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-# CUTOUT_OPENCL=0: the CPU-only library and programs, built and tested without
-# OpenCL headers, libraries or CLBlast (a machine with no GPU needs none of them).
-CUTOUT_OPENCL ?= 1
 CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fno-strict-aliasing
 # -MMD -MP: every object depends on the headers it includes (build/**/*.d).
 DEPFLAGS = -MMD -MP
@@ -47,6 +50,8 @@ TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/cutout $(BUILD)/tests/onnx_check \
               $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TESTTOOL_SRC))
 
 export OPENBLAS_CORETYPE ?= Haswell
+# The test scripts ask it whether this build has an OpenCL backend.
+export CUTOUT_OPENCL
 
 .PHONY: all test asan-build unit-test sanitize-test reference-test model-test integration-test run bench install clean deps
 
@@ -123,12 +128,12 @@ unit-test: all
 # AddressSanitizer + UBSan build of the library; unit tests and the malformed
 # ONNX corpus run under it.
 asan-build:
-	$(MAKE) BUILD=build-asan \
+	$(MAKE) BUILD=$(ASAN_BUILD) ASAN_BUILD=$(ASAN_BUILD) \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" all
 
 sanitize-test: asan-build
-	tests/run-unit build-asan
+	tests/run-unit $(ASAN_BUILD)
 
 # Independent references: PyTorch for the network, PIL for images.
 # Real web servers (nginx, then lighttpd and Apache) in front of cutout-fcgi on 127.0.0.1.
@@ -137,7 +142,9 @@ integration-test: all
 
 reference-test: all
 	tests/reference/run $(BUILD)
+ifeq ($(CUTOUT_OPENCL),1)
 	tests/reference/run $(BUILD) --backend opencl
+endif
 	tests/image/run $(BUILD)
 	/usr/bin/python3 tests/pipeline/check_masks.py $(BUILD)
 	/usr/bin/python3 tests/pipeline/check_rembg_fixtures.py $(BUILD)
@@ -164,6 +171,6 @@ install: all
 	install -m 644 models/u2netp.onnx models/registry.tsv $(DESTDIR)$(PREFIX)/share/cutout/models/
 
 clean:
-	rm -rf build build-asan build-cpu
+	rm -rf build build-asan build-cpu build-cpu-asan
 
 -include $(shell find $(BUILD) -name "*.d" 2>/dev/null)

@@ -69,8 +69,9 @@ static int create_backend(const cutout_engine_options *opt, backend **bk, char *
 #else
     if (opt->backend == CUTOUT_BACKEND_OPENCL || opt->require_gpu)
         return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
-                        "this libcutout was built without OpenCL (CUTOUT_OPENCL=0): only the "
-                        "cpu backend is available");
+                        "%s: this libcutout was built without OpenCL (CUTOUT_OPENCL=0), so no "
+                        "GPU can run it; only the cpu backend is available",
+                        opt->require_gpu ? "require_gpu" : "opencl backend");
     return backend_cpu_create(opt->threads, bk, err, errlen);
 #endif
 }

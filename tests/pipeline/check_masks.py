@@ -267,7 +267,8 @@ def main():
         check(cl_ok, "-b opencl: exit %d %s" % (rc, err.strip()[:100]))
         # --require-gpu: a GPU runs it, or exit 1 and nothing written; never a
         # silent CPU run. With the cpu backend it is a contradiction.
-        gpus = opencl_gpu_count()
+        # A CPU-only build (make CUTOUT_OPENCL=0) can use no GPU, whatever the machine has.
+        gpus = opencl_gpu_count() if os.environ.get("CUTOUT_OPENCL", "1") != "0" else 0
         rgp = os.path.join(tmp, "rg.png")
         rc, _, err = run(cli, ["--require-gpu", "--mask", png, "-o", rgp])
         if gpus:
