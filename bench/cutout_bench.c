@@ -1,5 +1,5 @@
 /* cutout-bench: times the forward pass (input tensor ready → output 0
- * produced) and prints one JSON object (contract in DESIGN.md). */
+ * produced) and prints one JSON object (contract in bench/README.md, "cutout-bench: the contract"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 # Image: skimage's astronaut (512x512) upscaled to 1000x1000 with PIL LANCZOS,
 # JPEG q90 (1.0 MP). POST /remove with the raw JPEG body -> RGBA PNG cutout.
 # For each configuration of CONFIGS ("workers:threads:cpu_threads:batch"; the
-# last default one, 2:4:2:8, is DESIGN.md's default configuration),
+# last default one, 2:4:2:8, is the default configuration of fcgi/README.md),
 # cutout-fcgi (u2netp, cpu backend) + nginx (own prefix directory, free port,
 # upstream keepalive, fastcgi_keep_conn) are started, warmed up, measured with
 #   wrk -t1 -cC -dDURATION --timeout 60s --latency -s bench/fcgi_post.lua

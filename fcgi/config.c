@@ -610,7 +610,7 @@ void cf_print(FILE *f, const cf_config *c)
 {
     static const char *backends[] = {"auto", "cpu", "opencl"};
     static const char *levels[] = {"debug", "info", "warn", "error"};
-    fprintf(f, "# cutout-fcgi configuration (DESIGN.md \"YAML configuration\")\n");
+    fprintf(f, "# cutout-fcgi configuration (fcgi/README.md \"Configuration (YAML)\")\n");
     if (c->listen[0]) {
         fprintf(f, "listen: ");
         put_scalar(f, c->listen);

@@ -1,5 +1,5 @@
-/* cutout-fcgi configuration: the YAML file of DESIGN.md ("YAML
- * configuration"), its defaults, and the checks on every value. Errors name
+/* cutout-fcgi configuration: the YAML file of fcgi/README.md ("Configuration
+ * (YAML)"), its defaults, and the checks on every value. Errors name
  * the file, line and column of the offending key or value. */
 #ifndef CUTOUT_FCGI_CONFIG_H
 #define CUTOUT_FCGI_CONFIG_H

@@ -253,7 +253,7 @@ static void set_format(job_opts *o, const cf_config *c, int format)
     o->ctype = format == CUT_FORMAT_JPEG ? "image/jpeg" : format == CUT_FORMAT_WEBP ? "image/webp" : "image/png";
 }
 
-/* POST /remove parameters (query and form fields, DESIGN.md). */
+/* POST /remove parameters (query and form fields, fcgi/README.md "HTTP API"). */
 static int remove_params(request *rq, response *r, const form_params *p, job_opts *o)
 {
     const cf_config *c = rq->h->cfg;

@@ -1,5 +1,5 @@
 /* One HTTP request through FastCGI: routing, the endpoints of the HTTP
- * contract (DESIGN.md "HTTP API"), error answers and the access log line.
+ * contract (fcgi/README.md "HTTP API"), error answers and the access log line.
  * A bad request is answered and forgotten: it never takes the worker down. */
 #ifndef CUTOUT_FCGI_HANDLER_H
 #define CUTOUT_FCGI_HANDLER_H

@@ -64,7 +64,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: cutout-fcgi [--config FILE] [--listen ADDR] [--check-config]\n"
             "                   [--print-default-config] [--help]\n"
-            "  --config FILE            YAML configuration (DESIGN.md); defaults without it\n"
+            "  --config FILE            YAML configuration (fcgi/README.md); defaults without it\n"
             "  --listen ADDR            host:port or unix:/path, overrides the file's listen\n"
             "  --check-config           check the configuration and the models, then exit\n"
             "  --print-default-config   print the default configuration as YAML\n"

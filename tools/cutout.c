@@ -1,5 +1,5 @@
 /* cutout: removes image backgrounds from the command line (CLI contract in
- * DESIGN.md). Three stages run at once so a folder goes at the network's
+ * README.md, "CLI reference"). Three stages run at once so a folder goes at the network's
  * speed: a decoder thread reads, decodes and preprocesses ahead (bounded
  * queue), the main thread runs the forward passes, an encoder thread builds
  * the masks and outputs, encodes and writes them. Per-file errors are

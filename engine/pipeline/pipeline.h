@@ -1,7 +1,7 @@
 /* rembg-compatible image pipeline: network input from an image, the mask
  * from the network output, and the outputs built from image + mask
  * (cutout, mask, composite over a colour or an image, crop, downscale,
- * rembg's post_process_mask). DESIGN.md "rembg-compatible processing".
+ * rembg's post_process_mask). README.md "rembg-compatible processing".
  *
  * Every function is pure over its arguments (no global state) and returns
  * CUTOUT_OK or a negative cutout_status with a message in err. Functions

@@ -1,6 +1,6 @@
 """Network inputs for the reference tests.
 
-photo_tensor follows rembg's preprocessing (DESIGN.md steps 2-3, rembg
+photo_tensor follows rembg's preprocessing (README.md "rembg-compatible processing" steps 2-3, rembg
 session_base.normalize): PIL LANCZOS resize to the model size, divide by the
 image's own maximum, ImageNet mean/std, computed in float64 then cast to
 float32. The synthetic inputs are seeded, so every run feeds the same bytes.

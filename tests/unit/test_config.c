@@ -1,5 +1,5 @@
 /* cutout-fcgi's YAML configuration (fcgi/config.c, compiled in here): the
- * defaults of DESIGN.md, every section read back, and bad files rejected
+ * defaults of fcgi/README.md, every section read back, and bad files rejected
  * with the right file:line:column. Expected positions were counted by hand
  * in the YAML texts below (1-based). */
 #include "../../fcgi/config.c"
@@ -46,7 +46,7 @@ static void test_defaults(void)
     check(c.batch_max_size == 8 && c.batch_max_delay_ms == 5, "defaults: batch 8 / 5 ms");
     check(c.max_body_bytes == 20971520 && c.max_pixels == 40000000 && c.max_dimension == 12000 &&
               c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 64,
-          "defaults: limits as DESIGN.md");
+          "defaults: limits as fcgi/README.md");
     check(c.max_connections == 64, "defaults: limits.max_connections 64 (per worker)");
     check(c.out_format == CUT_FORMAT_PNG && c.png_compression == 3 && c.webp_quality == 90 &&
               c.jpeg_quality == 90 && c.max_requests == 0,

@@ -132,7 +132,7 @@ static void test_golden(int w, int h, int c, int ow, int oh, const uint8_t *gold
 /* An independent reference written from the definition, in double: a=3
  * Lanczos, support scaled by the downscale factor, weights normalised per
  * output pixel, horizontal pass rounded to uint8 before the vertical pass
- * (as DESIGN.md specifies). It does not share the fixed-point code. */
+ * (as README.md "rembg-compatible processing" specifies). It does not share the fixed-point code. */
 static double lanczos3(double x)
 {
     if (x == 0) return 1;
