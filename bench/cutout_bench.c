@@ -69,8 +69,8 @@ static int tune(const cutout_model *m, const char *device, int gpu_only, const f
     float *out = malloc((size_t)n * h * w * sizeof(float));
     float *outs[8] = {out};
     int rc = out ? net_forward(m, NULL, &pl, NULL, n, h, w, 0, NULL, NULL, err, sizeof err)
-                 : cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
-    if (!rc && plan_finish(&pl)) rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+                 : app_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+    if (!rc && plan_finish(&pl)) rc = app_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
     if (!rc) rc = backend_cl_create(device, gpu_only, &bk, err, sizeof err);
     if (rc == CUTOUT_E_UNSUPPORTED && gpu_only) { /* as the engine: auto falls back to cpu */
         free(out);
@@ -86,7 +86,7 @@ static int tune(const cutout_model *m, const char *device, int gpu_only, const f
     }
     size_t cap = 64, len = 0;
     char *j = rc ? NULL : malloc(cap);
-    if (!rc && !j) rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+    if (!rc && !j) rc = app_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
     if (!rc) {
         const clb_choice *c;
         int nc = backend_cl_choices(bk, &c), first = 1;
@@ -105,7 +105,7 @@ static int tune(const cutout_model *m, const char *device, int gpu_only, const f
             if (len + (size_t)il + 2 > cap) {
                 char *nj = realloc(j, cap = 2 * (len + (size_t)il + 2));
                 if (!nj) {
-                    rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+                    rc = app_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
                     break;
                 }
                 j = nj;
@@ -154,13 +154,13 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--device")) {
             device = v;
         } else if (!strcmp(a, "--threads")) {
-            bad = cut_parse_int(v, 0, 1024, &threads);
+            bad = app_parse_int(v, 0, 1024, &threads);
         } else if (!strcmp(a, "--batch")) {
-            bad = cut_parse_int(v, 1, 4096, &batch);
+            bad = app_parse_int(v, 1, 4096, &batch);
         } else if (!strcmp(a, "--iterations")) {
-            bad = cut_parse_int(v, 1, 1000000, &iterations);
+            bad = app_parse_int(v, 1, 1000000, &iterations);
         } else if (!strcmp(a, "--warmup")) {
-            bad = cut_parse_int(v, 0, 1000000, &warmup);
+            bad = app_parse_int(v, 0, 1000000, &warmup);
         } else if (!strcmp(a, "--size")) {
             bad = sscanf(v, "%dx%d", &h, &w) != 2 || h < 8 || w < 8 || h > 16384 || w > 16384;
         } else if (!strcmp(a, "--input")) {
