@@ -65,6 +65,9 @@ typedef struct {
     int side_outputs; /* 1: also compute every side output (tests) */
     const char *device; /* OpenCL device: index or name substring; NULL: first GPU */
     int require_gpu;    /* fail unless a GPU/accelerator runs the network */
+    int retune;         /* OpenCL: measure direct vs GEMM again for every conv shape
+                           of the first pass, whatever the tuning cache says, and
+                           update the cache (cutout-bench --tune) */
 } cutout_engine_options;
 
 void cutout_engine_options_default(cutout_engine_options *opt);
@@ -90,6 +93,18 @@ size_t cutout_engine_arena_bytes(const cutout_engine *engine);
  * planned maxima; h, w >= 8. */
 int cutout_engine_run(cutout_engine *engine, const float *input, int n, int h, int w,
                       float *const *outputs, char *err, size_t errlen);
+
+/* A conv shape the OpenCL backend measured in this engine (with retune, or
+ * not yet in the tuning cache) and the method it chose for it. */
+typedef struct {
+    char shape[96];     /* e.g. "k3 s1 d1 cin64 cout16 320x320 n1" */
+    const char *method; /* "direct" or "gemm" */
+    double direct_ms, gemm_ms; /* best times of each path; gemm_ms < 0: GEMM failed */
+} cutout_tuning;
+
+/* The i-th measurement (0, 1, ... in the order the shapes ran): 1 and *out
+ * filled, or 0 past the last one (always 0 on the CPU backend). */
+int cutout_engine_tuning(const cutout_engine *engine, int i, cutout_tuning *out);
 
 /* ---- threads for the image work ----
  *
