@@ -53,7 +53,8 @@ export OPENBLAS_CORETYPE ?= Haswell
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
 # Include paths by place: an engine layer sees its allowed layers; applications
-# (tools/, fcgi/, bench/cutout_bench.c) see the public header only.
+# (tools/, fcgi/, bench/cutout_bench.c) see the public header and
+# tools/app_util.h only.
 APP_INC := -Iengine/include -Itools
 inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter tools/% fcgi/% bench/cutout_bench.c,$(1)),$(APP_INC),$(ALL_ENGINE_INC)))
 
