@@ -58,8 +58,9 @@ export CUTOUT_OPENCL
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
 # Include paths by place: an engine layer sees its allowed layers; applications
-# (tools/, fcgi/, bench/cutout_bench.c) see the public header only.
-APP_INC := $(ALL_ENGINE_INC)
+# (tools/, fcgi/, bench/cutout_bench.c) see the public header and
+# tools/app_util.h only.
+APP_INC := -Iengine/include -Itools
 inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter tools/% fcgi/% bench/cutout_bench.c,$(1)),$(APP_INC),$(ALL_ENGINE_INC)))
 
 $(BUILD)/%.o: %.c
@@ -78,17 +79,20 @@ $(BUILD)/libcutout.a: $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/cutout-bench: $(BUILD)/bench/cutout_bench.o $(BUILD)/libcutout.a
+# What the programs share (tools/app_util.h), linked into each of them.
+APP_UTIL_OBJ := $(BUILD)/tools/app_util.o
+
+$(BUILD)/cutout-bench: $(BUILD)/bench/cutout_bench.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/cutout: $(BUILD)/tools/cutout.o $(BUILD)/libcutout.a
+$(BUILD)/cutout: $(BUILD)/tools/cutout.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 # The FastCGI server (fcgi/): libfcgi + libyaml on top of libcutout.
 FCGI_SRC := $(wildcard fcgi/*.c)
 FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(FCGI_SRC))
 
-$(BUILD)/cutout-fcgi: $(FCGI_OBJ) $(BUILD)/libcutout.a
+$(BUILD)/cutout-fcgi: $(FCGI_OBJ) $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfcgi -lyaml $(LDLIBS)
 
 # Unit tests of the server's parsers compile the fcgi/ source they test.

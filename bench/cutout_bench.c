@@ -7,13 +7,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "backend.h"
-#include "cl_backend.h"
+#include "app_util.h"
 #include "cutout.h"
-#include "model.h"
-#include "net.h"
-#include "plan.h"
-#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -53,59 +48,53 @@ static int read_tensor(const char *path, float *buf, size_t count)
     return got == count && !extra ? 0 : -2;
 }
 
-/* The tuning pass of --tune: the engine's own steps (plan at this batch and
- * size, prepare the backend) on an OpenCL backend told to measure every conv
- * shape again, one forward pass, then the choices it made. Each measured
- * choice becomes one stderr line and one entry of *json (malloc'd). Returns
- * 0, 1 on failure (message on stderr), or 2 when there is no OpenCL device
- * to tune (auto without a GPU: the CPU backend has nothing to tune). */
+/* The tuning pass of --tune: an OpenCL engine for this batch and size told
+ * to measure every conv shape again, one forward pass, then what it
+ * measured. Each measurement becomes one stderr line and one entry of *json
+ * (malloc'd). Returns 0, 1 on failure (message on stderr), or 2 when there
+ * is no OpenCL device to tune (auto without a GPU, or a library built
+ * without OpenCL: the CPU backend has nothing to tune). */
 static int tune(const cutout_model *m, const char *device, int gpu_only, const float *input,
                 int n, int h, int w, char **json)
 {
     char err[512];
-    plan pl;
-    plan_init(&pl);
-    backend *bk = NULL;
+    cutout_engine_options opt;
+    cutout_engine_options_default(&opt);
+    opt.backend = CUTOUT_BACKEND_OPENCL;
+    opt.device = device;
+    opt.require_gpu = gpu_only;
+    opt.retune = 1;
+    opt.max_batch = n;
+    opt.max_height = h;
+    opt.max_width = w;
+    cutout_engine *e = NULL;
     float *out = malloc((size_t)n * h * w * sizeof(float));
-    float *outs[8] = {out};
-    int rc = out ? net_forward(m, NULL, &pl, NULL, n, h, w, 0, NULL, NULL, err, sizeof err)
-                 : cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
-    if (!rc && plan_finish(&pl)) rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
-    if (!rc) rc = backend_cl_create(device, gpu_only, &bk, err, sizeof err);
+    float *outs[1] = {out};
+    int rc = out ? cutout_engine_create(m, &opt, &e, err, sizeof err)
+                 : app_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
     if (rc == CUTOUT_E_UNSUPPORTED && gpu_only) { /* as the engine: auto falls back to cpu */
         free(out);
-        plan_free(&pl);
         return 2;
     }
-    if (!rc && (rc = bk->ops->prepare(bk, m->convs, m->n_convs, pl.total)))
-        snprintf(err, sizeof err, "%s", bk->err);
-    if (!rc) {
-        backend_cl_retune(bk, 1);
-        plan_rewind(&pl);
-        rc = net_forward(m, bk, &pl, input, n, h, w, 0, outs, NULL, err, sizeof err);
-    }
+    if (!rc) rc = cutout_engine_run(e, input, n, h, w, outs, err, sizeof err);
     size_t cap = 64, len = 0;
     char *j = rc ? NULL : malloc(cap);
-    if (!rc && !j) rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+    if (!rc && !j) rc = app_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
     if (!rc) {
-        const clb_choice *c;
-        int nc = backend_cl_choices(bk, &c), first = 1;
+        cutout_tuning t;
         len = (size_t)snprintf(j, cap, "[");
-        for (int i = 0; i < nc && !rc; i++) {
-            if (!c[i].measured) continue;
-            const char *meth = c[i].method == CLB_CONV_GEMM ? "gemm" : "direct";
+        for (int i = 0; !rc && cutout_engine_tuning(e, i, &t); i++) {
             fprintf(stderr, "cutout-bench: tune %-36s direct %9.3f ms  gemm %9.3f ms  -> %s\n",
-                    c[i].key, c[i].direct_ms, c[i].gemm_ms, meth);
+                    t.shape, t.direct_ms, t.gemm_ms, t.method);
             char item[256];
             int il = snprintf(item, sizeof item,
                               "%s{\"shape\":\"%s\",\"method\":\"%s\",\"direct_ms\":%.3f,"
-                              "\"gemm_ms\":%.3f}", first ? "" : ",", c[i].key, meth,
-                              c[i].direct_ms, c[i].gemm_ms);
-            first = 0;
+                              "\"gemm_ms\":%.3f}", i ? "," : "", t.shape, t.method,
+                              t.direct_ms, t.gemm_ms);
             if (len + (size_t)il + 2 > cap) {
                 char *nj = realloc(j, cap = 2 * (len + (size_t)il + 2));
                 if (!nj) {
-                    rc = cut_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
+                    rc = app_fail(err, sizeof err, CUTOUT_E_NOMEM, "out of memory");
                     break;
                 }
                 j = nj;
@@ -121,8 +110,7 @@ static int tune(const cutout_model *m, const char *device, int gpu_only, const f
         j = NULL;
     }
     *json = j;
-    if (bk) bk->ops->destroy(bk);
-    plan_free(&pl);
+    cutout_engine_free(e);
     free(out);
     return rc ? 1 : 0;
 }
@@ -154,13 +142,13 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--device")) {
             device = v;
         } else if (!strcmp(a, "--threads")) {
-            bad = cut_parse_int(v, 0, 1024, &threads);
+            bad = app_parse_int(v, 0, 1024, &threads);
         } else if (!strcmp(a, "--batch")) {
-            bad = cut_parse_int(v, 1, 4096, &batch);
+            bad = app_parse_int(v, 1, 4096, &batch);
         } else if (!strcmp(a, "--iterations")) {
-            bad = cut_parse_int(v, 1, 1000000, &iterations);
+            bad = app_parse_int(v, 1, 1000000, &iterations);
         } else if (!strcmp(a, "--warmup")) {
-            bad = cut_parse_int(v, 0, 1000000, &warmup);
+            bad = app_parse_int(v, 0, 1000000, &warmup);
         } else if (!strcmp(a, "--size")) {
             bad = sscanf(v, "%dx%d", &h, &w) != 2 || h < 8 || w < 8 || h > 16384 || w > 16384;
         } else if (!strcmp(a, "--input")) {

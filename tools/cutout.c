@@ -19,10 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app_util.h"
 #include "cutout.h"
-#include "image.h"
-#include "pipeline.h"
-#include "util.h"
 
 #define QUEUE_DEPTH 3
 #define MAX_INPUT_BYTES ((size_t)512 << 20)
@@ -265,7 +263,7 @@ typedef struct {
     size_t idx;
     int failed;
     char err[512];
-    cut_image img;  /* decoded, orientation applied */
+    cutout_image img;  /* decoded, orientation applied */
     float *tensor;  /* 3 x S x S network input */
     float *pred;    /* S x S output 0 */
 } item;
@@ -322,7 +320,7 @@ static item *queue_pop(queue *q)
 static void item_free(item *it)
 {
     if (!it) return;
-    cut_image_free(&it->img);
+    cutout_image_free(&it->img);
     free(it->tensor);
     free(it->pred);
     free(it);
@@ -334,8 +332,8 @@ typedef struct {
     job_list jobs;
     int size;
     float mean[3], std[3];
-    cut_render_options render;
-    cut_encode_options enc;
+    cutout_render_options render;
+    cutout_encode_options enc;
     /* identities of the inputs, so no output replaces one */
     dev_t *in_dev;
     ino_t *in_ino;
@@ -367,21 +365,21 @@ static void *decoder_main(void *arg)
         const char *in = rs->jobs.v[i].in;
         uint8_t *data = NULL;
         size_t size = 0;
-        cut_image_limits lim = {MAX_INPUT_PIXELS, 0, 1};
-        cut_decode_flags flags = {0};
-        int rc = cut_read_file(strcmp(in, "-") ? in : "/dev/stdin", MAX_INPUT_BYTES, &data, &size,
+        cutout_image_limits lim = {MAX_INPUT_PIXELS, 0, 1};
+        cutout_decode_flags flags = {0};
+        int rc = app_read_file(strcmp(in, "-") ? in : "/dev/stdin", MAX_INPUT_BYTES, &data, &size,
                                it->err, sizeof it->err);
-        if (!rc && size == 0) rc = cut_fail(it->err, sizeof it->err, CUTOUT_E_FORMAT, "empty file");
-        if (!rc) rc = cut_image_decode(data, size, &lim, flags, &it->img, NULL, it->err, sizeof it->err);
+        if (!rc && size == 0) rc = app_fail(it->err, sizeof it->err, CUTOUT_E_FORMAT, "empty file");
+        if (!rc) rc = cutout_image_decode(data, size, &lim, flags, &it->img, NULL, it->err, sizeof it->err);
         free(data);
         if (!rc) {
             it->tensor = malloc(3 * plane * sizeof(float));
             it->pred = malloc(plane * sizeof(float));
             if (!it->tensor || !it->pred)
-                rc = cut_fail(it->err, sizeof it->err, CUTOUT_E_NOMEM, "out of memory");
+                rc = app_fail(it->err, sizeof it->err, CUTOUT_E_NOMEM, "out of memory");
         }
         if (!rc)
-            rc = cut_pipeline_preprocess(&it->img, rs->size, rs->mean, rs->std, it->tensor, it->err,
+            rc = cutout_pipeline_preprocess(&it->img, rs->size, rs->mean, rs->std, it->tensor, NULL, it->err,
                                          sizeof it->err);
         if (rc) it->failed = 1;
         queue_push(&rs->decoded, it);
@@ -434,34 +432,34 @@ static int write_output(run_state *rs, const char *path, const uint8_t *data, si
 {
     if (!strcmp(path, "-")) {
         if (write_all(STDOUT_FILENO, data, size))
-            return cut_fail(err, errlen, CUTOUT_E_IO, "writing standard output: %s", strerror(errno));
+            return app_fail(err, errlen, CUTOUT_E_IO, "writing standard output: %s", strerror(errno));
         return 0;
     }
     struct stat st;
     if (stat(path, &st) == 0) {
         for (size_t i = 0; i < rs->jobs.n; i++)
             if (rs->in_ino[i] && st.st_dev == rs->in_dev[i] && st.st_ino == rs->in_ino[i])
-                return cut_fail(err, errlen, CUTOUT_E_IO,
+                return app_fail(err, errlen, CUTOUT_E_IO,
                                 "refusing to overwrite input %s with output %s", rs->jobs.v[i].in,
                                 path);
         if (S_ISDIR(st.st_mode))
-            return cut_fail(err, errlen, CUTOUT_E_IO, "output %s is a directory", path);
+            return app_fail(err, errlen, CUTOUT_E_IO, "output %s is a directory", path);
     }
     const char *slash = strrchr(path, '/');
     char tmp[PATH_MAX];
     int n = slash ? snprintf(tmp, sizeof tmp, "%.*s/.cutout-XXXXXX", (int)(slash - path), path)
                   : snprintf(tmp, sizeof tmp, ".cutout-XXXXXX");
     if (n < 0 || n >= (int)sizeof tmp)
-        return cut_fail(err, errlen, CUTOUT_E_IO, "output path too long: %s", path);
+        return app_fail(err, errlen, CUTOUT_E_IO, "output path too long: %s", path);
     if (slash) { /* sub-directories of -r outputs */
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
         if (*dir && mkdir_p(dir))
-            return cut_fail(err, errlen, CUTOUT_E_IO, "cannot create directory %s: %s", dir,
+            return app_fail(err, errlen, CUTOUT_E_IO, "cannot create directory %s: %s", dir,
                             strerror(errno));
     }
     int fd = mkstemp(tmp);
-    if (fd < 0) return cut_fail(err, errlen, CUTOUT_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+    if (fd < 0) return app_fail(err, errlen, CUTOUT_E_IO, "cannot write %s: %s", tmp, strerror(errno));
     mode_t um = umask(0);
     umask(um);
     int rc = 0;
@@ -471,7 +469,7 @@ static int write_output(run_state *rs, const char *path, const uint8_t *data, si
     if (rc) {
         int e = errno;
         unlink(tmp);
-        return cut_fail(err, errlen, CUTOUT_E_IO, "cannot write %s: %s", path, strerror(e));
+        return app_fail(err, errlen, CUTOUT_E_IO, "cannot write %s: %s", path, strerror(e));
     }
     return 0;
 }
@@ -483,17 +481,17 @@ static void *encoder_main(void *arg)
     while ((it = queue_pop(&rs->inferred))) {
         const job *jb = &rs->jobs.v[it->idx];
         if (!it->failed) {
-            cut_image mask = {0}, out = {0};
+            cutout_image mask = {0}, out = {0};
             uint8_t *data = NULL;
             size_t size = 0;
-            int rc = cut_pipeline_mask(it->pred, rs->size, it->img.width, it->img.height, &mask,
-                                       it->err, sizeof it->err);
-            if (!rc) rc = cut_render(&it->img, &mask, &rs->render, &out, it->err, sizeof it->err);
-            if (!rc) rc = cut_image_encode(&out, &rs->enc, &data, &size, it->err, sizeof it->err);
+            int rc = cutout_pipeline_mask(it->pred, rs->size, it->img.width, it->img.height, &mask,
+                                       NULL, it->err, sizeof it->err);
+            if (!rc) rc = cutout_render(&it->img, &mask, &rs->render, &out, NULL, it->err, sizeof it->err);
+            if (!rc) rc = cutout_image_encode(&out, &rs->enc, &data, &size, NULL, it->err, sizeof it->err);
             if (!rc) rc = write_output(rs, jb->out, data, size, it->err, sizeof it->err);
             free(data);
-            cut_image_free(&mask);
-            cut_image_free(&out);
+            cutout_image_free(&mask);
+            cutout_image_free(&out);
             if (rc) it->failed = 1;
         }
         if (it->failed) report_failure(rs, jb->in, it->err);
@@ -506,24 +504,24 @@ static void *encoder_main(void *arg)
 
 /* ---------------------------------------------------------------- options */
 
-static cut_image_format format_from_name(const char *s)
+static cutout_image_format format_from_name(const char *s)
 {
-    if (!strcasecmp(s, "png")) return CUT_FORMAT_PNG;
-    if (!strcasecmp(s, "jpeg") || !strcasecmp(s, "jpg")) return CUT_FORMAT_JPEG;
-    if (!strcasecmp(s, "webp")) return CUT_FORMAT_WEBP;
-    return CUT_FORMAT_UNKNOWN;
+    if (!strcasecmp(s, "png")) return CUTOUT_FORMAT_PNG;
+    if (!strcasecmp(s, "jpeg") || !strcasecmp(s, "jpg")) return CUTOUT_FORMAT_JPEG;
+    if (!strcasecmp(s, "webp")) return CUTOUT_FORMAT_WEBP;
+    return CUTOUT_FORMAT_UNKNOWN;
 }
 
-static cut_image_format format_from_path(const char *path)
+static cutout_image_format format_from_path(const char *path)
 {
     const char *slash = strrchr(path, '/');
     const char *dot = strrchr(slash ? slash : path, '.');
-    return dot ? format_from_name(dot + 1) : CUT_FORMAT_UNKNOWN;
+    return dot ? format_from_name(dot + 1) : CUTOUT_FORMAT_UNKNOWN;
 }
 
-static const char *format_ext(cut_image_format f)
+static const char *format_ext(cutout_image_format f)
 {
-    return f == CUT_FORMAT_JPEG ? "jpg" : f == CUT_FORMAT_WEBP ? "webp" : "png";
+    return f == CUTOUT_FORMAT_JPEG ? "jpg" : f == CUTOUT_FORMAT_WEBP ? "webp" : "png";
 }
 
 static int is_dir(const char *p)
@@ -565,9 +563,9 @@ int main(int argc, char **argv)
     const char *out_arg = NULL, *model_arg = "u2netp", *bg_image_path = NULL;
     cutout_engine_options eopt;
     cutout_engine_options_default(&eopt);
-    cut_render_options ropt;
-    cut_render_options_default(&ropt);
-    cut_image_format format = CUT_FORMAT_UNKNOWN;
+    cutout_render_options ropt;
+    cutout_render_options_default(&ropt);
+    cutout_image_format format = CUTOUT_FORMAT_UNKNOWN;
     int quality = 0, recursive = 0, quiet = 0, c;
 
     while ((c = getopt_long(argc, argv, "o:rm:b:t:qh", longopts, NULL)) != -1) {
@@ -584,7 +582,7 @@ int main(int argc, char **argv)
         case OPT_DEVICE: eopt.device = optarg; break; /* only the OpenCL backend reads it */
         case OPT_REQUIRE_GPU: eopt.require_gpu = 1; break;
         case 't':
-            if (cut_parse_int(optarg, 1, 1024, &eopt.threads)) USAGE("--threads: '%s' is not 1..1024", optarg);
+            if (app_parse_int(optarg, 1, 1024, &eopt.threads)) USAGE("--threads: '%s' is not 1..1024", optarg);
             break;
         case OPT_MASK: ropt.mask_only = 1; break;
         case OPT_FORMAT:
@@ -592,10 +590,10 @@ int main(int argc, char **argv)
             if (!format) USAGE("--format: '%s' is not png, webp or jpeg", optarg);
             break;
         case OPT_QUALITY:
-            if (cut_parse_int(optarg, 1, 100, &quality)) USAGE("--quality: '%s' is not 1..100", optarg);
+            if (app_parse_int(optarg, 1, 100, &quality)) USAGE("--quality: '%s' is not 1..100", optarg);
             break;
         case OPT_BG:
-            if (cut_parse_color(optarg, ropt.bg_color))
+            if (cutout_parse_color(optarg, ropt.bg_color))
                 USAGE("--bg: '%s' is not #rrggbb[aa] or r,g,b[,a]", optarg);
             ropt.has_bg_color = 1;
             break;
@@ -610,7 +608,7 @@ int main(int argc, char **argv)
                 ropt.margin_percent = 1;
                 buf[n - 1] = '\0';
             }
-            if (cut_parse_int(buf, 0, 1000000, &ropt.margin)) USAGE("--margin: '%s' is not N or N%%", optarg);
+            if (app_parse_int(buf, 0, 1000000, &ropt.margin)) USAGE("--margin: '%s' is not N or N%%", optarg);
             break;
         }
         case OPT_MAX_SIZE: {
@@ -619,7 +617,7 @@ int main(int argc, char **argv)
             if (!x || x == optarg || (size_t)(x - optarg) >= sizeof wbuf)
                 USAGE("--max-size: '%s' is not WxH", optarg);
             snprintf(wbuf, sizeof wbuf, "%.*s", (int)(x - optarg), optarg);
-            if (cut_parse_int(wbuf, 1, 1 << 20, &ropt.max_w) || cut_parse_int(x + 1, 1, 1 << 20, &ropt.max_h))
+            if (app_parse_int(wbuf, 1, 1 << 20, &ropt.max_w) || app_parse_int(x + 1, 1, 1 << 20, &ropt.max_h))
                 USAGE("--max-size: '%s' is not WxH", optarg);
             break;
         }
@@ -648,14 +646,14 @@ int main(int argc, char **argv)
     }
     if (!strcmp(out_arg, "-") && multi) USAGE("several inputs need an output directory, not '-'");
     if (!format && !multi && strcmp(out_arg, "-") && !is_dir(out_arg)) format = format_from_path(out_arg);
-    if (!format) format = CUT_FORMAT_PNG;
-    if (format == CUT_FORMAT_JPEG && !ropt.mask_only) ropt.opaque = 1;
+    if (!format) format = CUTOUT_FORMAT_PNG;
+    if (format == CUTOUT_FORMAT_JPEG && !ropt.mask_only) ropt.opaque = 1;
 
     run_state rs;
     memset(&rs, 0, sizeof rs);
-    cut_encode_options_default(&rs.enc, format);
+    cutout_encode_options_default(&rs.enc, format);
     if (quality) rs.enc.quality = quality;
-    if (format == CUT_FORMAT_WEBP) rs.enc.lossless = quality == 0;
+    if (format == CUTOUT_FORMAT_WEBP) rs.enc.lossless = quality == 0;
 
     const char *out_dir = NULL;
     if (multi || is_dir(out_arg)) {
@@ -685,7 +683,7 @@ int main(int argc, char **argv)
         }
     }
     char err[512], path[4096];
-    cut_image bg_image = {0};
+    cutout_image bg_image = {0};
     cutout_model *model = NULL;
     cutout_engine *engine = NULL;
     int status = 0;
@@ -729,8 +727,8 @@ int main(int argc, char **argv)
     if (bg_image_path) {
         uint8_t *data = NULL;
         size_t size = 0;
-        if (cut_read_file(bg_image_path, MAX_INPUT_BYTES, &data, &size, err, sizeof err) ||
-            cut_image_decode(data, size, NULL, (cut_decode_flags){0}, &bg_image, NULL, err, sizeof err)) {
+        if (app_read_file(bg_image_path, MAX_INPUT_BYTES, &data, &size, err, sizeof err) ||
+            cutout_image_decode(data, size, NULL, (cutout_decode_flags){0}, &bg_image, NULL, err, sizeof err)) {
             fprintf(stderr, "%s: --bg-image %s: %s\n", prog, bg_image_path, err);
             free(data);
             status = 1;
@@ -784,7 +782,7 @@ int main(int argc, char **argv)
 done:
     cutout_engine_free(engine);
     cutout_model_free(model);
-    cut_image_free(&bg_image);
+    cutout_image_free(&bg_image);
     for (size_t i = 0; i < rs.jobs.n; i++) {
         free(rs.jobs.v[i].in);
         free(rs.jobs.v[i].out);

@@ -1,8 +1,12 @@
 /* Public engine API: backend choice, activation planning, forward passes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#if CUTOUT_OPENCL
+#include "cl_backend.h"
+#endif
 #include "cutout.h"
 #include "model.h"
 #include "net.h"
@@ -60,10 +64,10 @@ static int create_backend(const cutout_engine_options *opt, backend **bk, char *
     if (opt->backend == CUTOUT_BACKEND_CPU)
         return backend_cpu_create(opt->threads, bk, err, errlen);
 #if CUTOUT_OPENCL
-    if (opt->backend == CUTOUT_BACKEND_OPENCL)
-        return backend_cl_create(opt->device, opt->require_gpu, bk, err, errlen);
-    int rc = backend_cl_create(opt->device, 1, bk, err, errlen);
-    if (rc == CUTOUT_E_UNSUPPORTED && !opt->require_gpu)
+    int explicit = opt->backend == CUTOUT_BACKEND_OPENCL;
+    int rc = backend_cl_create(opt->device, explicit ? opt->require_gpu : 1, bk, err, errlen);
+    if (!rc && opt->retune) backend_cl_retune(*bk, 1);
+    if (rc == CUTOUT_E_UNSUPPORTED && !explicit && !opt->require_gpu)
         rc = backend_cpu_create(opt->threads, bk, err, errlen);
     return rc;
 #else
@@ -132,6 +136,26 @@ const char *cutout_engine_backend_name(const cutout_engine *e) { return e->bk->n
 const char *cutout_engine_device_name(const cutout_engine *e) { return e->bk->device; }
 int cutout_engine_threads(const cutout_engine *e) { return e->bk->threads; }
 size_t cutout_engine_arena_bytes(const cutout_engine *e) { return e->pl.total * sizeof(float); }
+
+int cutout_engine_tuning(const cutout_engine *e, int i, cutout_tuning *out)
+{
+#if CUTOUT_OPENCL
+    if (strcmp(e->bk->name, "opencl")) return 0;
+    const clb_choice *c;
+    int n = backend_cl_choices(e->bk, &c);
+    for (int k = 0; k < n; k++) {
+        if (!c[k].measured || i-- > 0) continue;
+        snprintf(out->shape, sizeof out->shape, "%s", c[k].key);
+        out->method = c[k].method == CLB_CONV_GEMM ? "gemm" : "direct";
+        out->direct_ms = c[k].direct_ms;
+        out->gemm_ms = c[k].gemm_ms;
+        return 1;
+    }
+#else
+    (void)e, (void)i, (void)out;
+#endif
+    return 0;
+}
 
 int cutout_engine_run(cutout_engine *e, const float *input, int n, int h, int w,
                       float *const *outputs, char *err, size_t errlen)

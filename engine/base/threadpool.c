@@ -10,7 +10,7 @@
  * the op (the other threads take its share). Task claims carry the run's
  * generation, so a worker that wakes late can never claim a task of a later
  * run with the state of an earlier one. */
-struct threadpool {
+struct cutout_pool {
     int threads;
     pthread_t *workers;
     pthread_mutex_t mu;
@@ -72,10 +72,10 @@ static void *worker_main(void *p)
     return NULL;
 }
 
-int tp_create(int threads, threadpool **out)
+int cutout_pool_create(int threads, threadpool **out)
 {
     threadpool *tp = calloc(1, sizeof *tp);
-    if (!tp) return -1;
+    if (!tp) return CUTOUT_E_NOMEM;
     tp->threads = threads < 1 ? 1 : threads;
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->start, NULL);
@@ -84,29 +84,29 @@ int tp_create(int threads, threadpool **out)
     atomic_init(&tp->finished, 0);
     tp->workers = calloc((size_t)tp->threads, sizeof *tp->workers);
     if (!tp->workers) {
-        tp_destroy(tp);
-        return -1;
+        cutout_pool_free(tp);
+        return CUTOUT_E_NOMEM;
     }
     for (int i = 1; i < tp->threads; i++) {
         worker_arg *a = malloc(sizeof *a);
         if (!a) {
             tp->threads = i;
-            tp_destroy(tp);
-            return -1;
+            cutout_pool_free(tp);
+            return CUTOUT_E_NOMEM;
         }
         *a = (worker_arg){tp, i};
         if (pthread_create(&tp->workers[i], NULL, worker_main, a) != 0) {
             free(a);
             tp->threads = i;
-            tp_destroy(tp);
-            return -1;
+            cutout_pool_free(tp);
+            return CUTOUT_E_NOMEM;
         }
     }
     *out = tp;
-    return 0;
+    return CUTOUT_OK;
 }
 
-int tp_threads(const threadpool *tp) { return tp->threads; }
+int cutout_pool_threads(const threadpool *tp) { return tp->threads; }
 
 void tp_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx)
 {
@@ -131,7 +131,7 @@ void tp_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx)
     pthread_mutex_unlock(&tp->mu);
 }
 
-void tp_destroy(threadpool *tp)
+void cutout_pool_free(threadpool *tp)
 {
     if (!tp) return;
     pthread_mutex_lock(&tp->mu);

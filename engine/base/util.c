@@ -60,13 +60,3 @@ int cut_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *si
     *size = len;
     return CUTOUT_OK;
 }
-
-int cut_parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}

@@ -19,11 +19,6 @@ static inline int cut_mul_size(size_t a, size_t b, size_t *out)
     return 1;
 }
 
-/* Parses a whole decimal string as an int in [lo, hi] into *out: 0, or -1
- * (not a number, trailing characters, out of range). For the programs'
- * option and parameter parsing. */
-int cut_parse_int(const char *s, long lo, long hi, int *out);
-
 /* Reads a whole file (at most max_bytes) into a malloc'd buffer. */
 int cut_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size, char *err,
                   size_t errlen);

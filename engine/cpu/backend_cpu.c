@@ -126,7 +126,7 @@ static void cpu_destroy(backend *bk)
     cpu_backend *cb = (cpu_backend *)bk;
     if (!cb) return;
     cpu_conv_release(cb);
-    tp_destroy(cb->tp);
+    cutout_pool_free(cb->tp);
     free(cb->arena);
     free(cb->taps);
     free(cb->rows);
@@ -156,7 +156,7 @@ int backend_cpu_create(int threads, backend **out, char *err, size_t errlen)
     cb->base.name = "cpu";
     cb->base.threads = threads;
     cb->force_method = -1;
-    if (tp_create(threads, &cb->tp)) {
+    if (cutout_pool_create(threads, &cb->tp)) {
         free(cb);
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "cpu backend: cannot start %d threads",
                         threads);

@@ -120,7 +120,7 @@ int cpu_conv_prepare(cpu_backend *cb)
     }
     free(tmp);
     need = (need + 15) / 16 * 16; /* each thread's part starts 64-byte aligned */
-    cb->scratch = alloc_floats(need * (size_t)tp_threads(cb->tp));
+    cb->scratch = alloc_floats(need * (size_t)cutout_pool_threads(cb->tp));
     if (!cb->scratch) goto nomem;
     cb->scratch_floats = need;
     return 0;
@@ -223,7 +223,7 @@ static void im2col_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_con
     j.tiles = (P + j.tile - 1) / j.tile;
     /* Small planes with many channels: split output channels as well so
      * every thread has work. */
-    int threads = tp_threads(cb->tp);
+    int threads = cutout_pool_threads(cb->tp);
     j.cout_blocks = 1;
     while (dst.n * j.tiles * j.cout_blocks < 2 * threads && d->cout / (j.cout_blocks * 2) >= 16)
         j.cout_blocks *= 2;

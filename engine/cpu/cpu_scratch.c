@@ -9,7 +9,7 @@ float *cpu_rows(cpu_backend *cb, size_t floats)
 {
     floats = (floats + 15) / 16 * 16;
     if (floats > cb->rows_floats) {
-        size_t n = floats * (size_t)tp_threads(cb->tp);
+        size_t n = floats * (size_t)cutout_pool_threads(cb->tp);
         float *r = aligned_alloc(64, n * sizeof(float));
         if (!r) return NULL;
         free(cb->rows);

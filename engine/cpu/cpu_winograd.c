@@ -182,7 +182,7 @@ void wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d
      * has work; each part repeats the block's input transform. Not when the
      * conv is small enough to run on this thread alone. */
     double macs = (double)j.blocks * WINO_LANES * WINO_POS * d->cin * d->cout;
-    int threads = tp_threads(cb->tp);
+    int threads = cutout_pool_threads(cb->tp);
     j.cout_blocks = 1;
     while (macs >= CPU_INLINE_WORK && j.blocks * j.cout_blocks < 2 * threads &&
            d->cout / (j.cout_blocks * 2) >= 8)

@@ -1,4 +1,4 @@
-/* cut_image basics: allocation, channel conversion, EXIF orientation. */
+/* cutout_image basics: allocation, channel conversion, EXIF orientation. */
 #include "image.h"
 
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include "util.h"
 
-int cut_image_alloc(cut_image *img, int width, int height, int channels, char *err,
+int cutout_image_alloc(cutout_image *img, int width, int height, int channels, char *err,
                     size_t errlen)
 {
     memset(img, 0, sizeof *img);
@@ -29,7 +29,7 @@ int cut_image_alloc(cut_image *img, int width, int height, int channels, char *e
     return CUTOUT_OK;
 }
 
-void cut_image_free(cut_image *img)
+void cutout_image_free(cutout_image *img)
 {
     if (!img) return;
     free(img->pixels);
@@ -42,10 +42,10 @@ static uint8_t luma(const uint8_t *p)
     return (uint8_t)((p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16);
 }
 
-int cut_image_convert(const cut_image *src, int channels, cut_image *dst, char *err,
+int cutout_image_convert(const cutout_image *src, int channels, cutout_image *dst, char *err,
                       size_t errlen)
 {
-    int rc = cut_image_alloc(dst, src->width, src->height, channels, err, errlen);
+    int rc = cutout_image_alloc(dst, src->width, src->height, channels, err, errlen);
     if (rc) return rc;
     int sc = src->channels;
     for (int y = 0; y < src->height; y++) {
@@ -81,7 +81,7 @@ int cut_image_convert(const cut_image *src, int channels, cut_image *dst, char *
  * origin + x * dx + y * dy. The orientations are PIL's transpose methods
  * that exif_transpose picks: 2 FLIP_LEFT_RIGHT, 3 ROTATE_180,
  * 4 FLIP_TOP_BOTTOM, 5 TRANSPOSE, 6 ROTATE_270, 7 TRANSVERSE, 8 ROTATE_90. */
-static void orient_steps(int orientation, const cut_image *src, ptrdiff_t *origin, ptrdiff_t *dx,
+static void orient_steps(int orientation, const cutout_image *src, ptrdiff_t *origin, ptrdiff_t *dx,
                          ptrdiff_t *dy)
 {
     ptrdiff_t c = src->channels, s = (ptrdiff_t)src->stride;
@@ -98,13 +98,13 @@ static void orient_steps(int orientation, const cut_image *src, ptrdiff_t *origi
     }
 }
 
-int cut_image_orient(const cut_image *src, int orientation, cut_image *dst, char *err,
+int cut_image_orient(const cutout_image *src, int orientation, cutout_image *dst, char *err,
                      size_t errlen)
 {
     if (orientation < 1 || orientation > 8) orientation = 1;
     int swap = orientation >= 5;
     int ow = swap ? src->height : src->width, oh = swap ? src->width : src->height;
-    int rc = cut_image_alloc(dst, ow, oh, src->channels, err, errlen);
+    int rc = cutout_image_alloc(dst, ow, oh, src->channels, err, errlen);
     if (rc) return rc;
     int c = src->channels;
     ptrdiff_t origin, dx, dy;

@@ -1,4 +1,4 @@
-/* Per-format decoders and encoders behind cut_image_decode/encode (image_io.c).
+/* Per-format decoders and encoders behind cutout_image_decode/encode (image_io.c).
  * Decoders return the pixels as stored (no orientation applied) and fill
  * info->orientation; image_io.c applies it. */
 #ifndef CUTOUT_IMAGE_CODEC_H
@@ -9,30 +9,30 @@
 
 /* Checks a header's dimensions against the limits; "FMT: ..." messages. */
 int cut_check_limits(const char *fmt, uint64_t width, uint64_t height,
-                     const cut_image_limits *limits, char *err, size_t errlen);
+                     const cutout_image_limits *limits, char *err, size_t errlen);
 
-int cut_png_decode(const uint8_t *data, size_t size, const cut_image_limits *limits,
-                   cut_decode_flags flags, cut_image *out, cut_image_info *info, char *err,
+int cut_png_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
+                   cutout_decode_flags flags, cutout_image *out, cutout_image_info *info, char *err,
                    size_t errlen);
-int cut_jpeg_decode(const uint8_t *data, size_t size, const cut_image_limits *limits,
-                    cut_image *out, cut_image_info *info, char *err, size_t errlen);
-int cut_webp_decode(const uint8_t *data, size_t size, const cut_image_limits *limits,
-                    cut_image *out, cut_image_info *info, char *err, size_t errlen);
+int cut_jpeg_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
+                    cutout_image *out, cutout_image_info *info, char *err, size_t errlen);
+int cut_webp_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
+                    cutout_image *out, cutout_image_info *info, char *err, size_t errlen);
 
-int cut_png_encode(const cut_image *img, int level, uint8_t **data, size_t *size, char *err,
+int cut_png_encode(const cutout_image *img, int level, uint8_t **data, size_t *size, char *err,
                    size_t errlen);
 /* The same PNG (pixels) as cut_png_encode, for levels 0..3 deflated in
  * strips on the pool's threads (tp NULL: on the calling thread); other
  * levels, or a build without direct zlib access, go to cut_png_encode. */
-int cut_png_encode_parallel(const cut_image *img, int level, threadpool *tp, uint8_t **data,
+int cut_png_encode_parallel(const cutout_image *img, int level, threadpool *tp, uint8_t **data,
                             size_t *size, char *err, size_t errlen);
 /* Same, choosing the Paeth filter: simd 0 runs the portable code only (tests
  * check both give identical bytes), 1 uses AVX2 when the CPU has it. */
-int cut_png_encode_parallel_impl(const cut_image *img, int level, threadpool *tp, int simd,
+int cut_png_encode_parallel_impl(const cutout_image *img, int level, threadpool *tp, int simd,
                                  uint8_t **data, size_t *size, char *err, size_t errlen);
-int cut_jpeg_encode(const cut_image *img, int quality, uint8_t **data, size_t *size,
+int cut_jpeg_encode(const cutout_image *img, int quality, uint8_t **data, size_t *size,
                     char *err, size_t errlen);
-int cut_webp_encode(const cut_image *img, int quality, int lossless, uint8_t **data,
+int cut_webp_encode(const cutout_image *img, int quality, int lossless, uint8_t **data,
                     size_t *size, char *err, size_t errlen);
 
 #endif

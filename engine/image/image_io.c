@@ -7,36 +7,36 @@
 static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 static const uint8_t jpeg_magic[3] = {0xff, 0xd8, 0xff};
 
-cut_image_format cut_image_sniff(const void *data, size_t size)
+cutout_image_format cutout_image_sniff(const void *data, size_t size)
 {
     const uint8_t *p = data;
-    if (size >= 8 && memcmp(p, png_magic, 8) == 0) return CUT_FORMAT_PNG;
-    if (size >= 3 && memcmp(p, jpeg_magic, 3) == 0) return CUT_FORMAT_JPEG;
+    if (size >= 8 && memcmp(p, png_magic, 8) == 0) return CUTOUT_FORMAT_PNG;
+    if (size >= 3 && memcmp(p, jpeg_magic, 3) == 0) return CUTOUT_FORMAT_JPEG;
     if (size >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
-        return CUT_FORMAT_WEBP;
-    return CUT_FORMAT_UNKNOWN;
+        return CUTOUT_FORMAT_WEBP;
+    return CUTOUT_FORMAT_UNKNOWN;
 }
 
-const char *cut_image_format_name(cut_image_format format)
+const char *cutout_image_format_name(cutout_image_format format)
 {
     switch (format) {
-    case CUT_FORMAT_PNG: return "PNG";
-    case CUT_FORMAT_JPEG: return "JPEG";
-    case CUT_FORMAT_WEBP: return "WebP";
+    case CUTOUT_FORMAT_PNG: return "PNG";
+    case CUTOUT_FORMAT_JPEG: return "JPEG";
+    case CUTOUT_FORMAT_WEBP: return "WebP";
     default: return "unknown";
     }
 }
 
 /* A file too short to hold its whole magic, but starting like one. */
-static cut_image_format truncated_magic(const uint8_t *p, size_t size)
+static cutout_image_format truncated_magic(const uint8_t *p, size_t size)
 {
-    if (size == 0) return CUT_FORMAT_UNKNOWN;
-    if (size < 8 && memcmp(p, png_magic, size) == 0) return CUT_FORMAT_PNG;
-    if (size < 3 && memcmp(p, jpeg_magic, size) == 0) return CUT_FORMAT_JPEG;
+    if (size == 0) return CUTOUT_FORMAT_UNKNOWN;
+    if (size < 8 && memcmp(p, png_magic, size) == 0) return CUTOUT_FORMAT_PNG;
+    if (size < 3 && memcmp(p, jpeg_magic, size) == 0) return CUTOUT_FORMAT_JPEG;
     if (size < 12 && memcmp(p, "RIFF", size < 4 ? size : 4) == 0 &&
         (size <= 8 || memcmp(p + 8, "WEBP", size - 8) == 0))
-        return CUT_FORMAT_WEBP;
-    return CUT_FORMAT_UNKNOWN;
+        return CUTOUT_FORMAT_WEBP;
+    return CUTOUT_FORMAT_UNKNOWN;
 }
 
 /* Names a few formats people do send, to make the 415 message useful. */
@@ -50,11 +50,11 @@ static const char *other_format(const uint8_t *p, size_t size)
     return NULL;
 }
 
-int cut_image_decode(const void *data, size_t size, const cut_image_limits *limits,
-                     cut_decode_flags flags, cut_image *out, cut_image_info *info, char *err,
+int cutout_image_decode(const void *data, size_t size, const cutout_image_limits *limits,
+                     cutout_decode_flags flags, cutout_image *out, cutout_image_info *info, char *err,
                      size_t errlen)
 {
-    cut_image_info local;
+    cutout_image_info local;
     if (!info) info = &local;
     memset(info, 0, sizeof *info);
     info->orientation = 1;
@@ -62,13 +62,13 @@ int cut_image_decode(const void *data, size_t size, const cut_image_limits *limi
     memset(out, 0, sizeof *out);
     if (!data && size) return cut_fail(err, errlen, CUTOUT_E_ARG, "no image data");
     const uint8_t *p = data;
-    cut_image_format f = cut_image_sniff(p, size);
+    cutout_image_format f = cutout_image_sniff(p, size);
     info->format = f;
-    if (f == CUT_FORMAT_UNKNOWN) {
-        cut_image_format t = truncated_magic(p, size);
-        if (t != CUT_FORMAT_UNKNOWN)
+    if (f == CUTOUT_FORMAT_UNKNOWN) {
+        cutout_image_format t = truncated_magic(p, size);
+        if (t != CUTOUT_FORMAT_UNKNOWN)
             return cut_fail(err, errlen, CUTOUT_E_FORMAT, "%s: truncated file",
-                            cut_image_format_name(t));
+                            cutout_image_format_name(t));
         if (size == 0) return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "empty input");
         const char *other = other_format(p, size);
         if (other)
@@ -76,11 +76,11 @@ int cut_image_decode(const void *data, size_t size, const cut_image_limits *limi
                             "%s images are not supported (PNG, JPEG or WebP)", other);
         return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "not a PNG, JPEG or WebP image");
     }
-    cut_image raw;
+    cutout_image raw;
     int rc;
-    if (f == CUT_FORMAT_PNG)
+    if (f == CUTOUT_FORMAT_PNG)
         rc = cut_png_decode(p, size, limits, flags, &raw, info, err, errlen);
-    else if (f == CUT_FORMAT_JPEG)
+    else if (f == CUTOUT_FORMAT_JPEG)
         rc = cut_jpeg_decode(p, size, limits, &raw, info, err, errlen);
     else
         rc = cut_webp_decode(p, size, limits, &raw, info, err, errlen);
@@ -91,20 +91,22 @@ int cut_image_decode(const void *data, size_t size, const cut_image_limits *limi
         return CUTOUT_OK;
     }
     rc = cut_image_orient(&raw, info->orientation, out, err, errlen);
-    cut_image_free(&raw);
+    cutout_image_free(&raw);
     return rc;
 }
 
-void cut_encode_options_default(cut_encode_options *opt, cut_image_format format)
+void cutout_encode_options_default(cutout_encode_options *opt, cutout_image_format format)
 {
     opt->format = format;
     opt->quality = 90;
     opt->lossless = 0;
     opt->png_level = 3;
+    opt->png_strips = 0;
 }
 
-int cut_image_encode(const cut_image *img, const cut_encode_options *opt, uint8_t **data,
-                     size_t *size, char *err, size_t errlen)
+int cutout_image_encode(const cutout_image *img, const cutout_encode_options *opt,
+                        uint8_t **data, size_t *size, cutout_pool *pool, char *err,
+                        size_t errlen)
 {
     *data = NULL;
     *size = 0;
@@ -117,19 +119,21 @@ int cut_image_encode(const cut_image *img, const cut_encode_options *opt, uint8_
         return cut_fail(err, errlen, CUTOUT_E_ARG, "encode: quality %d is not in 1..100",
                         opt->quality);
     switch (opt->format) {
-    case CUT_FORMAT_PNG: {
+    case CUTOUT_FORMAT_PNG: {
         int level = opt->png_level < 0 ? 3 : opt->png_level;
         if (level > 9)
             return cut_fail(err, errlen, CUTOUT_E_ARG,
                             "encode: PNG compression level %d is not in 0..9", level);
+        if (opt->png_strips)
+            return cut_png_encode_parallel(img, level, pool, data, size, err, errlen);
         return cut_png_encode(img, level, data, size, err, errlen);
     }
-    case CUT_FORMAT_JPEG:
+    case CUTOUT_FORMAT_JPEG:
         if (img->channels == 4)
             return cut_fail(err, errlen, CUTOUT_E_ARG,
                             "JPEG has no alpha: composite the image on a background first");
         return cut_jpeg_encode(img, quality, data, size, err, errlen);
-    case CUT_FORMAT_WEBP:
+    case CUTOUT_FORMAT_WEBP:
         return cut_webp_encode(img, quality, opt->lossless, data, size, err, errlen);
     default:
         return cut_fail(err, errlen, CUTOUT_E_ARG, "encode: unknown output format");

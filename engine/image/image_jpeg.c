@@ -74,8 +74,8 @@ typedef struct {
     struct jpeg_decompress_struct cinfo;
     jpeg_err err;
     struct jpeg_progress_mgr progress;
-    const cut_image_limits *limits;
-    cut_image img;
+    const cutout_image_limits *limits;
+    cutout_image img;
     uint8_t *row; /* CMYK scanline */
     int refused_rc; /* set when we refuse the file (limits, components) */
     char refused_msg[160];
@@ -102,7 +102,7 @@ static uint8_t cmyk_channel(unsigned c, unsigned k)
     return (uint8_t)(v < 0 ? 0 : v);
 }
 
-static int decode_jpeg(jpeg_dec *d, const uint8_t *data, size_t size, cut_image_info *info)
+static int decode_jpeg(jpeg_dec *d, const uint8_t *data, size_t size, cutout_image_info *info)
 {
     j_decompress_ptr cinfo = &d->cinfo;
     if (setjmp(d->err.jump)) return -1;
@@ -136,7 +136,7 @@ static int decode_jpeg(jpeg_dec *d, const uint8_t *data, size_t size, cut_image_
     int out_c = comps == 1 ? 1 : 3;
     char err[64];
     if (cinfo->output_components != (comps == 4 ? 4 : out_c) ||
-        cut_image_alloc(&d->img, (int)cinfo->output_width, (int)cinfo->output_height, out_c,
+        cutout_image_alloc(&d->img, (int)cinfo->output_width, (int)cinfo->output_height, out_c,
                         err, sizeof err))
         ERREXIT(cinfo, JERR_OUT_OF_MEMORY);
     if (comps == 4) {
@@ -161,8 +161,8 @@ static int decode_jpeg(jpeg_dec *d, const uint8_t *data, size_t size, cut_image_
     return 0;
 }
 
-int cut_jpeg_decode(const uint8_t *data, size_t size, const cut_image_limits *limits,
-                    cut_image *out, cut_image_info *info, char *err, size_t errlen)
+int cut_jpeg_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
+                    cutout_image *out, cutout_image_info *info, char *err, size_t errlen)
 {
     jpeg_dec *d = calloc(1, sizeof *d);
     if (!d) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "JPEG: out of memory");
@@ -179,7 +179,7 @@ int cut_jpeg_decode(const uint8_t *data, size_t size, const cut_image_limits *li
         free(d);
         return CUTOUT_OK;
     }
-    cut_image_free(&d->img);
+    cutout_image_free(&d->img);
     if (d->refused_rc) {
         rc = cut_fail(err, errlen, d->refused_rc, "%s", d->refused_msg);
     } else {
@@ -204,7 +204,7 @@ typedef struct {
     unsigned long len;
 } jpeg_enc;
 
-static int encode_jpeg(jpeg_enc *e, const cut_image *img, int quality)
+static int encode_jpeg(jpeg_enc *e, const cutout_image *img, int quality)
 {
     j_compress_ptr cinfo = &e->cinfo;
     if (setjmp(e->err.jump)) return -1;
@@ -225,7 +225,7 @@ static int encode_jpeg(jpeg_enc *e, const cut_image *img, int quality)
     return 0;
 }
 
-int cut_jpeg_encode(const cut_image *img, int quality, uint8_t **data, size_t *size,
+int cut_jpeg_encode(const cutout_image *img, int quality, uint8_t **data, size_t *size,
                     char *err, size_t errlen)
 {
     if (img->width > JPEG_MAX_DIMENSION || img->height > JPEG_MAX_DIMENSION)

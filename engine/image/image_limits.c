@@ -7,7 +7,7 @@
 #include "util.h"
 
 int cut_check_limits(const char *fmt, uint64_t width, uint64_t height,
-                     const cut_image_limits *limits, char *err, size_t errlen)
+                     const cutout_image_limits *limits, char *err, size_t errlen)
 {
     if (width == 0 || height == 0)
         return cut_fail(err, errlen, CUTOUT_E_FORMAT, "%s: invalid size %" PRIu64 "x%" PRIu64,

@@ -21,10 +21,10 @@ typedef struct {
     const uint8_t *data;
     size_t size, pos;
     char msg[128];      /* libpng's error message */
-    cut_image img;      /* the output */
+    cutout_image img;      /* the output */
     uint8_t *tmp;       /* palette indices or 16-bit samples */
     png_bytep *rows;
-    cut_decode_flags flags;
+    cutout_decode_flags flags;
 } png_dec;
 
 static void on_error(png_structp png, png_const_charp msg)
@@ -56,7 +56,7 @@ static uint32_t be32(const uint8_t *p)
 /* Walks the chunk list (lengths checked) for what libpng does not report:
  * eXIf, which PIL honours wherever it is, and APNG's acTL (frame count;
  * libpng, like PIL, shows the IDAT image). */
-static void scan_chunks(const uint8_t *data, size_t size, cut_image_info *info)
+static void scan_chunks(const uint8_t *data, size_t size, cutout_image_info *info)
 {
     size_t pos = 8;
     while (size - pos >= 12) {
@@ -92,7 +92,7 @@ static void map_palette(png_dec *d, int num_palette, const png_color *pal, int n
         }
         lut[i][3] = i < num_trans ? trans[i] : 255;
     }
-    cut_image *im = &d->img;
+    cutout_image *im = &d->img;
     int c = im->channels;
     for (int y = 0; y < im->height; y++) {
         const uint8_t *s = d->tmp + (size_t)y * (size_t)im->width;
@@ -104,7 +104,7 @@ static void map_palette(png_dec *d, int num_palette, const png_color *pal, int n
 /* 16-bit grey (+ alpha) the PIL 9.4 way: grey clipped to 255, alpha's high byte. */
 static void clip_gray16(png_dec *d, int src_channels)
 {
-    cut_image *im = &d->img;
+    cutout_image *im = &d->img;
     for (int y = 0; y < im->height; y++) {
         const uint8_t *s = d->tmp + (size_t)y * (size_t)im->width * 2 * (size_t)src_channels;
         uint8_t *o = im->pixels + (size_t)y * im->stride;
@@ -162,7 +162,7 @@ static int decode_rows(png_dec *d)
     size_t want = (size_t)w * (size_t)(tmp_c ? tmp_c * (gray16_clip ? 2 : 1) : out_c);
     if (png_get_rowbytes(d->png, d->info) != want) png_error(d->png, "unexpected row layout");
     char err[64];
-    if (cut_image_alloc(&d->img, (int)w, (int)h, out_c, err, sizeof err))
+    if (cutout_image_alloc(&d->img, (int)w, (int)h, out_c, err, sizeof err))
         png_error(d->png, "out of memory");
     uint8_t *base = d->img.pixels;
     if (tmp_c) {
@@ -188,8 +188,8 @@ static int decode_rows(png_dec *d)
     return 0;
 }
 
-int cut_png_decode(const uint8_t *data, size_t size, const cut_image_limits *limits,
-                   cut_decode_flags flags, cut_image *out, cut_image_info *info, char *err,
+int cut_png_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
+                   cutout_decode_flags flags, cutout_image *out, cutout_image_info *info, char *err,
                    size_t errlen)
 {
     /* signature, IHDR length + type + 13 bytes + CRC */
@@ -227,7 +227,7 @@ int cut_png_decode(const uint8_t *data, size_t size, const cut_image_limits *lim
     free(d.tmp);
     free(d.rows);
     if (rc) {
-        cut_image_free(&d.img);
+        cutout_image_free(&d.img);
         if (strcmp(d.msg, TRUNCATED_MSG) == 0 || strcmp(d.msg, "Not enough image data") == 0)
             return cut_fail(err, errlen, CUTOUT_E_FORMAT, "PNG: truncated file");
         if (strcmp(d.msg, "out of memory") == 0)
@@ -282,7 +282,7 @@ static void enc_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
-static int encode_rows(png_enc *e, const cut_image *img, int level)
+static int encode_rows(png_enc *e, const cutout_image *img, int level)
 {
     if (setjmp(png_jmpbuf(e->png))) return -1;
     static const int types[5] = {0, PNG_COLOR_TYPE_GRAY, 0, PNG_COLOR_TYPE_RGB,
@@ -307,7 +307,7 @@ static int encode_rows(png_enc *e, const cut_image *img, int level)
     return 0;
 }
 
-int cut_png_encode(const cut_image *img, int level, uint8_t **data, size_t *size, char *err,
+int cut_png_encode(const cutout_image *img, int level, uint8_t **data, size_t *size, char *err,
                    size_t errlen)
 {
     png_enc e;
@@ -355,7 +355,7 @@ typedef struct {
 } png_strip;
 
 typedef struct {
-    const cut_image *img;
+    const cutout_image *img;
     int level, paeth, bpp, simd;
     size_t row_len;    /* 1 (filter type) + width * channels */
     uint8_t *filtered; /* height * row_len */
@@ -423,7 +423,7 @@ static void filter_task(void *ctx, int task, int thread)
 {
     (void)thread;
     png_par *p = ctx;
-    const cut_image *im = p->img;
+    const cutout_image *im = p->img;
     size_t n = p->row_len - 1;
     int y0 = task * p->rows_per_strip, y1 = y0 + p->rows_per_strip;
     if (y1 > im->height) y1 = im->height;
@@ -512,13 +512,13 @@ static size_t finish_chunk(uint8_t *o, const char type[4], size_t len)
     return 12 + len;
 }
 
-int cut_png_encode_parallel(const cut_image *img, int level, threadpool *tp, uint8_t **data,
+int cut_png_encode_parallel(const cutout_image *img, int level, threadpool *tp, uint8_t **data,
                             size_t *size, char *err, size_t errlen)
 {
     return cut_png_encode_parallel_impl(img, level, tp, 1, data, size, err, errlen);
 }
 
-int cut_png_encode_parallel_impl(const cut_image *img, int level, threadpool *tp, int simd,
+int cut_png_encode_parallel_impl(const cutout_image *img, int level, threadpool *tp, int simd,
                                  uint8_t **data, size_t *size, char *err, size_t errlen)
 {
     if (level > 3) return cut_png_encode(img, level, data, size, err, errlen);

@@ -50,13 +50,13 @@ static int webp_orientation(const WebPData *wd)
 }
 
 static int decode_still(const uint8_t *data, size_t size, const WebPBitstreamFeatures *f,
-                        cut_image *out, char *err, size_t errlen)
+                        cutout_image *out, char *err, size_t errlen)
 {
-    int rc = cut_image_alloc(out, f->width, f->height, f->has_alpha ? 4 : 3, err, errlen);
+    int rc = cutout_image_alloc(out, f->width, f->height, f->has_alpha ? 4 : 3, err, errlen);
     if (rc) return rc;
     WebPDecoderConfig config;
     if (!WebPInitDecoderConfig(&config)) {
-        cut_image_free(out);
+        cutout_image_free(out);
         return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: library version mismatch");
     }
     config.output.colorspace = f->has_alpha ? MODE_RGBA : MODE_RGB;
@@ -67,14 +67,14 @@ static int decode_still(const uint8_t *data, size_t size, const WebPBitstreamFea
     VP8StatusCode s = WebPDecode(data, size, &config);
     WebPFreeDecBuffer(&config.output);
     if (s != VP8_STATUS_OK) {
-        cut_image_free(out);
+        cutout_image_free(out);
         return fail_status(s, err, errlen);
     }
     return CUTOUT_OK;
 }
 
-static int decode_first_frame(const WebPData *wd, const WebPBitstreamFeatures *f, cut_image *out,
-                              cut_image_info *info, char *err, size_t errlen)
+static int decode_first_frame(const WebPData *wd, const WebPBitstreamFeatures *f, cutout_image *out,
+                              cutout_image_info *info, char *err, size_t errlen)
 {
     WebPAnimDecoderOptions opt;
     if (!WebPAnimDecoderOptionsInit(&opt))
@@ -93,7 +93,7 @@ static int decode_first_frame(const WebPData *wd, const WebPBitstreamFeatures *f
     }
     info->frames = (int)ai.frame_count;
     int c = f->has_alpha ? 4 : 3; /* as PIL: RGB unless the file declares alpha */
-    int rc = cut_image_alloc(out, f->width, f->height, c, err, errlen);
+    int rc = cutout_image_alloc(out, f->width, f->height, c, err, errlen);
     if (rc == 0) {
         for (int y = 0; y < out->height; y++) {
             const uint8_t *s = canvas + (size_t)y * (size_t)f->width * 4;
@@ -113,8 +113,8 @@ static int decode_first_frame(const WebPData *wd, const WebPBitstreamFeatures *f
     return rc;
 }
 
-int cut_webp_decode(const uint8_t *data, size_t size, const cut_image_limits *limits,
-                    cut_image *out, cut_image_info *info, char *err, size_t errlen)
+int cut_webp_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
+                    cutout_image *out, cutout_image_info *info, char *err, size_t errlen)
 {
     /* The RIFF header says how long the file is: shorter is truncated. */
     uint32_t riff = (uint32_t)data[4] | (uint32_t)data[5] << 8 | (uint32_t)data[6] << 16 |
@@ -133,16 +133,16 @@ int cut_webp_decode(const uint8_t *data, size_t size, const cut_image_limits *li
     return decode_still(data, size, &f, out, err, errlen);
 }
 
-int cut_webp_encode(const cut_image *img, int quality, int lossless, uint8_t **data,
+int cut_webp_encode(const cutout_image *img, int quality, int lossless, uint8_t **data,
                     size_t *size, char *err, size_t errlen)
 {
     if (img->width > WEBP_MAX_DIMENSION || img->height > WEBP_MAX_DIMENSION)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "WebP: %dx%d exceeds WebP's %d pixel limit",
                         img->width, img->height, WEBP_MAX_DIMENSION);
-    cut_image rgb = {0};
-    const cut_image *src = img;
+    cutout_image rgb = {0};
+    const cutout_image *src = img;
     if (img->channels == 1) { /* libwebp takes RGB(A) only */
-        int rc = cut_image_convert(img, 3, &rgb, err, errlen);
+        int rc = cutout_image_convert(img, 3, &rgb, err, errlen);
         if (rc) return rc;
         src = &rgb;
     }
@@ -156,7 +156,7 @@ int cut_webp_encode(const cut_image *img, int quality, int lossless, uint8_t **d
     else
         n = lossless ? WebPEncodeLosslessRGB(src->pixels, src->width, src->height, stride, &buf)
                      : WebPEncodeRGB(src->pixels, src->width, src->height, stride, q, &buf);
-    cut_image_free(&rgb);
+    cutout_image_free(&rgb);
     if (n == 0) {
         WebPFree(buf);
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "WebP: encoding failed");

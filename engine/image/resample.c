@@ -118,7 +118,7 @@ static void premultiply_row(const uint8_t *in, int w, uint8_t *out)
 }
 
 /* PIL's RGBa -> RGBA: 255 * c / a truncated, clipped; a of 0 or 255 as is. */
-static void unpremultiply(cut_image *im)
+static void unpremultiply(cutout_image *im)
 {
     for (int y = 0; y < im->height; y++) {
         uint8_t *p = im->pixels + (size_t)y * im->stride;
@@ -165,11 +165,11 @@ static passes pick_passes(int simd)
 #define BAND_ROWS 32
 
 typedef struct {
-    const cut_image *src;
+    const cutout_image *src;
     int y0;                /* h pass: first source row read */
     const cut_coeffs *co;
     const passes *p;
-    cut_image *out;
+    cutout_image *out;
     const uint8_t *vin;    /* v pass input */
     size_t vin_stride, row_bytes;
     int failed;            /* h pass: out of memory (atomic) */
@@ -190,7 +190,7 @@ static void h_band(void *ctx, int band, int thread)
 {
     (void)thread;
     band_job *j = ctx;
-    const cut_image *src = j->src;
+    const cutout_image *src = j->src;
     int c = src->channels;
     uint8_t *pre = NULL;
     if (c == 4 && !(pre = malloc((size_t)src->width * 4))) {
@@ -210,8 +210,8 @@ static void h_band(void *ctx, int band, int thread)
     free(pre);
 }
 
-static int h_pass(const cut_image *src, int y0, const cut_coeffs *co, const passes *p,
-                  cut_image *out, threadpool *tp)
+static int h_pass(const cutout_image *src, int y0, const cut_coeffs *co, const passes *p,
+                  cutout_image *out, threadpool *tp)
 {
     band_job j = {.src = src, .y0 = y0, .co = co, .p = p, .out = out};
     run_bands(tp, out->height, h_band, &j);
@@ -238,7 +238,7 @@ static void unpremultiply_band(void *ctx, int band, int thread)
     (void)thread;
     band_job *j = ctx;
     int y1 = (band + 1) * BAND_ROWS < j->out->height ? (band + 1) * BAND_ROWS : j->out->height;
-    cut_image rows = *j->out;
+    cutout_image rows = *j->out;
     rows.pixels += (size_t)band * BAND_ROWS * rows.stride;
     rows.height = y1 - band * BAND_ROWS;
     unpremultiply(&rows);
@@ -246,7 +246,7 @@ static void unpremultiply_band(void *ctx, int band, int thread)
 
 /* PIL's ImagingResampleInner for 8-bit images of 1, 3 or 4 channels, with
  * RGBA premultiplied on the way in and unpremultiplied on the way out. */
-static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int simd,
+static int resize_u8(const cutout_image *src, int ow, int oh, cutout_image *dst, int simd,
                      threadpool *tp, char *err, size_t errlen)
 {
     int c = src->channels;
@@ -254,22 +254,22 @@ static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int s
     passes p = pick_passes(simd);
     cut_coeffs cv, chz;
     memset(&chz, 0, sizeof chz);
-    cut_image tmp;
+    cutout_image tmp;
     memset(&tmp, 0, sizeof tmp);
     if (cut_lanczos_coeffs(src->height, oh, &cv))
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "resize: out of memory");
     /* Only the input rows the vertical pass will read. */
     int y_first = cv.first[0];
     int y_last = cv.first[oh - 1] + cv.count[oh - 1];
-    const cut_image *vin = src;
+    const cutout_image *vin = src;
     int rc = CUTOUT_OK;
     if (need_h) {
         if (cut_lanczos_coeffs(src->width, ow, &chz)) {
             rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "resize: out of memory");
             goto done;
         }
-        cut_image *h_out = need_v ? &tmp : dst;
-        rc = cut_image_alloc(h_out, ow, need_v ? y_last - y_first : src->height, c, err, errlen);
+        cutout_image *h_out = need_v ? &tmp : dst;
+        rc = cutout_image_alloc(h_out, ow, need_v ? y_last - y_first : src->height, c, err, errlen);
         if (rc) goto done;
         if (h_pass(src, need_v ? y_first : 0, &chz, &p, h_out, tp)) {
             rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "resize: out of memory");
@@ -278,7 +278,7 @@ static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int s
         for (int i = 0; i < oh; i++) cv.first[i] -= y_first;
         vin = &tmp;
     } else if (c == 4) { /* the vertical pass reads the source: premultiply a copy */
-        rc = cut_image_alloc(&tmp, src->width, src->height, 4, err, errlen);
+        rc = cutout_image_alloc(&tmp, src->width, src->height, 4, err, errlen);
         if (rc) goto done;
         for (int y = 0; y < src->height; y++)
             premultiply_row(src->pixels + (size_t)y * src->stride, src->width,
@@ -286,7 +286,7 @@ static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int s
         vin = &tmp;
     }
     if (need_v) {
-        rc = cut_image_alloc(dst, ow, oh, c, err, errlen);
+        rc = cutout_image_alloc(dst, ow, oh, c, err, errlen);
         if (rc) goto done;
         band_job j = {.co = &cv, .p = &p, .out = dst, .vin = vin->pixels, .vin_stride = vin->stride,
                       .row_bytes = (size_t)ow * (size_t)c};
@@ -299,12 +299,12 @@ static int resize_u8(const cut_image *src, int ow, int oh, cut_image *dst, int s
 done:
     cut_coeffs_free(&cv);
     cut_coeffs_free(&chz);
-    cut_image_free(&tmp);
-    if (rc) cut_image_free(dst);
+    cutout_image_free(&tmp);
+    if (rc) cutout_image_free(dst);
     return rc;
 }
 
-static int resize(const cut_image *src, int width, int height, cut_image *dst, int simd,
+static int resize(const cutout_image *src, int width, int height, cutout_image *dst, int simd,
                   threadpool *tp, char *err, size_t errlen)
 {
     memset(dst, 0, sizeof *dst);
@@ -315,24 +315,18 @@ static int resize(const cut_image *src, int width, int height, cut_image *dst, i
     if (width <= 0 || height <= 0)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "resize: invalid size %dx%d", width, height);
     if (width == src->width && height == src->height)
-        return cut_image_convert(src, src->channels, dst, err, errlen); /* a copy, as PIL */
+        return cutout_image_convert(src, src->channels, dst, err, errlen); /* a copy, as PIL */
     return resize_u8(src, width, height, dst, simd, tp, err, errlen);
 }
 
-int cut_resize_lanczos_impl(const cut_image *src, int width, int height, cut_image *dst,
+int cut_resize_lanczos_impl(const cutout_image *src, int width, int height, cutout_image *dst,
                             int simd, char *err, size_t errlen)
 {
     return resize(src, width, height, dst, simd, NULL, err, errlen);
 }
 
-int cut_resize_lanczos(const cut_image *src, int width, int height, cut_image *dst, char *err,
-                       size_t errlen)
-{
-    return resize(src, width, height, dst, 1, NULL, err, errlen);
-}
-
-int cut_resize_lanczos_tp(const cut_image *src, int width, int height, cut_image *dst,
-                          threadpool *tp, char *err, size_t errlen)
+int cut_resize_lanczos(const cutout_image *src, int width, int height, cutout_image *dst,
+                       threadpool *tp, char *err, size_t errlen)
 {
     return resize(src, width, height, dst, 1, tp, err, errlen);
 }

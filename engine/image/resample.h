@@ -22,18 +22,15 @@
 #include "image.h"
 #include "threadpool.h"
 
-/* Resizes src (1, 3 or 4 channels) into a newly allocated dst. */
-int cut_resize_lanczos(const cut_image *src, int width, int height, cut_image *dst, char *err,
-                       size_t errlen);
-
-/* Same, with the passes spread over tp's threads (NULL: the calling thread
- * only); the same bytes. */
-int cut_resize_lanczos_tp(const cut_image *src, int width, int height, cut_image *dst,
-                          threadpool *tp, char *err, size_t errlen);
+/* Resizes src (1, 3 or 4 channels) into a newly allocated dst, with the
+ * passes spread over tp's threads (NULL: the calling thread only); the same
+ * bytes either way. */
+int cut_resize_lanczos(const cutout_image *src, int width, int height, cutout_image *dst,
+                       threadpool *tp, char *err, size_t errlen);
 
 /* Same, choosing the implementation: simd 0 runs the portable code only
  * (tests check both give identical bytes), 1 uses AVX2 when the CPU has it. */
-int cut_resize_lanczos_impl(const cut_image *src, int width, int height, cut_image *dst,
+int cut_resize_lanczos_impl(const cutout_image *src, int width, int height, cutout_image *dst,
                             int simd, char *err, size_t errlen);
 
 /* ---- shared by resample.c and resample_avx2.c ---- */

@@ -8,6 +8,7 @@
 #define CUTOUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,6 +65,9 @@ typedef struct {
     int side_outputs; /* 1: also compute every side output (tests) */
     const char *device; /* OpenCL device: index or name substring; NULL: first GPU */
     int require_gpu;    /* fail unless a GPU/accelerator runs the network */
+    int retune;         /* OpenCL: measure direct vs GEMM again for every conv shape
+                           of the first pass, whatever the tuning cache says, and
+                           update the cache (cutout-bench --tune) */
 } cutout_engine_options;
 
 void cutout_engine_options_default(cutout_engine_options *opt);
@@ -89,6 +93,182 @@ size_t cutout_engine_arena_bytes(const cutout_engine *engine);
  * planned maxima; h, w >= 8. */
 int cutout_engine_run(cutout_engine *engine, const float *input, int n, int h, int w,
                       float *const *outputs, char *err, size_t errlen);
+
+/* A conv shape the OpenCL backend measured in this engine (with retune, or
+ * not yet in the tuning cache) and the method it chose for it. */
+typedef struct {
+    char shape[96];     /* e.g. "k3 s1 d1 cin64 cout16 320x320 n1" */
+    const char *method; /* "direct" or "gemm" */
+    double direct_ms, gemm_ms; /* best times of each path; gemm_ms < 0: GEMM failed */
+} cutout_tuning;
+
+/* The i-th measurement (0, 1, ... in the order the shapes ran): 1 and *out
+ * filled, or 0 past the last one (always 0 on the CPU backend). */
+int cutout_engine_tuning(const cutout_engine *engine, int i, cutout_tuning *out);
+
+/* ---- threads for the image work ----
+ *
+ * A fixed pool of worker threads that the image and pipeline functions below
+ * may spread one image's work over (a server giving one request every
+ * core). The calling thread takes part, so a pool of N threads starts N-1. */
+typedef struct cutout_pool cutout_pool;
+
+/* threads < 1 counts as 1. CUTOUT_OK or CUTOUT_E_NOMEM (memory, threads). */
+int cutout_pool_create(int threads, cutout_pool **out);
+int cutout_pool_threads(const cutout_pool *pool);
+void cutout_pool_free(cutout_pool *pool); /* NULL: nothing */
+
+/* ---- images ----
+ *
+ * Decoding follows what PIL does for Image.open(...) + ImageOps.exif_transpose
+ * + convert("RGB"/"RGBA"), so that the pipeline sees the same pixels rembg
+ * sees. Known, deliberate differences are listed at cutout_image_decode(). */
+
+/* Interleaved 8-bit pixels: channels 1 (grey), 3 (RGB) or 4 (RGBA, straight
+ * alpha). Rows are stride bytes apart (stride >= width * channels). */
+typedef struct {
+    int width, height, channels;
+    size_t stride;
+    uint8_t *pixels;
+} cutout_image;
+
+/* Allocates width x height x channels (tight stride, contents undefined). */
+int cutout_image_alloc(cutout_image *img, int width, int height, int channels, char *err,
+                    size_t errlen);
+/* Frees the pixels and zeroes the struct; safe on a zeroed struct. */
+void cutout_image_free(cutout_image *img);
+
+/* Converts to 1, 3 or 4 channels into a new image, like PIL's convert():
+ * grey -> RGB replicates; RGBA -> RGB drops alpha (no compositing); RGB ->
+ * grey is ITU-R 601 (PIL's L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16);
+ * anything -> RGBA gets alpha 255 where it had none. */
+int cutout_image_convert(const cutout_image *src, int channels, cutout_image *dst, char *err,
+                      size_t errlen);
+
+typedef enum {
+    CUTOUT_FORMAT_UNKNOWN = 0,
+    CUTOUT_FORMAT_PNG = 1,
+    CUTOUT_FORMAT_JPEG = 2,
+    CUTOUT_FORMAT_WEBP = 3
+} cutout_image_format;
+
+/* By magic bytes only. */
+cutout_image_format cutout_image_sniff(const void *data, size_t size);
+const char *cutout_image_format_name(cutout_image_format format); /* "PNG", ... */
+
+/* Checked from the file header before any pixel memory is allocated.
+ * Zero means no limit. Dimensions are those stored in the file (before the
+ * EXIF rotation, which only swaps them). */
+typedef struct {
+    uint64_t max_pixels;
+    int max_dimension;
+    int min_dimension;
+} cutout_image_limits;
+
+typedef struct {
+    unsigned gray16_clip : 1; /* 16-bit grey PNG like PIL 9.4: values clipped
+                                 to 0..255 instead of scaled (>> 8). */
+} cutout_decode_flags;
+
+typedef struct {
+    cutout_image_format format;
+    int file_width, file_height; /* as stored, before orientation */
+    int orientation;             /* EXIF orientation 1..8 (1 if none); already applied */
+    int frames;                  /* animation frames (WebP, APNG), 1 otherwise */
+    int has_alpha;               /* alpha channel or tRNS transparency: output is RGBA */
+    char warning[160];           /* not an error, e.g. animation truncated; "" if none */
+} cutout_image_info;
+
+/* Decodes a PNG, JPEG or WebP held in memory into grey (1), RGB (3) or RGBA
+ * (4) with the EXIF orientation applied. Grey stays grey; every source with
+ * transparency (alpha, tRNS) becomes RGBA; CMYK JPEGs become RGB with PIL's
+ * formula (Adobe-inverted CMYK, as PIL always assumes). 16-bit samples keep
+ * their high byte (PIL's unpacking). An animated WebP or PNG yields its first
+ * frame (as PIL's Image.open) and a warning in info->warning.
+ *
+ * Differences from PIL 9.4 (on purpose): 16-bit grey PNGs are scaled (>> 8)
+ * unless flags.gray16_clip (PIL clips them, turning them nearly white); PNG
+ * tRNS on 1/2/4/16-bit grey and 16-bit RGB is applied as the PNG spec says
+ * (PIL compares the unscaled key with scaled pixels and misses); JPEGs with
+ * corrupt entropy data are rejected (PIL silently decodes garbage); XMP
+ * orientation and ImageMagick "Raw profile type exif" text chunks are ignored.
+ *
+ * Errors: CUTOUT_E_UNSUPPORTED (not PNG/JPEG/WebP), CUTOUT_E_FORMAT (corrupt or
+ * truncated), CUTOUT_E_LIMIT (limits), CUTOUT_E_NOMEM. limits and info may be
+ * NULL. On error *out is zeroed. */
+int cutout_image_decode(const void *data, size_t size, const cutout_image_limits *limits,
+                     cutout_decode_flags flags, cutout_image *out, cutout_image_info *info, char *err,
+                     size_t errlen);
+
+typedef struct {
+    cutout_image_format format;
+    int quality;     /* JPEG and lossy WebP: 1..100 (0: 90) */
+    int lossless;    /* WebP: lossless instead of quality */
+    int png_level;   /* PNG zlib level 0..9 (-1: 3, fast with fair size) */
+    int png_strips;  /* PNG levels 0..3: deflate independent strips, on the
+                        pool's threads when one is given (the same pixels as
+                        libpng's file, other bytes; the server's fast path) */
+} cutout_encode_options;
+
+void cutout_encode_options_default(cutout_encode_options *opt, cutout_image_format format);
+
+/* Encodes into a malloc'd buffer (*data, *size; the caller frees). PNG takes
+ * 1, 3 or 4 channels, WebP 3 or 4 (grey is expanded), JPEG 1 or 3: alpha must
+ * be composited by the caller first (CUTOUT_E_ARG otherwise). pool (may be
+ * NULL) is used by png_strips only; the bytes do not depend on it. */
+int cutout_image_encode(const cutout_image *img, const cutout_encode_options *opt,
+                        uint8_t **data, size_t *size, cutout_pool *pool, char *err,
+                        size_t errlen);
+
+/* ---- rembg's pipeline around the network (README.md "rembg-compatible
+ * processing") ----
+ *
+ * Pure over their arguments. Those taking a pool spread their work over its
+ * threads (NULL: the calling thread only) and give the same bytes either way.
+ * Functions that produce an image allocate it (free with cutout_image_free). */
+
+/* rembg's normalize(): img (1, 3 or 4 channels) converted to RGB (alpha
+ * dropped, grey replicated), LANCZOS-resized to size x size (aspect not
+ * kept), divided by its own maximum value (over all three channels, after
+ * the resize; an all-black image divides by 1 instead of 0), minus mean,
+ * over std, computed in double and stored as float32 CHW (3*size*size
+ * floats at out): the input of cutout_engine_run. For a batch call it once
+ * per image with out advanced by 3*size*size. */
+int cutout_pipeline_preprocess(const cutout_image *img, int size, const float mean[3],
+                               const float std[3], float *out, cutout_pool *pool, char *err,
+                               size_t errlen);
+
+/* rembg's predict() after the forward pass: pred is output 0 of one image
+ * (size x size floats). Min-max normalised in float32 ((p - mi) / (ma - mi),
+ * clipped to [0,1]; a constant map gives 0), times 255 truncated to uint8
+ * (numpy astype), then LANCZOS-resized to width x height. *mask is a new
+ * 1-channel image. */
+int cutout_pipeline_mask(const float *pred, int size, int width, int height,
+                         cutout_image *mask, cutout_pool *pool, char *err, size_t errlen);
+
+/* Parses "#rrggbb", "#rrggbbaa", "r,g,b" or "r,g,b,a" (decimal 0..255).
+ * Returns 0 and fills rgba (alpha 255 when absent) or -1. */
+int cutout_parse_color(const char *text, uint8_t rgba[4]);
+
+typedef struct {
+    int mask_only;          /* output the 8-bit mask (1 channel) */
+    int post_process;       /* rembg post_process_mask on the mask first */
+    int has_bg_color;       /* composite the cutout over bg_color */
+    uint8_t bg_color[4];
+    const cutout_image *bg_image; /* composite over this image (scaled to cover); NULL: none */
+    int crop;               /* crop to the bounding box of mask > 0 (whole image if empty) */
+    int margin, margin_percent;
+    int max_w, max_h;       /* 0: no limit; otherwise LANCZOS downscale to fit */
+    int opaque;             /* flatten onto the background (white when none): JPEG */
+} cutout_render_options;
+
+void cutout_render_options_default(cutout_render_options *opt);
+
+/* The whole output step: img (as decoded, orientation applied) and its mask
+ * (same size; post-processed in place when opt->post_process) -> *out, a
+ * new image: 1 channel (mask_only), 3 (opaque) or 4 channels. */
+int cutout_render(const cutout_image *img, cutout_image *mask, const cutout_render_options *opt,
+                  cutout_image *out, cutout_pool *pool, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -9,28 +9,22 @@
 #include "resample.h"
 #include "util.h"
 
-int cut_pipeline_preprocess(const cut_image *img, int size, const float mean[3],
-                            const float std[3], float *out, char *err, size_t errlen)
-{
-    return cut_pipeline_preprocess_tp(img, size, mean, std, out, NULL, err, errlen);
-}
-
-int cut_pipeline_preprocess_tp(const cut_image *img, int size, const float mean[3],
+int cutout_pipeline_preprocess(const cutout_image *img, int size, const float mean[3],
                                const float std[3], float *out, threadpool *tp, char *err,
                                size_t errlen)
 {
     if (!img || !img->pixels || size < 1 || !out)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "preprocess: bad arguments");
-    cut_image rgb = {0}, small = {0};
-    const cut_image *src = img;
+    cutout_image rgb = {0}, small = {0};
+    const cutout_image *src = img;
     int rc = CUTOUT_OK;
     if (img->channels != 3) {
-        rc = cut_image_convert(img, 3, &rgb, err, errlen);
+        rc = cutout_image_convert(img, 3, &rgb, err, errlen);
         if (rc) return rc;
         src = &rgb;
     }
-    rc = cut_resize_lanczos_tp(src, size, size, &small, tp, err, errlen);
-    cut_image_free(&rgb);
+    rc = cut_resize_lanczos(src, size, size, &small, tp, err, errlen);
+    cutout_image_free(&rgb);
     if (rc) return rc;
 
     /* rembg: im_ary / np.max(im_ary), then (x - mean) / std, all float64. */
@@ -50,7 +44,7 @@ int cut_pipeline_preprocess_tp(const cut_image *img, int size, const float mean[
                 out[c * plane + (size_t)y * size + x] = (float)((v - (double)mean[c]) / (double)std[c]);
             }
     }
-    cut_image_free(&small);
+    cutout_image_free(&small);
     return CUTOUT_OK;
 }
 
@@ -73,24 +67,18 @@ void cut_pipeline_pred_to_u8(const float *pred, size_t count, uint8_t *out)
     }
 }
 
-int cut_pipeline_mask(const float *pred, int size, int width, int height, cut_image *mask,
-                      char *err, size_t errlen)
-{
-    return cut_pipeline_mask_tp(pred, size, width, height, mask, NULL, err, errlen);
-}
-
-int cut_pipeline_mask_tp(const float *pred, int size, int width, int height, cut_image *mask,
+int cutout_pipeline_mask(const float *pred, int size, int width, int height, cutout_image *mask,
                          threadpool *tp, char *err, size_t errlen)
 {
     memset(mask, 0, sizeof *mask);
     if (!pred || size < 1 || width < 1 || height < 1)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "mask: bad arguments");
-    cut_image small = {0};
-    int rc = cut_image_alloc(&small, size, size, 1, err, errlen);
+    cutout_image small = {0};
+    int rc = cutout_image_alloc(&small, size, size, 1, err, errlen);
     if (rc) return rc;
     cut_pipeline_pred_to_u8(pred, (size_t)size * (size_t)size, small.pixels);
-    rc = cut_resize_lanczos_tp(&small, width, height, mask, tp, err, errlen);
-    cut_image_free(&small);
+    rc = cut_resize_lanczos(&small, width, height, mask, tp, err, errlen);
+    cutout_image_free(&small);
     return rc;
 }
 
@@ -118,7 +106,7 @@ static int hexval(char c)
     return -1;
 }
 
-int cut_parse_color(const char *text, uint8_t rgba[4])
+int cutout_parse_color(const char *text, uint8_t rgba[4])
 {
     if (!text) return -1;
     uint8_t v[4] = {0, 0, 0, 255};
@@ -148,7 +136,7 @@ int cut_parse_color(const char *text, uint8_t rgba[4])
     return 0;
 }
 
-int cut_mask_bbox(const cut_image *mask, int box[4])
+int cut_mask_bbox(const cutout_image *mask, int box[4])
 {
     int x0 = mask->width, y0 = mask->height, x1 = -1, y1 = -1;
     for (int y = 0; y < mask->height; y++) {
@@ -188,14 +176,14 @@ void cut_box_margin(int box[4], int margin, int percent, int img_w, int img_h)
     box[3] = (int)(y1 - y0);
 }
 
-int cut_image_crop(const cut_image *src, const int box[4], cut_image *dst, char *err,
+int cut_image_crop(const cutout_image *src, const int box[4], cutout_image *dst, char *err,
                    size_t errlen)
 {
     memset(dst, 0, sizeof *dst);
     if (box[0] < 0 || box[1] < 0 || box[2] < 1 || box[3] < 1 || box[2] > src->width - box[0] ||
         box[3] > src->height - box[1])
         return cut_fail(err, errlen, CUTOUT_E_ARG, "crop: box outside the image");
-    int rc = cut_image_alloc(dst, box[2], box[3], src->channels, err, errlen);
+    int rc = cutout_image_alloc(dst, box[2], box[3], src->channels, err, errlen);
     if (rc) return rc;
     size_t c = (size_t)src->channels;
     for (int y = 0; y < box[3]; y++)
@@ -227,20 +215,20 @@ static inline uint8_t mul255(unsigned a, unsigned b)
     return (uint8_t)(((t >> 8) + t) >> 8);
 }
 
-/* Rows of a cutout: cut_image_convert(img, 4) (grey replicated, alpha 255
+/* Rows of a cutout: cutout_image_convert(img, 4) (grey replicated, alpha 255
  * when absent) with the alpha then set from the mask, in one pass. */
 #define COMPOSE_ROWS 64
 
 typedef struct {
-    const cut_image *img, *mask;
-    cut_image *out;
+    const cutout_image *img, *mask;
+    cutout_image *out;
 } compose_job;
 
 static void compose_band(void *ctx, int band, int thread)
 {
     (void)thread;
     const compose_job *j = ctx;
-    const cut_image *img = j->img;
+    const cutout_image *img = j->img;
     int sc = img->channels;
     int y1 = (band + 1) * COMPOSE_ROWS < img->height ? (band + 1) * COMPOSE_ROWS : img->height;
     for (int y = band * COMPOSE_ROWS; y < y1; y++) {
@@ -260,7 +248,7 @@ static void compose_band(void *ctx, int band, int thread)
     }
 }
 
-int cut_compose_cutout_tp(const cut_image *img, const cut_image *mask, cut_image *out,
+int cut_compose_cutout(const cutout_image *img, const cutout_image *mask, cutout_image *out,
                           threadpool *tp, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -268,7 +256,7 @@ int cut_compose_cutout_tp(const cut_image *img, const cut_image *mask, cut_image
         return cut_fail(err, errlen, CUTOUT_E_ARG, "cutout: mask and image sizes differ");
     if (img->channels != 1 && img->channels != 3 && img->channels != 4)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "cutout: image of %d channels", img->channels);
-    int rc = cut_image_alloc(out, img->width, img->height, 4, err, errlen);
+    int rc = cutout_image_alloc(out, img->width, img->height, 4, err, errlen);
     if (rc) return rc;
     compose_job j = {img, mask, out};
     int bands = (img->height + COMPOSE_ROWS - 1) / COMPOSE_ROWS;
@@ -278,17 +266,11 @@ int cut_compose_cutout_tp(const cut_image *img, const cut_image *mask, cut_image
     return CUTOUT_OK;
 }
 
-int cut_compose_cutout(const cut_image *img, const cut_image *mask, cut_image *out, char *err,
-                       size_t errlen)
-{
-    return cut_compose_cutout_tp(img, mask, out, NULL, err, errlen);
-}
-
 /* Pillow's AlphaComposite.c, integer for integer. */
 #define AC_PRECISION 7
 #define AC_DIV255(a) ((((a) >> 8) + (a)) >> 8)
 
-int cut_alpha_composite(cut_image *dst, const cut_image *src, char *err, size_t errlen)
+int cut_alpha_composite(cutout_image *dst, const cutout_image *src, char *err, size_t errlen)
 {
     if (dst->channels != 4 || src->channels != 4 || dst->width != src->width ||
         dst->height != src->height)
@@ -312,12 +294,12 @@ int cut_alpha_composite(cut_image *dst, const cut_image *src, char *err, size_t 
     return CUTOUT_OK;
 }
 
-int cut_cover_image(const cut_image *bg, int width, int height, cut_image *out, char *err,
+int cut_cover_image(const cutout_image *bg, int width, int height, cutout_image *out, char *err,
                     size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    cut_image rgba = {0}, scaled = {0};
-    int rc = cut_image_convert(bg, 4, &rgba, err, errlen);
+    cutout_image rgba = {0}, scaled = {0};
+    int rc = cutout_image_convert(bg, 4, &rgba, err, errlen);
     if (rc) return rc;
     double s = (double)width / bg->width;
     if ((double)height / bg->height > s) s = (double)height / bg->height;
@@ -325,39 +307,33 @@ int cut_cover_image(const cut_image *bg, int width, int height, cut_image *out, 
     if (sw < width) sw = width;
     if (sh < height) sh = height;
     if (sw > 1 << 16 || sh > 1 << 16) {
-        cut_image_free(&rgba);
+        cutout_image_free(&rgba);
         return cut_fail(err, errlen, CUTOUT_E_LIMIT, "background image: scaled size too large");
     }
-    rc = cut_resize_lanczos(&rgba, (int)sw, (int)sh, &scaled, err, errlen);
-    cut_image_free(&rgba);
+    rc = cut_resize_lanczos(&rgba, (int)sw, (int)sh, &scaled, NULL, err, errlen);
+    cutout_image_free(&rgba);
     if (rc) return rc;
     int box[4] = {(int)((sw - width) / 2), (int)((sh - height) / 2), width, height};
     rc = cut_image_crop(&scaled, box, out, err, errlen);
-    cut_image_free(&scaled);
+    cutout_image_free(&scaled);
     return rc;
 }
 
-void cut_render_options_default(cut_render_options *opt)
+void cutout_render_options_default(cutout_render_options *opt)
 {
     memset(opt, 0, sizeof *opt);
 }
 
 /* Replaces *img by the result of a step that produced next (or keeps it on error). */
-static void take(cut_image *img, cut_image *next)
+static void take(cutout_image *img, cutout_image *next)
 {
-    cut_image_free(img);
+    cutout_image_free(img);
     *img = *next;
     memset(next, 0, sizeof *next);
 }
 
-int cut_render(const cut_image *img, cut_image *mask, const cut_render_options *opt,
-               cut_image *out, char *err, size_t errlen)
-{
-    return cut_render_tp(img, mask, opt, out, NULL, err, errlen);
-}
-
-int cut_render_tp(const cut_image *img, cut_image *mask, const cut_render_options *opt,
-                  cut_image *out, threadpool *tp, char *err, size_t errlen)
+int cutout_render(const cutout_image *img, cutout_image *mask, const cutout_render_options *opt,
+                  cutout_image *out, threadpool *tp, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!img || !mask || !opt || mask->channels != 1 || mask->width != img->width ||
@@ -368,17 +344,17 @@ int cut_render_tp(const cut_image *img, cut_image *mask, const cut_render_option
         rc = cut_mask_post_process(mask, err, errlen);
         if (rc) return rc;
     }
-    cut_image cur = {0}, next = {0};
+    cutout_image cur = {0}, next = {0};
     if (opt->mask_only) {
         int box[4] = {0, 0, mask->width, mask->height};
         rc = cut_image_crop(mask, box, &cur, err, errlen); /* a copy */
     } else {
-        rc = cut_compose_cutout_tp(img, mask, &cur, tp, err, errlen);
+        rc = cut_compose_cutout(img, mask, &cur, tp, err, errlen);
         if (!rc && (opt->bg_image || opt->has_bg_color || opt->opaque)) {
             if (opt->bg_image) {
                 rc = cut_cover_image(opt->bg_image, img->width, img->height, &next, err, errlen);
             } else {
-                rc = cut_image_alloc(&next, img->width, img->height, 4, err, errlen);
+                rc = cutout_image_alloc(&next, img->width, img->height, 4, err, errlen);
                 uint8_t c[4] = {255, 255, 255, 255};
                 if (opt->has_bg_color) memcpy(c, opt->bg_color, 4);
                 for (int y = 0; !rc && y < next.height; y++)
@@ -387,7 +363,7 @@ int cut_render_tp(const cut_image *img, cut_image *mask, const cut_render_option
             }
             if (!rc) rc = cut_alpha_composite(&next, &cur, err, errlen);
             if (!rc) take(&cur, &next);
-            cut_image_free(&next);
+            cutout_image_free(&next);
         }
     }
     if (!rc && opt->crop) {
@@ -402,16 +378,16 @@ int cut_render_tp(const cut_image *img, cut_image *mask, const cut_render_option
         int w, h;
         cut_fit_size(cur.width, cur.height, opt->max_w, opt->max_h, &w, &h);
         if (w != cur.width || h != cur.height) {
-            rc = cut_resize_lanczos_tp(&cur, w, h, &next, tp, err, errlen);
+            rc = cut_resize_lanczos(&cur, w, h, &next, tp, err, errlen);
             if (!rc) take(&cur, &next);
         }
     }
     if (!rc && opt->opaque && cur.channels == 4) {
-        rc = cut_image_convert(&cur, 3, &next, err, errlen);
+        rc = cutout_image_convert(&cur, 3, &next, err, errlen);
         if (!rc) take(&cur, &next);
     }
     if (rc) {
-        cut_image_free(&cur);
+        cutout_image_free(&cur);
         return rc;
     }
     *out = cur;

@@ -46,7 +46,7 @@ static void cross_pass(const uint8_t *src, uint8_t *dst, int w, int h, int is_ma
         }
 }
 
-int cut_mask_post_process(cut_image *mask, char *err, size_t errlen)
+int cut_mask_post_process(cutout_image *mask, char *err, size_t errlen)
 {
     if (!mask || !mask->pixels || mask->channels != 1)
         return cut_fail(err, errlen, CUTOUT_E_ARG, "post-process: need a 1-channel mask");

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Compares cut_image_decode with PIL (Image.open + ImageOps.exif_transpose +
+"""Compares cutout_image_decode with PIL (Image.open + ImageOps.exif_transpose +
 convert) on generated PNG, JPEG and WebP files, and feeds it hostile files.
 
 Fixtures are generated in a temporary directory at run time:

@@ -29,8 +29,8 @@ static void json_string(const char *s)
 
 static int decode(int argc, char **argv)
 {
-    cut_decode_flags flags = {0};
-    cut_image_limits limits = {0, 0, 0};
+    cutout_decode_flags flags = {0};
+    cutout_image_limits limits = {0, 0, 0};
     int i = 0;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--gray16-clip") == 0) {
@@ -54,9 +54,9 @@ static int decode(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    cut_image img;
-    cut_image_info info;
-    rc = cut_image_decode(data, size, &limits, flags, &img, &info, err, sizeof err);
+    cutout_image img;
+    cutout_image_info info;
+    rc = cutout_image_decode(data, size, &limits, flags, &img, &info, err, sizeof err);
     free(data);
     if (rc == 0 && raw_write(argv[i + 1], &img)) {
         fprintf(stderr, "cannot write %s\n", argv[i + 1]);
@@ -64,36 +64,36 @@ static int decode(int argc, char **argv)
     }
     printf("{\"rc\":%d,\"format\":\"%s\",\"orientation\":%d,\"frames\":%d,\"has_alpha\":%d,"
            "\"channels\":%d,\"warning\":",
-           rc, cut_image_format_name(info.format), info.orientation, info.frames,
+           rc, cutout_image_format_name(info.format), info.orientation, info.frames,
            info.has_alpha, img.channels);
     json_string(info.warning);
     printf(",\"error\":");
     json_string(rc ? err : "");
     printf("}\n");
-    cut_image_free(&img);
+    cutout_image_free(&img);
     return 0;
 }
 
 static int encode(int argc, char **argv)
 {
     if (argc != 4) return 2;
-    cut_encode_options opt;
+    cutout_encode_options opt;
     const char *f = argv[0];
     int q = atoi(argv[1]);
     if (strcmp(f, "png") == 0) {
-        cut_encode_options_default(&opt, CUT_FORMAT_PNG);
+        cutout_encode_options_default(&opt, CUTOUT_FORMAT_PNG);
         opt.png_level = q;
     } else if (strcmp(f, "jpeg") == 0) {
-        cut_encode_options_default(&opt, CUT_FORMAT_JPEG);
+        cutout_encode_options_default(&opt, CUTOUT_FORMAT_JPEG);
         opt.quality = q;
     } else if (strncmp(f, "webp", 4) == 0) {
-        cut_encode_options_default(&opt, CUT_FORMAT_WEBP);
+        cutout_encode_options_default(&opt, CUTOUT_FORMAT_WEBP);
         opt.quality = q;
         opt.lossless = strcmp(f, "webp-lossless") == 0;
     } else {
         return 2;
     }
-    cut_image img;
+    cutout_image img;
     if (raw_read(argv[2], &img)) {
         fprintf(stderr, "cannot read %s\n", argv[2]);
         return 1;
@@ -101,8 +101,8 @@ static int encode(int argc, char **argv)
     uint8_t *data;
     size_t size;
     char err[256];
-    int rc = cut_image_encode(&img, &opt, &data, &size, err, sizeof err);
-    cut_image_free(&img);
+    int rc = cutout_image_encode(&img, &opt, &data, &size, NULL, err, sizeof err);
+    cutout_image_free(&img);
     if (rc) {
         printf("{\"rc\":%d,\"error\":", rc);
         json_string(err);

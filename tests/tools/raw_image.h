@@ -9,25 +9,25 @@
 
 #include "image.h"
 
-static int raw_read(const char *path, cut_image *img)
+static int raw_read(const char *path, cutout_image *img)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
     int w, h, c;
     char err[128];
     if (fscanf(f, "%d %d %d", &w, &h, &c) != 3 || fgetc(f) != '\n' ||
-        cut_image_alloc(img, w, h, c, err, sizeof err)) {
+        cutout_image_alloc(img, w, h, c, err, sizeof err)) {
         fclose(f);
         return -1;
     }
     size_t n = img->stride * (size_t)h;
     int ok = fread(img->pixels, 1, n, f) == n;
     fclose(f);
-    if (!ok) cut_image_free(img);
+    if (!ok) cutout_image_free(img);
     return ok ? 0 : -1;
 }
 
-static int raw_write(const char *path, const cut_image *img)
+static int raw_write(const char *path, const cutout_image *img)
 {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;

@@ -31,8 +31,8 @@ static int bench(int simd, char **argv)
     int sw = atoi(argv[0]), sh = atoi(argv[1]), c = atoi(argv[2]);
     int w = atoi(argv[3]), h = atoi(argv[4]), n = atoi(argv[5]);
     char err[256];
-    cut_image src;
-    if (n < 1 || n > 1000 || cut_image_alloc(&src, sw, sh, c, err, sizeof err)) {
+    cutout_image src;
+    if (n < 1 || n > 1000 || cutout_image_alloc(&src, sw, sh, c, err, sizeof err)) {
         fprintf(stderr, "bad arguments\n");
         return 2;
     }
@@ -44,20 +44,20 @@ static int bench(int simd, char **argv)
         }
     double *t = malloc(sizeof *t * (size_t)n);
     for (int i = 0; i < n; i++) {
-        cut_image dst;
+        cutout_image dst;
         double t0 = now_ms();
         if (cut_resize_lanczos_impl(&src, w, h, &dst, simd, err, sizeof err)) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }
         t[i] = now_ms() - t0;
-        cut_image_free(&dst);
+        cutout_image_free(&dst);
     }
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     printf("%dx%dx%d -> %dx%d %s: median %.2f ms, min %.2f ms\n", sw, sh, c, w, h,
            simd ? "simd" : "portable", t[n / 2], t[0]);
     free(t);
-    cut_image_free(&src);
+    cutout_image_free(&src);
     return 0;
 }
 
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: resample_run [--portable] IN.raw OUT.raw WIDTH HEIGHT\n");
         return 2;
     }
-    cut_image src, dst;
+    cutout_image src, dst;
     char err[256];
     if (raw_read(argv[i], &src)) {
         fprintf(stderr, "cannot read %s\n", argv[i]);
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = raw_write(argv[i + 1], &dst);
-    cut_image_free(&src);
-    cut_image_free(&dst);
+    cutout_image_free(&src);
+    cutout_image_free(&dst);
     return rc ? 1 : 0;
 }

@@ -35,7 +35,7 @@ static uint32_t rnd(void)
     return rng_state;
 }
 
-static int same_pixels(const cut_image *a, const cut_image *b)
+static int same_pixels(const cutout_image *a, const cutout_image *b)
 {
     if (a->width != b->width || a->height != b->height || a->channels != b->channels) return 0;
     for (int y = 0; y < a->height; y++)

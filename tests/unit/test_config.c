@@ -48,7 +48,7 @@ static void test_defaults(void)
               c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 64,
           "defaults: limits as fcgi/README.md");
     check(c.max_connections == 64, "defaults: limits.max_connections 64 (per worker)");
-    check(c.out_format == CUT_FORMAT_PNG && c.png_compression == 3 && c.webp_quality == 90 &&
+    check(c.out_format == CUTOUT_FORMAT_PNG && c.png_compression == 3 && c.webp_quality == 90 &&
               c.jpeg_quality == 90 && c.max_requests == 0,
           "defaults: output png/3/90/90, max_requests 0");
     check(c.log_level == CF_LOG_INFO && c.log_json && !strcmp(c.log_file, "stderr") && c.listen[0] == '\0',
@@ -93,7 +93,7 @@ static void test_full_file(void)
               c.max_pixels == 2000 && c.max_dimension == 300 && c.min_dimension == 16 &&
               c.request_timeout_s == 5 && c.queue_depth == 3 && c.max_connections == 10,
           "batch and limits (flow mapping over three lines)");
-    check(c.out_format == CUT_FORMAT_WEBP && c.png_compression == 9 && c.webp_quality == 70 &&
+    check(c.out_format == CUTOUT_FORMAT_WEBP && c.png_compression == 9 && c.webp_quality == 70 &&
               c.jpeg_quality == 80 && c.max_requests == 1000 && c.log_level == CF_LOG_WARN &&
               !c.log_json && !strcmp(c.log_file, "/var/log/cutout.log"),
           "output, max_requests, log");

@@ -23,11 +23,11 @@
 #include "../tools/unit_check.h"
 
 
-static cut_image make(int w, int h, int c, int smooth)
+static cutout_image make(int w, int h, int c, int smooth)
 {
-    cut_image im;
+    cutout_image im;
     char err[128];
-    if (cut_image_alloc(&im, w, h, c, err, sizeof err)) exit(1);
+    if (cutout_image_alloc(&im, w, h, c, err, sizeof err)) exit(1);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int ch = 0; ch < c; ch++)
@@ -36,7 +36,7 @@ static cut_image make(int w, int h, int c, int smooth)
     return im;
 }
 
-static double mean_abs_diff(const cut_image *a, const cut_image *b)
+static double mean_abs_diff(const cutout_image *a, const cutout_image *b)
 {
     double s = 0;
     size_t n = (size_t)a->width * (size_t)a->channels;
@@ -46,31 +46,31 @@ static double mean_abs_diff(const cut_image *a, const cut_image *b)
     return s / ((double)n * a->height);
 }
 
-static uint8_t *encode(const cut_image *im, cut_image_format f, int q, int lossless,
+static uint8_t *encode(const cutout_image *im, cutout_image_format f, int q, int lossless,
                        size_t *size)
 {
-    cut_encode_options o;
-    cut_encode_options_default(&o, f);
-    if (f == CUT_FORMAT_PNG)
+    cutout_encode_options o;
+    cutout_encode_options_default(&o, f);
+    if (f == CUTOUT_FORMAT_PNG)
         o.png_level = q;
     else
         o.quality = q;
     o.lossless = lossless;
     uint8_t *data;
     char err[256];
-    if (cut_image_encode(im, &o, &data, size, err, sizeof err)) {
+    if (cutout_image_encode(im, &o, &data, size, NULL, err, sizeof err)) {
         printf("     encode: %s\n", err);
         return NULL;
     }
     return data;
 }
 
-static const cut_decode_flags no_flags = {0};
+static const cutout_decode_flags no_flags = {0};
 
-static int decode(const uint8_t *data, size_t size, const cut_image_limits *lim,
-                  cut_decode_flags flags, cut_image *out, cut_image_info *info, char *err)
+static int decode(const uint8_t *data, size_t size, const cutout_image_limits *lim,
+                  cutout_decode_flags flags, cutout_image *out, cutout_image_info *info, char *err)
 {
-    return cut_image_decode(data, size, lim, flags, out, info, err, 256);
+    return cutout_image_decode(data, size, lim, flags, out, info, err, 256);
 }
 
 /* ---- round trips through our own encoders ---- */
@@ -80,23 +80,23 @@ static void test_roundtrips(void)
     char err[256];
     for (int c = 1; c <= 4; c++) {
         if (c == 2) continue;
-        cut_image im = make(37, 23, c, 0), out;
+        cutout_image im = make(37, 23, c, 0), out;
         for (int level = 0; level <= 9; level += 3) {
             size_t n;
-            uint8_t *png = encode(&im, CUT_FORMAT_PNG, level, 0, &n);
-            cut_image_info info;
+            uint8_t *png = encode(&im, CUTOUT_FORMAT_PNG, level, 0, &n);
+            cutout_image_info info;
             int ok = png && decode(png, n, NULL, no_flags, &out, &info, err) == 0 &&
-                     same_pixels(&im, &out) && info.format == CUT_FORMAT_PNG &&
+                     same_pixels(&im, &out) && info.format == CUTOUT_FORMAT_PNG &&
                      info.has_alpha == (c == 4);
             check(ok, "PNG %d channel(s), level %d: lossless round trip", c, level);
             free(png);
-            cut_image_free(&out);
+            cutout_image_free(&out);
         }
         if (c != 1) {
             /* libwebp may change the colour of fully transparent pixels
              * (exact = 0, smaller files); everything visible is exact. */
             size_t n;
-            uint8_t *w = encode(&im, CUT_FORMAT_WEBP, 90, 1, &n);
+            uint8_t *w = encode(&im, CUTOUT_FORMAT_WEBP, 90, 1, &n);
             int ok = w && decode(w, n, NULL, no_flags, &out, NULL, err) == 0 &&
                      out.channels == c;
             for (int y = 0; ok && y < im.height; y++)
@@ -107,60 +107,60 @@ static void test_roundtrips(void)
                 }
             check(ok, "WebP lossless %d channels: exact round trip (visible pixels)", c);
             free(w);
-            cut_image_free(&out);
+            cutout_image_free(&out);
         }
-        cut_image_free(&im);
+        cutout_image_free(&im);
     }
     /* Lossy formats: a smooth image must come back close. The bounds (mean
      * error under 3 levels at quality 90) are loose for these codecs and
      * catch what matters: swapped channels, shifted rows, wrong subsampling
      * or colour conversion give tens of levels. */
-    cut_image im = make(64, 48, 3, 1), out;
+    cutout_image im = make(64, 48, 3, 1), out;
     size_t n;
-    uint8_t *j = encode(&im, CUT_FORMAT_JPEG, 90, 0, &n);
+    uint8_t *j = encode(&im, CUTOUT_FORMAT_JPEG, 90, 0, &n);
     int ok = j && decode(j, n, NULL, no_flags, &out, NULL, err) == 0 && out.channels == 3;
     double d = ok ? mean_abs_diff(&im, &out) : 999;
     check(ok && d < 3, "JPEG q90 RGB round trip: mean error %.2f levels", d);
     free(j);
-    cut_image_free(&out);
-    uint8_t *w = encode(&im, CUT_FORMAT_WEBP, 90, 0, &n);
+    cutout_image_free(&out);
+    uint8_t *w = encode(&im, CUTOUT_FORMAT_WEBP, 90, 0, &n);
     ok = w && decode(w, n, NULL, no_flags, &out, NULL, err) == 0 && out.channels == 3;
     d = ok ? mean_abs_diff(&im, &out) : 999;
     check(ok && d < 3, "WebP lossy q90 RGB round trip: mean error %.2f levels", d);
     free(w);
-    cut_image_free(&out);
-    cut_image gray = make(64, 48, 1, 1);
-    j = encode(&gray, CUT_FORMAT_JPEG, 90, 0, &n);
+    cutout_image_free(&out);
+    cutout_image gray = make(64, 48, 1, 1);
+    j = encode(&gray, CUTOUT_FORMAT_JPEG, 90, 0, &n);
     ok = j && decode(j, n, NULL, no_flags, &out, NULL, err) == 0 && out.channels == 1;
     d = ok ? mean_abs_diff(&gray, &out) : 999;
     check(ok && d < 3, "JPEG q90 grey round trip: mean error %.2f levels", d);
     free(j);
-    cut_image_free(&out);
-    cut_image_free(&gray);
-    cut_image_free(&im);
+    cutout_image_free(&out);
+    cutout_image_free(&gray);
+    cutout_image_free(&im);
 
     /* Lossy WebP keeps alpha losslessly (alpha_quality defaults to 100). */
     im = make(40, 30, 4, 1);
-    w = encode(&im, CUT_FORMAT_WEBP, 80, 0, &n);
+    w = encode(&im, CUTOUT_FORMAT_WEBP, 80, 0, &n);
     ok = w && decode(w, n, NULL, no_flags, &out, NULL, err) == 0 && out.channels == 4;
     for (int i = 0; ok && i < 40 * 30; i++) ok = out.pixels[i * 4 + 3] == im.pixels[i * 4 + 3];
     check(ok, "WebP lossy RGBA keeps alpha exactly");
     free(w);
-    cut_image_free(&out);
+    cutout_image_free(&out);
 
-    cut_encode_options o;
-    cut_encode_options_default(&o, CUT_FORMAT_JPEG);
+    cutout_encode_options o;
+    cutout_encode_options_default(&o, CUTOUT_FORMAT_JPEG);
     uint8_t *data;
-    int rc = cut_image_encode(&im, &o, &data, &n, err, sizeof err);
+    int rc = cutout_image_encode(&im, &o, &data, &n, NULL, err, sizeof err);
     check(rc == CUTOUT_E_ARG && strstr(err, "alpha"), "JPEG refuses RGBA: %s", err);
     o.quality = 101;
-    rc = cut_image_encode(&im, &o, &data, &n, err, sizeof err);
+    rc = cutout_image_encode(&im, &o, &data, &n, NULL, err, sizeof err);
     check(rc == CUTOUT_E_ARG, "quality 101 refused: %s", err);
-    cut_encode_options_default(&o, CUT_FORMAT_PNG);
+    cutout_encode_options_default(&o, CUTOUT_FORMAT_PNG);
     o.png_level = 10;
-    rc = cut_image_encode(&im, &o, &data, &n, err, sizeof err);
+    rc = cutout_image_encode(&im, &o, &data, &n, NULL, err, sizeof err);
     check(rc == CUTOUT_E_ARG, "PNG level 10 refused: %s", err);
-    cut_image_free(&im);
+    cutout_image_free(&im);
 }
 
 /* ---- PNG files written with libpng directly ---- */
@@ -213,19 +213,19 @@ static void test_png_variants(void)
 {
     enum { W = 29, H = 19 };
     char err[256];
-    cut_image out;
-    cut_image_info info;
+    cutout_image out;
+    cutout_image_info info;
     uint8_t *rows[H];
 
     /* Interlaced 8-bit RGB: Adam7 handled. */
-    cut_image src = make(W, H, 3, 0);
+    cutout_image src = make(W, H, 3, 0);
     for (int y = 0; y < H; y++) rows[y] = src.pixels + (size_t)y * src.stride;
     membuf m = write_png(W, H, 8, PNG_COLOR_TYPE_RGB, 1, rows, NULL, 0, NULL, 0, NULL);
     int ok = decode(m.buf, m.len, NULL, no_flags, &out, &info, err) == 0 && same_pixels(&src, &out);
     check(ok, "interlaced RGB PNG decodes exactly");
     free(m.buf);
-    cut_image_free(&out);
-    cut_image_free(&src);
+    cutout_image_free(&out);
+    cutout_image_free(&src);
 
     /* 16-bit RGBA: the high byte of each sample (what PIL's unpacker keeps). */
     static uint8_t s16[H][W * 8];
@@ -240,7 +240,7 @@ static void test_png_variants(void)
             if (out.pixels[(size_t)y * out.stride + i] != s16[y][2 * i]) ok = 0;
     check(ok, "16-bit RGBA PNG keeps the high byte of every sample");
     free(m.buf);
-    cut_image_free(&out);
+    cutout_image_free(&out);
 
     /* 16-bit grey: scaled by default, clipped like PIL with the flag. */
     m = write_png(W, H, 16, PNG_COLOR_TYPE_GRAY, 0, rows, NULL, 0, NULL, 0, NULL);
@@ -249,8 +249,8 @@ static void test_png_variants(void)
         for (int x = 0; x < W; x++)
             if (out.pixels[(size_t)y * out.stride + x] != s16[y][2 * x]) ok = 0;
     check(ok, "16-bit grey PNG: high byte by default");
-    cut_image_free(&out);
-    cut_decode_flags clip = {.gray16_clip = 1};
+    cutout_image_free(&out);
+    cutout_decode_flags clip = {.gray16_clip = 1};
     ok = decode(m.buf, m.len, NULL, clip, &out, &info, err) == 0 && out.channels == 1;
     for (int y = 0; ok && y < H; y++)
         for (int x = 0; x < W; x++) {
@@ -259,7 +259,7 @@ static void test_png_variants(void)
         }
     check(ok, "16-bit grey PNG with gray16_clip: clipped to 255 like PIL 9.4");
     free(m.buf);
-    cut_image_free(&out);
+    cutout_image_free(&out);
 
     /* 2-bit grey with a tRNS key: levels scale to 0/85/170/255, the key
      * sample becomes alpha 0. Samples 0..3 packed 4 per byte. */
@@ -286,7 +286,7 @@ static void test_png_variants(void)
         }
     check(ok, "2-bit grey PNG with tRNS: scaled levels, keyed alpha");
     free(m.buf);
-    cut_image_free(&out);
+    cutout_image_free(&out);
 
     /* 4-bit palette, 5 PLTE entries, tRNS for 3, indices up to 15: past the
      * PLTE PIL shows index i as grey (i, i, i), alpha 255 past the tRNS. */
@@ -313,7 +313,7 @@ static void test_png_variants(void)
         }
     check(ok, "interlaced 4-bit palette PNG with tRNS and indices past the PLTE");
     free(m.buf);
-    cut_image_free(&out);
+    cutout_image_free(&out);
 }
 
 /* ---- CMYK JPEG written with libjpeg ---- */
@@ -360,7 +360,7 @@ static void test_cmyk_jpeg(void)
         jpeg_finish_compress(&c);
         jpeg_destroy_compress(&c);
 
-        cut_image out;
+        cutout_image out;
         char err[256];
         int ok = decode(buf, len, NULL, no_flags, &out, NULL, err) == 0 && out.channels == 3;
         int worst = 0;
@@ -374,7 +374,7 @@ static void test_cmyk_jpeg(void)
         check(ok && worst <= (ycck ? 3 : 1), "%s JPEG (Adobe inverted) to RGB, max error %d",
               ycck ? "YCCK" : "CMYK", worst);
         free(buf);
-        cut_image_free(&out);
+        cutout_image_free(&out);
     }
 }
 
@@ -413,7 +413,7 @@ static void test_jpeg_scan_limit(void)
     }
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
-    cut_image out;
+    cutout_image out;
     char err[256];
     int rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
     check(rc == CUTOUT_E_FORMAT && strstr(err, "scans"), "JPEG with %d scans refused: %s", n, err);
@@ -430,7 +430,7 @@ static void test_animated_webp(void)
     WebPConfig cfg;
     WebPConfigInit(&cfg);
     cfg.lossless = 1;
-    cut_image frames[3];
+    cutout_image frames[3];
     for (int f = 0; f < 3; f++) {
         frames[f] = make(24, 16, 4, 0);
         for (int i = 0; i < 24 * 16; i++) frames[f].pixels[i * 4 + 3] = 255;
@@ -449,17 +449,17 @@ static void test_animated_webp(void)
     WebPAnimEncoderAssemble(enc, &wd);
     WebPAnimEncoderDelete(enc);
 
-    cut_image out, first;
-    cut_image_info info;
+    cutout_image out, first;
+    cutout_image_info info;
     char err[256];
     int ok = decode(wd.bytes, wd.size, NULL, no_flags, &out, &info, err) == 0;
-    ok = ok && cut_image_convert(&frames[0], out.channels, &first, err, sizeof err) == 0;
+    ok = ok && cutout_image_convert(&frames[0], out.channels, &first, err, sizeof err) == 0;
     check(ok && same_pixels(&out, &first), "animated WebP: the first frame, exactly");
     check(info.frames == 3 && strstr(info.warning, "first frame"), "animated WebP warns: \"%s\"",
           info.warning);
-    cut_image_free(&out);
-    cut_image_free(&first);
-    for (int f = 0; f < 3; f++) cut_image_free(&frames[f]);
+    cutout_image_free(&out);
+    cutout_image_free(&first);
+    for (int f = 0; f < 3; f++) cutout_image_free(&frames[f]);
     WebPDataClear(&wd);
 }
 
@@ -564,17 +564,17 @@ static void test_orientation(void)
     size_t n;
     for (int c = 1; c <= 4; c++) { /* grey, RGB, RGBA: channel ch of pixel id is id*40+ch */
         if (c == 2) continue;
-        cut_image src;
-        cut_image_alloc(&src, 3, 2, c, err, sizeof err);
+        cutout_image src;
+        cutout_image_alloc(&src, 3, 2, c, err, sizeof err);
         for (int i = 0; i < 6 * c; i++) src.pixels[i] = (uint8_t)(i / c * 40 + i % c);
-        uint8_t *png = encode(&src, CUT_FORMAT_PNG, 3, 0, &n);
+        uint8_t *png = encode(&src, CUTOUT_FORMAT_PNG, 3, 0, &n);
         for (int o = 1; o <= 8; o++) {
             for (int big = 0; big <= 1; big++) {
                 uint8_t exif[64];
                 size_t el = make_exif(exif, big, 3, 1, (unsigned)o), len;
                 uint8_t *f = png_with_exif(png, n, exif + 6, el - 6, &len);
-                cut_image out;
-                cut_image_info info;
+                cutout_image out;
+                cutout_image_info info;
                 int ok = decode(f, len, NULL, no_flags, &out, &info, err) == 0 &&
                          info.orientation == o && out.width == want[o].w &&
                          out.height == want[o].h && out.channels == c;
@@ -583,33 +583,33 @@ static void test_orientation(void)
                 check(ok, "PNG eXIf orientation %d (%s-endian, %d channel(s)) applied", o,
                       big ? "big" : "little", c);
                 free(f);
-                cut_image_free(&out);
+                cutout_image_free(&out);
             }
         }
         free(png);
-        cut_image_free(&src);
+        cutout_image_free(&src);
     }
 
     /* JPEG APP1: the decoded pixels are the plain decode, oriented. */
-    cut_image im = make(40, 24, 3, 1), plain, out, oriented;
-    uint8_t *jpg = encode(&im, CUT_FORMAT_JPEG, 90, 0, &n);
+    cutout_image im = make(40, 24, 3, 1), plain, out, oriented;
+    uint8_t *jpg = encode(&im, CUTOUT_FORMAT_JPEG, 90, 0, &n);
     decode(jpg, n, NULL, no_flags, &plain, NULL, err);
     for (int o = 1; o <= 8; o++) {
         uint8_t exif[64];
         size_t el = make_exif(exif, o & 1, o == 4 ? 4 : 3, 1, (unsigned)o), len;
         uint8_t *f = jpeg_with_app1(jpg, n, exif, el, &len);
-        cut_image_info info;
+        cutout_image_info info;
         int ok = decode(f, len, NULL, no_flags, &out, &info, err) == 0 && info.orientation == o &&
                  cut_image_orient(&plain, o, &oriented, err, sizeof err) == 0 &&
                  same_pixels(&out, &oriented);
         check(ok, "JPEG APP1 EXIF orientation %d applied", o);
         free(f);
-        cut_image_free(&out);
-        cut_image_free(&oriented);
+        cutout_image_free(&out);
+        cutout_image_free(&oriented);
     }
     free(jpg);
-    cut_image_free(&plain);
-    cut_image_free(&im);
+    cutout_image_free(&plain);
+    cutout_image_free(&im);
 
     /* Malformed EXIF blocks read as orientation 1, never out of bounds. */
     uint8_t e[64];
@@ -637,27 +637,27 @@ static void test_orientation(void)
 static void test_limits(void)
 {
     char err[256];
-    cut_image im = make(40, 24, 3, 1), out;
+    cutout_image im = make(40, 24, 3, 1), out;
     size_t np, nj, nw;
-    uint8_t *png = encode(&im, CUT_FORMAT_PNG, 3, 0, &np);
-    uint8_t *jpg = encode(&im, CUT_FORMAT_JPEG, 90, 0, &nj);
-    uint8_t *webp = encode(&im, CUT_FORMAT_WEBP, 90, 0, &nw);
+    uint8_t *png = encode(&im, CUTOUT_FORMAT_PNG, 3, 0, &np);
+    uint8_t *jpg = encode(&im, CUTOUT_FORMAT_JPEG, 90, 0, &nj);
+    uint8_t *webp = encode(&im, CUTOUT_FORMAT_WEBP, 90, 0, &nw);
     const uint8_t *files[3] = {png, jpg, webp};
     size_t sizes[3] = {np, nj, nw};
     const char *names[3] = {"PNG", "JPEG", "WebP"};
     for (int f = 0; f < 3; f++) {
-        cut_image_limits lim = {959, 0, 0};
+        cutout_image_limits lim = {959, 0, 0};
         int rc = decode(files[f], sizes[f], &lim, no_flags, &out, NULL, err);
         check(rc == CUTOUT_E_LIMIT && strstr(err, "40x24 exceeds the limit of 959 pixels"),
               "%s max_pixels: %s", names[f], err);
-        lim = (cut_image_limits){960, 40, 24};
+        lim = (cutout_image_limits){960, 40, 24};
         rc = decode(files[f], sizes[f], &lim, no_flags, &out, NULL, err);
         check(rc == 0, "%s exactly at the limits decodes", names[f]);
-        cut_image_free(&out);
-        lim = (cut_image_limits){0, 39, 0};
+        cutout_image_free(&out);
+        lim = (cutout_image_limits){0, 39, 0};
         rc = decode(files[f], sizes[f], &lim, no_flags, &out, NULL, err);
         check(rc == CUTOUT_E_LIMIT, "%s max_dimension: %s", names[f], err);
-        lim = (cut_image_limits){0, 0, 25};
+        lim = (cutout_image_limits){0, 0, 25};
         rc = decode(files[f], sizes[f], &lim, no_flags, &out, NULL, err);
         check(rc == CUTOUT_E_LIMIT, "%s min_dimension: %s", names[f], err);
     }
@@ -669,7 +669,7 @@ static void test_limits(void)
     uint32_t crc = crc_png(big + 12, 17);
     big[29] = (uint8_t)(crc >> 24), big[30] = (uint8_t)(crc >> 16);
     big[31] = (uint8_t)(crc >> 8), big[32] = (uint8_t)crc;
-    cut_image_limits lim = {40000000, 0, 0};
+    cutout_image_limits lim = {40000000, 0, 0};
     int rc = decode(big, np, &lim, no_flags, &out, NULL, err);
     check(rc == CUTOUT_E_LIMIT && strcmp(err, "PNG: 100000x100000 exceeds the limit of 40000000 pixels") == 0,
           "PNG 100000x100000 header: %s", err);
@@ -689,14 +689,14 @@ static void test_limits(void)
     free(png);
     free(jpg);
     free(webp);
-    cut_image_free(&im);
+    cutout_image_free(&im);
 }
 
 static void test_hostile(void)
 {
     char err[256];
-    cut_image out;
-    cut_image_info info;
+    cutout_image out;
+    cutout_image_info info;
     int rc = decode((const uint8_t *)"", 0, NULL, no_flags, &out, NULL, err);
     check(rc == CUTOUT_E_UNSUPPORTED && err[0], "empty input: %s", err);
     const char *text = "this is plain text, not an image at all\n";
@@ -708,24 +708,24 @@ static void test_hostile(void)
     /* Every truncation of a small file in each format, and (PNG) a
      * progressive-free interlaced one: an error with a message, or, when
      * only trailing bytes are gone, exactly the full image. */
-    cut_image im = make(21, 13, 4, 1);
-    cut_image rgb;
-    cut_image_convert(&im, 3, &rgb, err, sizeof err);
+    cutout_image im = make(21, 13, 4, 1);
+    cutout_image rgb;
+    cutout_image_convert(&im, 3, &rgb, err, sizeof err);
     struct {
         const char *name;
         uint8_t *data;
         size_t size;
     } files[4];
     files[0].name = "PNG";
-    files[0].data = encode(&im, CUT_FORMAT_PNG, 6, 0, &files[0].size);
+    files[0].data = encode(&im, CUTOUT_FORMAT_PNG, 6, 0, &files[0].size);
     files[1].name = "JPEG";
-    files[1].data = encode(&rgb, CUT_FORMAT_JPEG, 85, 0, &files[1].size);
+    files[1].data = encode(&rgb, CUTOUT_FORMAT_JPEG, 85, 0, &files[1].size);
     files[2].name = "WebP lossy+alpha";
-    files[2].data = encode(&im, CUT_FORMAT_WEBP, 70, 0, &files[2].size);
+    files[2].data = encode(&im, CUTOUT_FORMAT_WEBP, 70, 0, &files[2].size);
     files[3].name = "WebP lossless";
-    files[3].data = encode(&im, CUT_FORMAT_WEBP, 70, 1, &files[3].size);
+    files[3].data = encode(&im, CUTOUT_FORMAT_WEBP, 70, 1, &files[3].size);
     for (int f = 0; f < 4; f++) {
-        cut_image full;
+        cutout_image full;
         decode(files[f].data, files[f].size, NULL, no_flags, &full, NULL, err);
         int bad = 0, decodable = 0;
         for (size_t n = 0; n < files[f].size; n++) {
@@ -736,7 +736,7 @@ static void test_hostile(void)
             if (rc == 0) {
                 decodable++;
                 if (!same_pixels(&out, &full)) bad++;
-                cut_image_free(&out);
+                cutout_image_free(&out);
             } else if (!err[0] || (rc != CUTOUT_E_FORMAT && rc != CUTOUT_E_UNSUPPORTED) ||
                        out.pixels) {
                 bad++;
@@ -755,31 +755,31 @@ static void test_hostile(void)
             err[0] = 0;
             rc = decode(copy, files[f].size, NULL, no_flags, &out, &info, err);
             if (rc != 0 && !err[0]) bad++;
-            cut_image_free(&out);
+            cutout_image_free(&out);
             free(copy);
         }
         check(!bad, "%s: 300 randomly corrupted copies: decoded or an error with a message",
               files[f].name);
-        cut_image_free(&full);
+        cutout_image_free(&full);
         free(files[f].data);
     }
-    cut_image_free(&im);
-    cut_image_free(&rgb);
+    cutout_image_free(&im);
+    cutout_image_free(&rgb);
 }
 
 static void test_convert(void)
 {
-    cut_image im, g;
+    cutout_image im, g;
     char err[128];
-    cut_image_alloc(&im, 4, 1, 3, err, sizeof err);
+    cutout_image_alloc(&im, 4, 1, 3, err, sizeof err);
     static const uint8_t px[12] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255};
     memcpy(im.pixels, px, 12);
-    int ok = cut_image_convert(&im, 1, &g, err, sizeof err) == 0 && g.pixels[0] == 76 &&
+    int ok = cutout_image_convert(&im, 1, &g, err, sizeof err) == 0 && g.pixels[0] == 76 &&
              g.pixels[1] == 150 && g.pixels[2] == 29 && g.pixels[3] == 255;
     /* PIL: Image.new("RGB", (1, 1), red).convert("L") is 76; green 150; blue 29 */
     check(ok, "RGB to grey uses PIL's weights (76, 150, 29, 255)");
-    cut_image_free(&g);
-    cut_image_free(&im);
+    cutout_image_free(&g);
+    cutout_image_free(&im);
 }
 
 int main(void)

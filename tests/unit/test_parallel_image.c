@@ -1,16 +1,16 @@
-/* The thread-pool variants of the image work the server uses (one request
- * on every core).
+/* The image work the server spreads over a thread pool (one request on
+ * every core).
  *
- * LANCZOS resize, preprocess and mask (cut_resize_lanczos_tp,
- * cut_pipeline_preprocess_tp, cut_pipeline_mask_tp): exactly the bytes (and
- * floats) of the single-threaded functions, which tests/image and
- * test_resample compare with PIL, for 1..3 threads, odd sizes, up and down,
- * one pass or two.
+ * LANCZOS resize, preprocess, mask and render (cut_resize_lanczos,
+ * cutout_pipeline_preprocess, cutout_pipeline_mask, cutout_render) on a pool
+ * of 1..3 threads: exactly the bytes (and floats) of the same call without a
+ * pool, which tests/image and test_resample compare with PIL, for odd sizes,
+ * up and down, one pass or two.
  *
  * cut_png_encode_parallel (engine/image/image_png.c), the strip-parallel PNG
  * encoder. For images from 1x1 up to several strips, 1, 3 and 4 channels,
  * levels 0..3 and 1..3 threads (or no pool):
- *  - decoding (libpng, via cut_image_decode) gives back exactly the pixels;
+ *  - decoding (libpng, via cutout_image_decode) gives back exactly the pixels;
  *  - the file is checked without libpng too: chunk layout, every chunk's
  *    CRC-32 and the zlib stream's header and adler32, against checksums
  *    computed here from a reference filter (none at level 0, Paeth at 1..3,
@@ -34,11 +34,11 @@
 
 
 /* Smooth gradients with noise (compressible, like photos) or pure noise. */
-static cut_image make(int w, int h, int c, int noise)
+static cutout_image make(int w, int h, int c, int noise)
 {
-    cut_image im;
+    cutout_image im;
     char err[128];
-    if (cut_image_alloc(&im, w, h, c, err, sizeof err)) exit(1);
+    if (cutout_image_alloc(&im, w, h, c, err, sizeof err)) exit(1);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int ch = 0; ch < c; ch++)
@@ -87,7 +87,7 @@ static int paeth(int a, int b, int c)
 }
 
 /* adler32 of the scanlines as the encoder must filter them. */
-static uint32_t expected_adler(const cut_image *im, int level)
+static uint32_t expected_adler(const cutout_image *im, int level)
 {
     size_t n = (size_t)im->width * (size_t)im->channels;
     uint8_t *line = malloc(n + 1);
@@ -111,7 +111,7 @@ static uint32_t expected_adler(const cut_image *im, int level)
 }
 
 /* The file's structure and checksums; "" or what is wrong. */
-static const char *check_file(const uint8_t *d, size_t len, const cut_image *im, int level)
+static const char *check_file(const uint8_t *d, size_t len, const cutout_image *im, int level)
 {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (len < 8 || memcmp(d, sig, 8)) return "signature";
@@ -169,74 +169,73 @@ static void test_resize(threadpool *pools[3])
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int *k = cases[i];
         for (int noise = 0; noise < 2; noise++) {
-            cut_image src = make(k[0], k[1], k[2], noise), ref = {0};
+            cutout_image src = make(k[0], k[1], k[2], noise), ref = {0};
             if (k[2] == 4 && !noise) /* RGBA: some transparency for the premultiply path */
                 for (int p = 0; p < k[0] * k[1]; p++) src.pixels[(size_t)p * 4 + 3] = (uint8_t)(p * 7);
-            int ok = !cut_resize_lanczos(&src, k[3], k[4], &ref, err, sizeof err);
-            for (int t = -1; t < 3 && ok; t++) {
-                cut_image out = {0};
-                ok = !cut_resize_lanczos_tp(&src, k[3], k[4], &out, t < 0 ? NULL : pools[t], err,
-                                            sizeof err) &&
+            int ok = !cut_resize_lanczos(&src, k[3], k[4], &ref, NULL, err, sizeof err);
+            for (int t = 0; t < 3 && ok; t++) {
+                cutout_image out = {0};
+                ok = !cut_resize_lanczos(&src, k[3], k[4], &out, pools[t], err, sizeof err) &&
                      same_pixels(&ref, &out);
-                cut_image_free(&out);
+                cutout_image_free(&out);
             }
-            check(ok, "resize %dx%dx%d -> %dx%d %s: cut_resize_lanczos_tp (no pool, 1..3 threads) == "
-                  "cut_resize_lanczos", k[0], k[1], k[2], k[3], k[4], noise ? "noise" : "smooth");
-            cut_image_free(&src);
-            cut_image_free(&ref);
+            check(ok, "resize %dx%dx%d -> %dx%d %s: cut_resize_lanczos on 1..3 threads == "
+                  "without a pool", k[0], k[1], k[2], k[3], k[4], noise ? "noise" : "smooth");
+            cutout_image_free(&src);
+            cutout_image_free(&ref);
         }
     }
     /* The pipeline steps around the network. */
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
-    cut_image img = make(777, 555, 3, 0);
+    cutout_image img = make(777, 555, 3, 0);
     int s = 320;
     size_t plane = (size_t)s * (size_t)s;
     float *a = malloc(3 * plane * sizeof *a), *b = malloc(3 * plane * sizeof *b);
     float *pred = malloc(plane * sizeof *pred);
     if (!a || !b || !pred) exit(1);
-    int ok = !cut_pipeline_preprocess(&img, s, mean, sd, a, err, sizeof err);
+    int ok = !cutout_pipeline_preprocess(&img, s, mean, sd, a, NULL, err, sizeof err);
     for (int t = 0; t < 3 && ok; t++)
-        ok = !cut_pipeline_preprocess_tp(&img, s, mean, sd, b, pools[t], err, sizeof err) &&
+        ok = !cutout_pipeline_preprocess(&img, s, mean, sd, b, pools[t], err, sizeof err) &&
              !memcmp(a, b, 3 * plane * sizeof *a);
-    check(ok, "cut_pipeline_preprocess_tp (1..3 threads) == cut_pipeline_preprocess, bit for bit");
+    check(ok, "cutout_pipeline_preprocess on 1..3 threads == without a pool, bit for bit");
     for (size_t i = 0; i < plane; i++) pred[i] = (float)(rnd() % 1000) / 999.0f;
-    cut_image m1 = {0};
-    ok = !cut_pipeline_mask(pred, s, 777, 555, &m1, err, sizeof err);
+    cutout_image m1 = {0};
+    ok = !cutout_pipeline_mask(pred, s, 777, 555, &m1, NULL, err, sizeof err);
     for (int t = 0; t < 3 && ok; t++) {
-        cut_image m2 = {0};
-        ok = !cut_pipeline_mask_tp(pred, s, 777, 555, &m2, pools[t], err, sizeof err) && same_pixels(&m1, &m2);
-        cut_image_free(&m2);
+        cutout_image m2 = {0};
+        ok = !cutout_pipeline_mask(pred, s, 777, 555, &m2, pools[t], err, sizeof err) && same_pixels(&m1, &m2);
+        cutout_image_free(&m2);
     }
-    check(ok, "cut_pipeline_mask_tp (1..3 threads) == cut_pipeline_mask");
+    check(ok, "cutout_pipeline_mask on 1..3 threads == without a pool");
     /* The outputs: cutouts of grey, RGB and RGBA images, over a colour,
      * cropped, downscaled, the mask alone. */
     for (int c = 1; c <= 4; c++) {
         if (c == 2) continue;
-        cut_image src = make(777, 555, c, 0);
+        cutout_image src = make(777, 555, c, 0);
         for (int variant = 0; variant < 5; variant++) {
-            cut_render_options o;
-            cut_render_options_default(&o);
+            cutout_render_options o;
+            cutout_render_options_default(&o);
             o.has_bg_color = variant == 1;
             memcpy(o.bg_color, (uint8_t[4]){10, 200, 30, 128}, 4);
             o.crop = variant == 2;
             o.max_w = variant == 3 ? 300 : 0;
             o.max_h = variant == 3 ? 1 << 30 : 0;
             o.mask_only = variant == 4;
-            cut_image r1 = {0};
-            ok = !cut_render(&src, &m1, &o, &r1, err, sizeof err);
+            cutout_image r1 = {0};
+            ok = !cutout_render(&src, &m1, &o, &r1, NULL, err, sizeof err);
             for (int t = 0; t < 3 && ok; t++) {
-                cut_image r2 = {0};
-                ok = !cut_render_tp(&src, &m1, &o, &r2, pools[t], err, sizeof err) && same_pixels(&r1, &r2);
-                cut_image_free(&r2);
+                cutout_image r2 = {0};
+                ok = !cutout_render(&src, &m1, &o, &r2, pools[t], err, sizeof err) && same_pixels(&r1, &r2);
+                cutout_image_free(&r2);
             }
             static const char *names[] = {"cutout", "over a colour", "cropped", "downscaled", "mask only"};
-            check(ok, "cut_render_tp (1..3 threads) == cut_render: %d-channel image, %s", c, names[variant]);
-            cut_image_free(&r1);
+            check(ok, "cutout_render on 1..3 threads == without a pool: %d-channel image, %s", c, names[variant]);
+            cutout_image_free(&r1);
         }
-        cut_image_free(&src);
+        cutout_image_free(&src);
     }
-    cut_image_free(&m1);
-    cut_image_free(&img);
+    cutout_image_free(&m1);
+    cutout_image_free(&img);
     free(a);
     free(b);
     free(pred);
@@ -246,7 +245,7 @@ int main(void)
 {
     threadpool *pools[3];
     for (int t = 0; t < 3; t++)
-        if (tp_create(t + 1, &pools[t])) return 1;
+        if (cutout_pool_create(t + 1, &pools[t])) return 1;
     test_resize(pools);
     /* Strips are ~256 KiB of scanlines: 600x200 RGBA is 2 strips, 1100x700
      * RGBA 12 (the last short); 1x1 and 5x3 one. */
@@ -255,7 +254,7 @@ int main(void)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         for (int noise = 0; noise < 2; noise++) {
             int w = shapes[s][0], h = shapes[s][1], c = shapes[s][2];
-            cut_image im = make(w, h, c, noise);
+            cutout_image im = make(w, h, c, noise);
             for (int level = 0; level <= 3; level++) {
                 uint8_t *ref = NULL;
                 size_t ref_len = 0;
@@ -267,9 +266,9 @@ int main(void)
                     char err[256];
                     int rc = cut_png_encode_parallel_impl(&im, level, t < 0 ? NULL : pools[t], t != -2,
                                                           &d, &n, err, sizeof err);
-                    cut_image back = {0};
+                    cutout_image back = {0};
                     const char *bad = rc ? err : check_file(d, n, &im, level);
-                    if (!*bad && cut_image_decode(d, n, NULL, (cut_decode_flags){0}, &back, NULL,
+                    if (!*bad && cutout_image_decode(d, n, NULL, (cutout_decode_flags){0}, &back, NULL,
                                                   err, sizeof err))
                         bad = err;
                     if (!*bad && !same_pixels(&im, &back)) bad = "pixels differ after decoding";
@@ -286,7 +285,7 @@ int main(void)
                         all_same = 0;
                     }
                     free(d);
-                    cut_image_free(&back);
+                    cutout_image_free(&back);
                 }
                 check(all_ok, "%dx%dx%d %s level %d: valid PNG (CRCs, adler32), same pixels back%s%s", w, h,
                       c, noise ? "noise" : "smooth", level, *what ? ": " : "", what);
@@ -294,29 +293,29 @@ int main(void)
                       "portable or AVX2 filter", w, h, c, noise ? "noise" : "smooth", level);
                 free(ref);
             }
-            cut_image_free(&im);
+            cutout_image_free(&im);
         }
     }
     /* Levels above 3 are libpng's (adaptive filters): still the same pixels. */
-    cut_image im = make(300, 200, 4, 0);
+    cutout_image im = make(300, 200, 4, 0);
     uint8_t *d = NULL;
     size_t n = 0;
     char err[256];
-    cut_image back = {0};
+    cutout_image back = {0};
     int ok = !cut_png_encode_parallel(&im, 6, pools[1], &d, &n, err, sizeof err) &&
-             !cut_image_decode(d, n, NULL, (cut_decode_flags){0}, &back, NULL, err, sizeof err) &&
+             !cutout_image_decode(d, n, NULL, (cutout_decode_flags){0}, &back, NULL, err, sizeof err) &&
              same_pixels(&im, &back);
     check(ok, "level 6 (libpng path): same pixels back");
     free(d);
-    cut_image_free(&back);
+    cutout_image_free(&back);
     /* A bad image is refused, not encoded. */
-    cut_image bad = im;
+    cutout_image bad = im;
     bad.channels = 2;
     d = NULL;
     check(cut_png_encode_parallel(&bad, 3, pools[1], &d, &n, err, sizeof err) < 0 && !d,
           "2 channels -> error, no output");
-    cut_image_free(&im);
-    for (int t = 0; t < 3; t++) tp_destroy(pools[t]);
+    cutout_image_free(&im);
+    for (int t = 0; t < 3; t++) cutout_pool_free(pools[t]);
     printf("test_parallel_image: %s\n", failures ? "FAILED" : "all passed");
     return failures ? 1 : 0;
 }

@@ -19,11 +19,11 @@ static void check(int ok, const char *what)
     if (!ok) failures++;
 }
 
-static cut_image make(int w, int h, int c, int fill)
+static cutout_image make(int w, int h, int c, int fill)
 {
-    cut_image im;
+    cutout_image im;
     char err[128];
-    if (cut_image_alloc(&im, w, h, c, err, sizeof err)) {
+    if (cutout_image_alloc(&im, w, h, c, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         exit(1);
     }
@@ -49,13 +49,13 @@ static void test_pred_to_u8(void)
     cut_pipeline_pred_to_u8(flat, 4, out);
     check(out[0] == 0 && out[3] == 0, "constant map -> 0 (numpy would give NaN)");
 
-    cut_image m;
+    cutout_image m;
     char err[128];
-    int rc = cut_pipeline_mask(pred, 2, 2, 2, &m, err, sizeof err); /* 2x2: no resize */
+    int rc = cutout_pipeline_mask(pred, 2, 2, 2, &m, NULL, err, sizeof err); /* 2x2: no resize */
     check(rc == 0 && m.channels == 1 && m.pixels[0] == 0 && m.pixels[1] == 127 &&
               m.pixels[m.stride] == 255 && m.pixels[m.stride + 1] == 63,
-          "cut_pipeline_mask at the model size (no resize): 1,3,5,2 -> 0 127 255 63");
-    cut_image_free(&m);
+          "cutout_pipeline_mask at the model size (no resize): 1,3,5,2 -> 0 127 255 63");
+    cutout_image_free(&m);
 }
 
 static void test_preprocess(void)
@@ -66,46 +66,46 @@ static void test_preprocess(void)
     /* A constant image stays constant through LANCZOS; its max is 40, so
      * R = 10/40 = .25 -> (.25 - .485)/.229 = -1.0262009, G = .5 -> .19642857,
      * B = 1 -> 2.64 (max over all channels, not per channel, not 255). */
-    cut_image im = make(5, 3, 3, 0);
+    cutout_image im = make(5, 3, 3, 0);
     for (int y = 0; y < 3; y++)
         for (int x = 0; x < 5; x++) {
             uint8_t *p = im.pixels + (size_t)y * im.stride + 3 * x;
             p[0] = 10, p[1] = 20, p[2] = 40;
         }
-    int rc = cut_pipeline_preprocess(&im, 2, mean, std, t, err, sizeof err);
+    int rc = cutout_pipeline_preprocess(&im, 2, mean, std, t, NULL, err, sizeof err);
     check(rc == 0 && fabsf(t[0] + 1.0262009f) < 1e-6f && fabsf(t[3] + 1.0262009f) < 1e-6f &&
               fabsf(t[4] - 0.19642857f) < 1e-6f && fabsf(t[8] - 2.64f) < 1e-6f,
           "preprocess: / image max (40), ImageNet mean/std, CHW planes");
-    cut_image_free(&im);
+    cutout_image_free(&im);
 
     /* Grey 51 replicated: 51/51 = 1 in every plane. Black: / 1 instead of / 0. */
     im = make(3, 3, 1, 51);
-    rc = cut_pipeline_preprocess(&im, 2, mean, std, t, err, sizeof err);
+    rc = cutout_pipeline_preprocess(&im, 2, mean, std, t, NULL, err, sizeof err);
     check(rc == 0 && fabsf(t[0] - (1 - 0.485f) / 0.229f) < 1e-5f &&
               fabsf(t[11] - (1 - 0.406f) / 0.225f) < 1e-5f,
           "preprocess: grey input replicated to RGB");
-    cut_image_free(&im);
+    cutout_image_free(&im);
     im = make(3, 3, 4, 0);
-    rc = cut_pipeline_preprocess(&im, 2, mean, std, t, err, sizeof err);
+    rc = cutout_pipeline_preprocess(&im, 2, mean, std, t, NULL, err, sizeof err);
     check(rc == 0 && isfinite(t[0]) && fabsf(t[0] + 0.485f / 0.229f) < 1e-5f,
           "preprocess: all-black RGBA stays finite");
-    cut_image_free(&im);
+    cutout_image_free(&im);
 }
 
 static void test_color(void)
 {
     uint8_t c[4];
-    check(!cut_parse_color("#ff8000", c) && c[0] == 255 && c[1] == 128 && c[2] == 0 && c[3] == 255,
+    check(!cutout_parse_color("#ff8000", c) && c[0] == 255 && c[1] == 128 && c[2] == 0 && c[3] == 255,
           "colour #ff8000");
-    check(!cut_parse_color("#FF800080", c) && c[3] == 128, "colour #FF800080 (alpha 0x80)");
-    check(!cut_parse_color("1,2,3", c) && c[0] == 1 && c[1] == 2 && c[2] == 3 && c[3] == 255,
+    check(!cutout_parse_color("#FF800080", c) && c[3] == 128, "colour #FF800080 (alpha 0x80)");
+    check(!cutout_parse_color("1,2,3", c) && c[0] == 1 && c[1] == 2 && c[2] == 3 && c[3] == 255,
           "colour 1,2,3");
-    check(!cut_parse_color("10, 20, 30, 40", c) && c[3] == 40, "colour 10, 20, 30, 40");
+    check(!cutout_parse_color("10, 20, 30, 40", c) && c[3] == 40, "colour 10, 20, 30, 40");
     const char *bad[] = {"", "#ff80", "#ff80001", "#gg0000", "256,0,0", "1,2", "1,2,3,4,5",
                          "1,,3", "-1,2,3", "1,2,3,", "red", "0001,2,3"};
     int all = 1;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        if (!cut_parse_color(bad[i], c)) {
+        if (!cutout_parse_color(bad[i], c)) {
             printf("     accepted bad colour '%s'\n", bad[i]);
             all = 0;
         }
@@ -115,7 +115,7 @@ static void test_color(void)
 static void test_bbox_crop(void)
 {
     char err[128];
-    cut_image m = make(10, 8, 1, 0);
+    cutout_image m = make(10, 8, 1, 0);
     int box[4] = {-1, -1, -1, -1};
     check(cut_mask_bbox(&m, box) == 0 && box[0] == -1, "empty mask: no box");
     m.pixels[3 * m.stride + 2] = 1;
@@ -133,15 +133,15 @@ static void test_bbox_crop(void)
     cut_box_margin(b, 50, 1, 10, 8); /* 2.5 -> 3 px, 1.5 -> 2 px */
     check(b[0] == 0 && b[1] == 1 && b[2] == 10 && b[3] == 7, "margin 50% (rounded) -> 0 1 10 7");
 
-    cut_image c;
+    cutout_image c;
     int rc = cut_image_crop(&m, box, &c, err, sizeof err);
     check(rc == 0 && c.width == 5 && c.height == 3 && c.pixels[0] == 1 &&
               c.pixels[2 * c.stride + 4] == 200,
           "crop keeps the corner pixels of the box");
-    cut_image_free(&c);
+    cutout_image_free(&c);
     int out_of[4] = {8, 0, 3, 1};
     check(cut_image_crop(&m, out_of, &c, err, sizeof err) == CUTOUT_E_ARG, "crop outside refused");
-    cut_image_free(&m);
+    cutout_image_free(&m);
 
     int w, h;
     cut_fit_size(1000, 500, 200, 200, &w, &h);
@@ -158,48 +158,48 @@ static void test_compose(void)
     /* PIL: Image.alpha_composite(Image.new("RGBA",(1,1),(0,0,255,255)),
      *                            Image.new("RGBA",(1,1),(200,100,0,128))) -> (100,50,127,255)
      * and dst (90,60,3,200), src (10,250,30,77) -> (62,128,13,217). */
-    cut_image d = make(2, 1, 4, 0), s = make(2, 1, 4, 0);
+    cutout_image d = make(2, 1, 4, 0), s = make(2, 1, 4, 0);
     const uint8_t d0[8] = {0, 0, 255, 255, 90, 60, 3, 200}, s0[8] = {200, 100, 0, 128, 10, 250, 30, 77};
     memcpy(d.pixels, d0, 8);
     memcpy(s.pixels, s0, 8);
     int rc = cut_alpha_composite(&d, &s, err, sizeof err);
     const uint8_t want[8] = {100, 50, 127, 255, 62, 128, 13, 217};
     check(rc == 0 && !memcmp(d.pixels, want, 8), "alpha composite equals PIL's alpha_composite");
-    cut_image_free(&d);
-    cut_image_free(&s);
+    cutout_image_free(&d);
+    cutout_image_free(&s);
 
     /* RGBA input alpha 128: mask 255 -> 128, mask 128 -> round(128*128/255) = 64. */
-    cut_image img = make(2, 1, 4, 128), m = make(2, 1, 1, 255), out;
+    cutout_image img = make(2, 1, 4, 128), m = make(2, 1, 1, 255), out;
     m.pixels[1] = 128;
-    rc = cut_compose_cutout(&img, &m, &out, err, sizeof err);
+    rc = cut_compose_cutout(&img, &m, &out, NULL, err, sizeof err);
     check(rc == 0 && out.pixels[3] == 128 && out.pixels[7] == 64 && out.pixels[0] == 128,
           "cutout keeps RGB, alpha = input alpha x mask");
-    cut_image_free(&img);
-    cut_image_free(&out);
+    cutout_image_free(&img);
+    cutout_image_free(&out);
     img = make(2, 1, 3, 9);
-    rc = cut_compose_cutout(&img, &m, &out, err, sizeof err);
+    rc = cut_compose_cutout(&img, &m, &out, NULL, err, sizeof err);
     check(rc == 0 && out.channels == 4 && out.pixels[3] == 255 && out.pixels[7] == 128 &&
               out.pixels[4] == 9,
           "cutout of RGB: alpha = mask");
-    cut_image_free(&out);
+    cutout_image_free(&out);
 
     /* Render: colour background, opaque (JPEG) output. mask 128 over white
      * with colour (9,9,9): PIL composite -> round-ish blend 132. */
-    cut_render_options ro;
-    cut_render_options_default(&ro);
+    cutout_render_options ro;
+    cutout_render_options_default(&ro);
     ro.opaque = 1;
-    rc = cut_render(&img, &m, &ro, &out, err, sizeof err);
+    rc = cutout_render(&img, &m, &ro, &out, NULL, err, sizeof err);
     check(rc == 0 && out.channels == 3 && out.pixels[0] == 9 && out.pixels[3] > 120 &&
               out.pixels[3] < 140,
           "render opaque: flattened over white, 3 channels");
-    cut_image_free(&out);
-    cut_image_free(&img);
-    cut_image_free(&m);
+    cutout_image_free(&out);
+    cutout_image_free(&img);
+    cutout_image_free(&m);
 }
 
-static cut_image from_rows(int w, int h, const uint8_t *v)
+static cutout_image from_rows(int w, int h, const uint8_t *v)
 {
-    cut_image im = make(w, h, 1, 0);
+    cutout_image im = make(w, h, 1, 0);
     for (int y = 0; y < h; y++) memcpy(im.pixels + (size_t)y * im.stride, v + (size_t)y * w, (size_t)w);
     return im;
 }
@@ -214,14 +214,14 @@ static void test_post_process(void)
 {
     char err[128];
     /* An isolated speck: the opening removes it. */
-    cut_image m = make(7, 7, 1, 0);
+    cutout_image m = make(7, 7, 1, 0);
     m.pixels[3 * m.stride + 3] = 255;
     int rc = cut_mask_post_process(&m, err, sizeof err);
     int zero = 1;
     for (int y = 0; y < 7; y++)
         for (int x = 0; x < 7; x++) zero &= m.pixels[y * m.stride + x] == 0;
     check(rc == 0 && zero, "post-process: a single pixel is opened away");
-    cut_image_free(&m);
+    cutout_image_free(&m);
 
     /* All white: cv2's erosion ignores outside pixels, so nothing erodes. */
     m = make(6, 5, 1, 255);
@@ -230,7 +230,7 @@ static void test_post_process(void)
     for (int y = 0; y < 5; y++)
         for (int x = 0; x < 6; x++) white &= m.pixels[y * m.stride + x] == 255;
     check(rc == 0 && white, "post-process: borders do not erode");
-    cut_image_free(&m);
+    cutout_image_free(&m);
 
     /* A 2-pixel strip on the left edge: with outside pixels ignored the
      * erosion keeps column 0 and the dilation restores column 1; reflect-101
@@ -244,7 +244,7 @@ static void test_post_process(void)
     for (int y = 0; y < 5; y++)
         for (int x = 0; x < 6; x++) strip &= m.pixels[y * m.stride + x] == (x < 2 ? 255 : 0);
     check(strip, "post-process: a 2-pixel strip on the edge survives (outside ignored)");
-    cut_image_free(&m);
+    cutout_image_free(&m);
 
     /* A 5x5 square: the opening rounds its corners (cross), the blur and the
      * threshold shrink it to a diamond of radius 2. */
@@ -258,7 +258,7 @@ static void test_post_process(void)
             ok &= m.pixels[y * m.stride + x] == want;
         }
     check(ok, "post-process: 5x5 square -> radius-2 diamond (numpy reference)");
-    cut_image_free(&m);
+    cutout_image_free(&m);
 
     uint8_t g[9 * 12];
     for (int y = 0; y < 9; y++)
@@ -275,7 +275,7 @@ static void test_post_process(void)
     for (int y = 0; y < 9; y++)
         for (int x = 0; x < 12; x++) ok &= m.pixels[y * m.stride + x] == (x >= first[y] ? 255 : 0);
     check(ok, "post-process: graded edge with a speck equals the numpy reference");
-    cut_image_free(&m);
+    cutout_image_free(&m);
 }
 
 int main(void)

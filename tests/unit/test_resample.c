@@ -34,11 +34,11 @@ static uint32_t rnd(void) /* xorshift32: reproducible on every platform */
     return rng_state;
 }
 
-static cut_image make(int w, int h, int c)
+static cutout_image make(int w, int h, int c)
 {
-    cut_image im;
+    cutout_image im;
     char err[128];
-    if (cut_image_alloc(&im, w, h, c, err, sizeof err)) {
+    if (cutout_image_alloc(&im, w, h, c, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         exit(1);
     }
@@ -46,9 +46,9 @@ static cut_image make(int w, int h, int c)
 }
 
 /* The pattern the golden values were computed from. */
-static cut_image pattern(int w, int h, int c)
+static cutout_image pattern(int w, int h, int c)
 {
-    cut_image im = make(w, h, c);
+    cutout_image im = make(w, h, c);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int ch = 0; ch < c; ch++) {
@@ -104,7 +104,7 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
-static int resize(const cut_image *src, int w, int h, int simd, cut_image *dst)
+static int resize(const cutout_image *src, int w, int h, int simd, cutout_image *dst)
 {
     char err[128];
     int rc = cut_resize_lanczos_impl(src, w, h, dst, simd, err, sizeof err);
@@ -115,18 +115,18 @@ static int resize(const cut_image *src, int w, int h, int simd, cut_image *dst)
 static void test_golden(int w, int h, int c, int ow, int oh, const uint8_t *gold, size_t n,
                         const char *name)
 {
-    cut_image src = pattern(w, h, c);
+    cutout_image src = pattern(w, h, c);
     for (int simd = 0; simd <= 1; simd++) {
-        cut_image dst;
+        cutout_image dst;
         int ok = resize(&src, ow, oh, simd, &dst) == 0 && (size_t)ow * oh * c == n &&
                  memcmp(dst.pixels, gold, n) == 0;
         char what[128];
         snprintf(what, sizeof what, "%s matches Pillow 9.4 byte for byte (%s)", name,
                  simd ? "simd" : "portable");
         check(ok, what);
-        cut_image_free(&dst);
+        cutout_image_free(&dst);
     }
-    cut_image_free(&src);
+    cutout_image_free(&src);
 }
 
 /* An independent reference written from the definition, in double: a=3
@@ -164,7 +164,7 @@ static double round_clamp(double v)
 }
 
 /* Grey only: the reference is per channel anyway. */
-static int reference_max_diff(const cut_image *src, const cut_image *got)
+static int reference_max_diff(const cutout_image *src, const cutout_image *got)
 {
     int w = src->width, h = src->height, ow = got->width, oh = got->height;
     double *a = malloc(sizeof *a * (size_t)w * h), *t = malloc(sizeof *t * (size_t)ow * h);
@@ -194,7 +194,7 @@ static int reference_max_diff(const cut_image *src, const cut_image *got)
     return worst;
 }
 
-static void fill_random(cut_image *im, int smooth)
+static void fill_random(cutout_image *im, int smooth)
 {
     for (int y = 0; y < im->height; y++)
         for (int x = 0; x < im->width * im->channels; x++) {
@@ -211,9 +211,9 @@ int main(void)
     test_golden(6, 6, 4, 3, 5, gold_rgba_3x5, sizeof gold_rgba_3x5, "RGBA 6x6 -> 3x5");
 
     for (size_t i = 0; i < sizeof gold_hashes / sizeof gold_hashes[0]; i++) {
-        cut_image src = pattern(gold_hashes[i].w, gold_hashes[i].h, gold_hashes[i].c);
+        cutout_image src = pattern(gold_hashes[i].w, gold_hashes[i].h, gold_hashes[i].c);
         for (int simd = 0; simd <= 1; simd++) {
-            cut_image dst;
+            cutout_image dst;
             int ok = resize(&src, gold_hashes[i].ow, gold_hashes[i].oh, simd, &dst) == 0 &&
                      fnv1a(dst.pixels, dst.stride * dst.height) == gold_hashes[i].fnv;
             char what[128];
@@ -221,9 +221,9 @@ int main(void)
                      gold_hashes[i].w, gold_hashes[i].h, gold_hashes[i].c, gold_hashes[i].ow,
                      gold_hashes[i].oh, simd ? "simd" : "portable");
             check(ok, what);
-            cut_image_free(&dst);
+            cutout_image_free(&dst);
         }
-        cut_image_free(&src);
+        cutout_image_free(&src);
     }
 
     /* Against the double-precision reference. Tolerance 1 level: PIL rounds
@@ -234,16 +234,16 @@ int main(void)
                                    {300, 200, 299, 201}, {1200, 900, 37, 23}};
     int worst = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        cut_image src = make(sizes[i][0], sizes[i][1], 1), dst;
+        cutout_image src = make(sizes[i][0], sizes[i][1], 1), dst;
         fill_random(&src, (int)(i & 1));
         if (resize(&src, sizes[i][2], sizes[i][3], 1, &dst) == 0) {
             int d = reference_max_diff(&src, &dst);
             if (d > worst) worst = d;
-            cut_image_free(&dst);
+            cutout_image_free(&dst);
         } else {
             worst = 999;
         }
-        cut_image_free(&src);
+        cutout_image_free(&src);
     }
     char what[160];
     snprintf(what, sizeof what, "within 1 level of a double-precision Lanczos reference (max %d)",
@@ -255,7 +255,7 @@ int main(void)
     int flat_ok = 1;
     for (int c = 1; c <= 4; c++) {
         if (c == 2) continue;
-        cut_image src = make(53, 31, c), dst;
+        cutout_image src = make(53, 31, c), dst;
         memset(src.pixels, 201, src.stride * src.height);
         if (c == 4)
             for (size_t j = 3; j < src.stride * src.height; j += 4) src.pixels[j] = 255;
@@ -267,27 +267,27 @@ int main(void)
             }
             for (size_t j = 0; j < dst.stride * dst.height; j++)
                 if (dst.pixels[j] != (c == 4 && j % 4 == 3 ? 255 : 201)) flat_ok = 0;
-            cut_image_free(&dst);
+            cutout_image_free(&dst);
         }
-        cut_image_free(&src);
+        cutout_image_free(&src);
     }
     check(flat_ok, "a flat image stays flat (1/3/4 channels, up and down)");
 
     /* Same size: an exact copy, as PIL returns. */
     {
-        cut_image src = make(33, 17, 4), dst;
+        cutout_image src = make(33, 17, 4), dst;
         fill_random(&src, 0);
         int ok = resize(&src, 33, 17, 1, &dst) == 0 &&
                  memcmp(src.pixels, dst.pixels, src.stride * src.height) == 0;
         check(ok, "same size returns an exact copy (RGBA not premultiplied)");
-        cut_image_free(&src);
-        cut_image_free(&dst);
+        cutout_image_free(&src);
+        cutout_image_free(&dst);
     }
 
     /* RGBA: colour under alpha 0 must not bleed (premultiplied resize). Left
      * half transparent red, right half opaque blue. */
     {
-        cut_image src = make(40, 10, 4), dst;
+        cutout_image src = make(40, 10, 4), dst;
         for (int y = 0; y < 10; y++)
             for (int x = 0; x < 40; x++) {
                 uint8_t *p = src.pixels + (size_t)y * src.stride + (size_t)x * 4;
@@ -300,8 +300,8 @@ int main(void)
         for (int i = 0; ok && i < dst.width * dst.height; i++)
             if (dst.pixels[i * 4 + 3] != 0 && dst.pixels[i * 4] != 0) ok = 0;
         check(ok, "RGBA: no colour bleeds from fully transparent pixels");
-        cut_image_free(&src);
-        cut_image_free(&dst);
+        cutout_image_free(&src);
+        cutout_image_free(&dst);
     }
 
     /* AVX2 and portable code: identical bytes on random shapes, including
@@ -312,17 +312,17 @@ int main(void)
             int c = (int[]){1, 3, 4}[rnd() % 3];
             int sw = 1 + (int)(rnd() % (i % 3 ? 90 : 900)), sh = 1 + (int)(rnd() % 60);
             int ow = 1 + (int)(rnd() % (i % 2 ? 60 : 500)), oh = 1 + (int)(rnd() % 90);
-            cut_image src = make(sw, sh, c), a, b;
+            cutout_image src = make(sw, sh, c), a, b;
             fill_random(&src, 0);
             if (resize(&src, ow, oh, 1, &a) || resize(&src, ow, oh, 0, &b)) {
                 same = 0;
             } else {
                 same &= memcmp(a.pixels, b.pixels, a.stride * a.height) == 0;
-                cut_image_free(&a);
-                cut_image_free(&b);
+                cutout_image_free(&a);
+                cutout_image_free(&b);
                 runs++;
             }
-            cut_image_free(&src);
+            cutout_image_free(&src);
         }
         snprintf(what, sizeof what, "SIMD and portable passes agree byte for byte (%d shapes)", runs);
         check(same, what);
@@ -330,34 +330,34 @@ int main(void)
 
     /* Strided source (a view into a larger buffer) reads only its pixels. */
     {
-        cut_image big = make(50, 20, 3), view, a, b;
+        cutout_image big = make(50, 20, 3), view, a, b;
         fill_random(&big, 0);
         view = big;
         view.width = 31;
         view.pixels += 3 * 7;
-        cut_image copy;
+        cutout_image copy;
         char err[128];
-        int ok = cut_image_convert(&view, 3, &copy, err, sizeof err) == 0 &&
+        int ok = cutout_image_convert(&view, 3, &copy, err, sizeof err) == 0 &&
                  resize(&view, 17, 9, 1, &a) == 0 && resize(&copy, 17, 9, 1, &b) == 0 &&
                  memcmp(a.pixels, b.pixels, a.stride * a.height) == 0;
         check(ok, "a source with stride > width*channels resizes like a packed copy");
-        cut_image_free(&a);
-        cut_image_free(&b);
-        cut_image_free(&copy);
-        cut_image_free(&big);
+        cutout_image_free(&a);
+        cutout_image_free(&b);
+        cutout_image_free(&copy);
+        cutout_image_free(&big);
     }
 
     /* Bad arguments are errors, not crashes. */
     {
-        cut_image src = make(4, 4, 3), dst;
+        cutout_image src = make(4, 4, 3), dst;
         char err[128] = "";
-        int rc = cut_resize_lanczos(&src, 0, 5, &dst, err, sizeof err);
+        int rc = cut_resize_lanczos(&src, 0, 5, &dst, NULL, err, sizeof err);
         check(rc == CUTOUT_E_ARG && err[0], "zero output size is CUTOUT_E_ARG with a message");
         src.channels = 2;
-        rc = cut_resize_lanczos(&src, 3, 3, &dst, err, sizeof err);
+        rc = cut_resize_lanczos(&src, 3, 3, &dst, NULL, err, sizeof err);
         check(rc == CUTOUT_E_ARG, "2-channel images are refused");
         src.channels = 3;
-        cut_image_free(&src);
+        cutout_image_free(&src);
     }
 
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
