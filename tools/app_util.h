@@ -1,11 +1,10 @@
 /* Helpers the programs share (the CLI, cutout-bench, cutout-fcgi): option
- * parsing, whole-file reading and error messages in the library's style.
+ * parsing and error messages in the library's style.
  * Not part of libcutout, which has no use for them. */
 #ifndef CUTOUT_APP_UTIL_H
 #define CUTOUT_APP_UTIL_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 /* Parses a whole decimal string as an int in [lo, hi] into *out: 0, or -1
  * (not a number, trailing characters, out of range). */
@@ -15,10 +14,5 @@ int app_parse_int(const char *s, long lo, long hi, int *out);
  * the library's functions do with their cutout_status. */
 int app_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-
-/* Reads a whole file (at most max_bytes) into a malloc'd buffer: CUTOUT_OK,
- * CUTOUT_E_IO, CUTOUT_E_LIMIT (larger) or CUTOUT_E_NOMEM, with a message. */
-int app_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size, char *err,
-                  size_t errlen);
 
 #endif

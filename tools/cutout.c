@@ -367,8 +367,8 @@ static void *decoder_main(void *arg)
         size_t size = 0;
         cutout_image_limits lim = {MAX_INPUT_PIXELS, 0, 1};
         cutout_decode_flags flags = {0};
-        int rc = app_read_file(strcmp(in, "-") ? in : "/dev/stdin", MAX_INPUT_BYTES, &data, &size,
-                               it->err, sizeof it->err);
+        int rc = cutout_read_file(strcmp(in, "-") ? in : "/dev/stdin", MAX_INPUT_BYTES, &data,
+                                  &size, it->err, sizeof it->err);
         if (!rc && size == 0) rc = app_fail(it->err, sizeof it->err, CUTOUT_E_FORMAT, "empty file");
         if (!rc) rc = cutout_image_decode(data, size, &lim, flags, &it->img, NULL, it->err, sizeof it->err);
         free(data);
@@ -727,8 +727,9 @@ int main(int argc, char **argv)
     if (bg_image_path) {
         uint8_t *data = NULL;
         size_t size = 0;
-        if (app_read_file(bg_image_path, MAX_INPUT_BYTES, &data, &size, err, sizeof err) ||
-            cutout_image_decode(data, size, NULL, (cutout_decode_flags){0}, &bg_image, NULL, err, sizeof err)) {
+        if (cutout_read_file(bg_image_path, MAX_INPUT_BYTES, &data, &size, err, sizeof err) ||
+            cutout_image_decode(data, size, NULL, (cutout_decode_flags){0}, &bg_image, NULL, err,
+                                sizeof err)) {
             fprintf(stderr, "%s: --bg-image %s: %s\n", prog, bg_image_path, err);
             free(data);
             status = 1;

@@ -17,8 +17,8 @@ int cut_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
-int cut_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size, char *err,
-                  size_t errlen)
+int cutout_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
+                     char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return cut_fail(err, errlen, CUTOUT_E_IO, "%s: %s", path, strerror(errno));

@@ -19,8 +19,4 @@ static inline int cut_mul_size(size_t a, size_t b, size_t *out)
     return 1;
 }
 
-/* Reads a whole file (at most max_bytes) into a malloc'd buffer. */
-int cut_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size, char *err,
-                  size_t errlen);
-
 #endif

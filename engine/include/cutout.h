@@ -35,6 +35,13 @@ int cutout_model_load_memory(const void *data, size_t size, cutout_model **out, 
                              size_t errlen);
 void cutout_model_free(cutout_model *model);
 
+/* Reads a whole file of at most max_bytes into a malloc'd buffer (the reader
+ * the library uses for models), for applications that hand image bytes to
+ * cutout_image_decode: CUTOUT_OK, or CUTOUT_E_IO, CUTOUT_E_LIMIT (larger than
+ * max_bytes) or CUTOUT_E_NOMEM with a message naming the path. */
+int cutout_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
+                     char *err, size_t errlen);
+
 /* Resolves a registry name ("u2netp") or a path to a model file: a name is
  * looked up as NAME.onnx in $CUTOUT_MODEL_DIR, ./models, ./models/cache (where
  * tools/fetch-model writes) and the installed data directory, in that order. */

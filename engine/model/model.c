@@ -327,7 +327,7 @@ int cutout_model_load_file(const char *path, cutout_model **out, char *err, size
 {
     uint8_t *buf;
     size_t len;
-    int rc = cut_read_file(path, MODEL_MAX_BYTES, &buf, &len, err, errlen);
+    int rc = cutout_read_file(path, MODEL_MAX_BYTES, &buf, &len, err, errlen);
     if (rc) return rc;
     rc = cutout_model_load_memory(buf, len, out, err, errlen);
     free(buf);

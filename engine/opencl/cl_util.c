@@ -220,7 +220,7 @@ static uint8_t *cache_load(uint64_t key, size_t *size)
     uint8_t *data;
     size_t n;
     if (cache_path(key, path, sizeof path) ||
-        cut_read_file(path, MAX_BINARY, &data, &n, NULL, 0))
+        cutout_read_file(path, MAX_BINARY, &data, &n, NULL, 0))
         return NULL;
     if (n <= 16 || memcmp(data, CACHE_MAGIC, 8) || memcmp(data + 8, &key, 8)) {
         free(data);

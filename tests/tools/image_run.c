@@ -49,7 +49,7 @@ static int decode(int argc, char **argv)
     uint8_t *data;
     size_t size;
     char err[256] = "";
-    int rc = cut_read_file(argv[i], (size_t)1 << 30, &data, &size, err, sizeof err);
+    int rc = cutout_read_file(argv[i], (size_t)1 << 30, &data, &size, err, sizeof err);
     if (rc) {
         fprintf(stderr, "%s\n", err);
         return 1;

@@ -400,7 +400,7 @@ static void u2netp_facts(void)
     size_t size;
     char err[512] = "";
     onnx_model *m = NULL;
-    if (cut_read_file("models/u2netp.onnx", (size_t)1 << 30, &data, &size, err, sizeof err)) {
+    if (cutout_read_file("models/u2netp.onnx", (size_t)1 << 30, &data, &size, err, sizeof err)) {
         check(0, "read models/u2netp.onnx: %s", err);
         return;
     }
