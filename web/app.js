@@ -318,5 +318,5 @@
     if (files.length) { e.preventDefault(); run(files); }
   });
 
-  loadModels();
+  loadModels().finally(() => { document.body.dataset.ready = "1"; });
 })();
