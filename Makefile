@@ -53,7 +53,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 # The test scripts ask it whether this build has an OpenCL backend.
 export CUTOUT_OPENCL
 
-.PHONY: all test asan-build unit-test sanitize-test reference-test model-test integration-test run bench install clean deps
+.PHONY: all test asan-build unit-test sanitize-test reference-test model-test integration-test browser-test run bench install clean deps
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
@@ -118,7 +118,7 @@ $(BUILD)/tests/onnx_check: $(BUILD)/tests/fuzz/onnx_check.o $(BUILD)/libcutout.a
 # Builds run in parallel (-j), the suites one after the other.
 test: deps
 	$(MAKE) all asan-build
-	$(MAKE) -j1 model-test unit-test sanitize-test reference-test integration-test
+	$(MAKE) -j1 model-test unit-test sanitize-test reference-test integration-test browser-test
 	@echo "make test: all suites passed"
 
 # The shipped model's checksum; recognition of U²-Net variants and rejection of others.
@@ -144,6 +144,11 @@ sanitize-test: asan-build
 integration-test: all
 	tests/integration/run $(BUILD)
 
+# The web page (web/) in Debian's chromium (puppeteer-core) against nginx +
+# cutout-fcgi on 127.0.0.1; screenshots in $(BUILD)/browser.
+browser-test: all
+	tests/browser/run $(BUILD)
+
 reference-test: all
 	tests/reference/run $(BUILD)
 ifeq ($(CUTOUT_OPENCL),1)
@@ -167,12 +172,13 @@ deps:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	  $(DESTDIR)$(PREFIX)/share/cutout/models
+	  $(DESTDIR)$(PREFIX)/share/cutout/models $(DESTDIR)$(PREFIX)/share/cutout/web
 	install -m 755 $(BUILD)/cutout $(BUILD)/cutout-bench tools/fetch-model $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(BUILD)/cutout-fcgi $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libcutout.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 engine/include/cutout.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 models/u2netp.onnx models/registry.tsv $(DESTDIR)$(PREFIX)/share/cutout/models/
+	install -m 644 web/index.html web/app.css web/app.js $(DESTDIR)$(PREFIX)/share/cutout/web/
 
 clean:
 	rm -rf build build-asan build-cpu build-cpu-asan
