@@ -156,7 +156,7 @@ static int one_conv(const char *spec, int threads, int iters, int method)
     bk_conv_desc d = {cin, cout, 3, 1, dil, dil, wt, bias};
     backend *bk;
     char err[256];
-    if (backend_cpu_create(threads, &bk, err, sizeof err)) return 1;
+    if (cut_cpu_backend_create(threads, &bk, err, sizeof err)) return 1;
     ((cpu_backend *)bk)->force_method = method;
     if (bk->ops->prepare(bk, &d, 1, in + out)) return 1;
     bk_tensor ta = {0, in, 1, cin, h, w}, td = {in, out, 1, cout, h, w};
@@ -218,16 +218,16 @@ int main(int argc, char **argv)
     if (m->n_convs > MAX_CONVS) return 1;
     static timed t;
     t.base.ops = &timed_ops;
-    if (backend_cpu_create(threads, &t.inner, err, sizeof err)) {
+    if (cut_cpu_backend_create(threads, &t.inner, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
     ((cpu_backend *)t.inner)->force_method = method;
     plan pl;
-    plan_init(&pl);
+    cut_plan_init(&pl);
     double macs = 0;
-    if (net_forward(m, NULL, &pl, NULL, 1, size, size, 0, NULL, &macs, err, sizeof err) ||
-        plan_finish(&pl) || t_prepare(&t.base, m->convs, m->n_convs, pl.total)) {
+    if (cut_net_forward(m, NULL, &pl, NULL, 1, size, size, 0, NULL, &macs, err, sizeof err) ||
+        cut_plan_finish(&pl) || t_prepare(&t.base, m->convs, m->n_convs, pl.total)) {
         fprintf(stderr, "plan/prepare failed: %s %s\n", err, t.base.err);
         return 1;
     }
@@ -237,9 +237,9 @@ int main(int argc, char **argv)
     double total[MAX_ITERS], cpu[MAX_ITERS];
     for (int it = 0; it <= iters; it++) {
         t.iter = it == 0 ? MAX_ITERS - 1 : it - 1; /* warm-up lands in the spare slot */
-        plan_rewind(&pl);
+        cut_plan_rewind(&pl);
         double t0 = now_ms(), c0 = cpu_ms();
-        if (net_forward(m, &t.base, &pl, in, 1, size, size, 0, &out, NULL, err, sizeof err)) {
+        if (cut_net_forward(m, &t.base, &pl, in, 1, size, size, 0, &out, NULL, err, sizeof err)) {
             fprintf(stderr, "forward failed: %s\n", err);
             return 1;
         }
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
            conv_total, macs * 1e-9, 2 * macs * 1e-9 / conv_total * 1e3, median(t.pool_ms, iters),
            median(t.resize_ms, iters), median(t.other_ms, iters), median(total, iters),
            median(cpu, iters));
-    plan_free(&pl);
+    cut_plan_free(&pl);
     t.inner->ops->destroy(t.inner);
     cutout_model_free(m);
     free(in);
