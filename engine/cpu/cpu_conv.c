@@ -270,8 +270,8 @@ int cut_cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const 
         return conv_fail(bk, conv_index, "concat inputs differ in shape");
     if (cin != d->cin || dst.c != d->cout || dst.n != a.n)
         return conv_fail(bk, conv_index, "input or output channels do not match the weights");
-    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
-    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int oh = cut_conv_out_size(a.h, d->k, d->stride, d->pad, d->dil);
+    int ow = cut_conv_out_size(a.w, d->k, d->stride, d->pad, d->dil);
     if (dst.h != oh || dst.w != ow) return conv_fail(bk, conv_index, "wrong output size");
     if (res && (res->n != dst.n || res->c != dst.c || res->h != dst.h || res->w != dst.w))
         return conv_fail(bk, conv_index, "residual shape differs from the output");

@@ -80,8 +80,8 @@ static net_buf conv(net_ctx *c, int ci, bk_tensor a, const bk_tensor *b, int rel
                     const bk_tensor *residual)
 {
     const bk_conv_desc *d = &c->m->convs[ci];
-    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
-    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int oh = cut_conv_out_size(a.h, d->k, d->stride, d->pad, d->dil);
+    int ow = cut_conv_out_size(a.w, d->k, d->stride, d->pad, d->dil);
     net_buf out = buf_alloc(c, d->cout, oh, ow);
     conv_into(c, ci, out.t, a, b, relu, residual);
     return out;

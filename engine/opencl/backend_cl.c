@@ -136,8 +136,8 @@ static int cl_conv(backend *bk, int ci, bk_tensor dst, bk_tensor a, const bk_con
     const bk_conv_desc *d = &cb->convs[ci];
     const bk_tensor *b = fuse ? fuse->b : NULL, *res = fuse ? fuse->residual : NULL;
     int relu = fuse ? fuse->relu : 0;
-    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
-    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int oh = cut_conv_out_size(a.h, d->k, d->stride, d->pad, d->dil);
+    int ow = cut_conv_out_size(a.w, d->k, d->stride, d->pad, d->dil);
     if (a.c + (b ? b->c : 0) != d->cin || dst.c != d->cout || dst.n != a.n || dst.h != oh ||
         dst.w != ow || (b && (b->h != a.h || b->w != a.w || b->n != a.n)) ||
         (res && (res->c != dst.c || res->h != dst.h || res->w != dst.w || res->n != dst.n)))

@@ -66,8 +66,8 @@ static const char *knobs_note = ""; /* names the knobs pass in the pool/resize l
 static void test_conv(backend *cl, backend *cpu, const conv_case *t)
 {
     int cin = t->ca + t->cb, k = t->k, pad = k == 1 ? 0 : t->dil;
-    int oh = (t->ih + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
-    int ow = (t->iw + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
+    int oh = cut_conv_out_size(t->ih, k, t->stride, pad, t->dil);
+    int ow = cut_conv_out_size(t->iw, k, t->stride, pad, t->dil);
     size_t wn = (size_t)t->cout * cin * k * k;
     float *w = xmalloc(wn * sizeof(float)), *bias = xmalloc((size_t)t->cout * sizeof(float));
     fill(w, wn, 1.0f / sqrtf((float)cin * k * k));

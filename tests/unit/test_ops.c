@@ -44,8 +44,8 @@ static void test_conv(backend *bk, const conv_case *t, int method, int portable)
     cb->force_method = method;
     cb->force_portable = portable;
     int cin = t->ca + t->cb, k = t->k, pad = k == 1 ? 0 : t->dil;
-    int oh = (t->ih + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
-    int ow = (t->iw + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
+    int oh = cut_conv_out_size(t->ih, k, t->stride, pad, t->dil);
+    int ow = cut_conv_out_size(t->iw, k, t->stride, pad, t->dil);
     size_t wn = (size_t)t->cout * cin * k * k;
     float *w = malloc(wn * sizeof(float)), *bias = malloc((size_t)t->cout * sizeof(float));
     fill(w, wn, 1.0f / sqrtf((float)cin * k * k));
