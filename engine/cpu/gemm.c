@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "cpu_features.h"
+
 #define GEMM_KC 256
 #define GEMM_MC_BLOCKS 24
 
@@ -119,14 +121,7 @@ static void gemm_microkernel_portable(int mr, int kc, const float *a, int a_step
     }
 }
 
-int cut_gemm_have_avx2(void)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
+int cut_gemm_have_avx2(void) { return cut_cpu_has(CUT_CPU_AVX2 | CUT_CPU_FMA); }
 
 static gemm_microkernel_fn *pick_kernel(gemm_impl impl)
 {
