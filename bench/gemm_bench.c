@@ -23,25 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "gemm.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* CPU time of this thread: on a shared machine the time slices that other
  * processes take do not count against the kernel being measured. */
-static double cpu_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+static double cpu_s(void) { return cut_clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static void *alloc64(size_t floats)
 {
@@ -147,19 +135,19 @@ static void bench_shape(int M, int K, int N, int reps, int kc)
     if (!t) exit(2);
     /* Calls per measurement, from one timed call of the fastest guess. */
     call(V_PACKED, &s);
-    double t0 = now_s();
+    double t0 = cut_now_s();
     call(V_PACKED, &s);
-    double one = now_s() - t0;
+    double one = cut_now_s() - t0;
     long calls = one > 0.02 ? 1 : (long)(0.02 / (one > 1e-7 ? one : 1e-7)) + 1;
     for (int v = 0; v < NV; v++) call(v, &s); /* warm */
     /* Variants interleaved so that drift hits them alike. */
     double wall = 0, cpu = 0;
     for (int r = 0; r < reps; r++) {
         for (int v = 0; v < NV; v++) {
-            double a = now_s(), b = cpu_s();
+            double a = cut_now_s(), b = cpu_s();
             for (long c = 0; c < calls; c++) call(v, &s);
             double dc = cpu_s() - b;
-            wall += now_s() - a;
+            wall += cut_now_s() - a;
             cpu += dc;
             t[v * reps + r] = dc / (double)calls;
         }

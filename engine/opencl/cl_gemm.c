@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cl_backend.h" /* before clblast_c.h: it fixes the OpenCL version */
+#include "clock.h"
 #include "util.h"
 
 #include <clblast_c.h>
@@ -195,23 +195,16 @@ static void store_choice(cl_backend *cb, const clb_choice *c)
     fclose(f);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Runs one path to completion; its wall time in ms. */
 static double timed(cl_backend *cb, int method, int ci, bk_tensor dst, bk_tensor a,
                     const bk_tensor *b, const bk_tensor *res, int relu, int *rc)
 {
-    double t0 = now_ms();
+    double t0 = cut_now_ms();
     *rc = method == CLB_CONV_GEMM ? cut_cl_conv_gemm(cb, ci, dst, a, b, res, relu)
                                   : cut_cl_conv_direct(cb, ci, dst, a, b, res, relu);
     cl_int e = clFinish(cb->q);
     if (!*rc && e != CL_SUCCESS) *rc = cut_cl_fail(cb, e, "clFinish");
-    return now_ms() - t0;
+    return cut_now_ms() - t0;
 }
 
 /* Both paths, warmed up, up to TUNE_REPEATS times each, interleaved; the
