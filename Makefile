@@ -53,7 +53,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 # The test scripts ask it whether this build has an OpenCL backend.
 export CUTOUT_OPENCL
 
-.PHONY: all test asan-build unit-test sanitize-test reference-test model-test integration-test browser-test run bench install clean deps
+.PHONY: all test asan-build symbols-test unit-test sanitize-test reference-test model-test integration-test browser-test run bench install clean deps
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
@@ -118,13 +118,21 @@ $(BUILD)/tests/onnx_check: $(BUILD)/tests/fuzz/onnx_check.o $(BUILD)/libcutout.a
 # Builds run in parallel (-j), the suites one after the other.
 test: deps
 	$(MAKE) all asan-build
-	$(MAKE) -j1 model-test unit-test sanitize-test reference-test integration-test browser-test
+	$(MAKE) -j1 symbols-test model-test unit-test sanitize-test reference-test integration-test browser-test
 	@echo "make test: all suites passed"
 
 # The shipped model's checksum; recognition of U²-Net variants and rejection of others.
 model-test: all
 	cd models && sha256sum -c SHA256SUMS
 	/usr/bin/python3 tests/model/recognition.py $(BUILD)
+
+# One namespace: the library exports cutout_ (public API) and cut_ (internal)
+# symbols only, so it links next to anything (OpenCL's cl_, BLAS' gemm_ ...).
+symbols-test: $(BUILD)/libcutout.a
+	@bad=$$(nm -g --defined-only $< | awk '/:$$/ { obj = $$1; next } \
+	    NF >= 3 && $$3 !~ /^(cutout|cut)_/ { print "  " obj " " $$3 }'); \
+	if [ -n "$$bad" ]; then echo "symbols-test: exported without cutout_/cut_:"; \
+	  echo "$$bad"; exit 1; fi; echo "symbols-test: passed"
 
 unit-test: all
 	tests/run-unit $(BUILD)

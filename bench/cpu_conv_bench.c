@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "cpu_backend.h"
 #include "model.h"
 #include "net.h"
@@ -28,16 +28,7 @@
 
 static double cpu_ms(void) /* CPU time of the whole process: immune to time-sharing */
 {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
-}
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
+    return 1e3 * cut_clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 enum { MAX_CONVS = 512, MAX_ITERS = 64 };
@@ -63,25 +54,25 @@ static int t_prepare(backend *bk, const bk_conv_desc *c, int n, size_t f)
 static int t_write(backend *bk, bk_tensor d, const float *h)
 {
     timed *t = (timed *)bk;
-    double t0 = now_ms();
+    double t0 = cut_now_ms();
     int rc = t->inner->ops->write(t->inner, d, h);
-    t->other_ms[t->iter] += now_ms() - t0;
+    t->other_ms[t->iter] += cut_now_ms() - t0;
     return rc;
 }
 static int t_read(backend *bk, bk_tensor s, float *h)
 {
     timed *t = (timed *)bk;
-    double t0 = now_ms();
+    double t0 = cut_now_ms();
     int rc = t->inner->ops->read(t->inner, s, h);
-    t->other_ms[t->iter] += now_ms() - t0;
+    t->other_ms[t->iter] += cut_now_ms() - t0;
     return rc;
 }
 static int t_conv(backend *bk, int i, bk_tensor d, bk_tensor a, const bk_conv_fuse *f)
 {
     timed *t = (timed *)bk;
-    double t0 = now_ms();
+    double t0 = cut_now_ms();
     int rc = t->inner->ops->conv(t->inner, i, d, a, f);
-    t->conv_ms[i][t->iter] += now_ms() - t0;
+    t->conv_ms[i][t->iter] += cut_now_ms() - t0;
     t->oh[i] = d.h;
     t->ow[i] = d.w;
     t->n[i] = d.n;
@@ -91,25 +82,25 @@ static int t_conv(backend *bk, int i, bk_tensor d, bk_tensor a, const bk_conv_fu
 static int t_pool(backend *bk, bk_tensor d, bk_tensor s)
 {
     timed *t = (timed *)bk;
-    double t0 = now_ms();
+    double t0 = cut_now_ms();
     int rc = t->inner->ops->maxpool2(t->inner, d, s);
-    t->pool_ms[t->iter] += now_ms() - t0;
+    t->pool_ms[t->iter] += cut_now_ms() - t0;
     return rc;
 }
 static int t_resize(backend *bk, bk_tensor d, bk_tensor s)
 {
     timed *t = (timed *)bk;
-    double t0 = now_ms();
+    double t0 = cut_now_ms();
     int rc = t->inner->ops->resize(t->inner, d, s);
-    t->resize_ms[t->iter] += now_ms() - t0;
+    t->resize_ms[t->iter] += cut_now_ms() - t0;
     return rc;
 }
 static int t_sigmoid(backend *bk, bk_tensor d, bk_tensor s)
 {
     timed *t = (timed *)bk;
-    double t0 = now_ms();
+    double t0 = cut_now_ms();
     int rc = t->inner->ops->sigmoid(t->inner, d, s);
-    t->other_ms[t->iter] += now_ms() - t0;
+    t->other_ms[t->iter] += cut_now_ms() - t0;
     return rc;
 }
 static void t_destroy(backend *bk) { (void)bk; }
@@ -156,7 +147,7 @@ static int one_conv(const char *spec, int threads, int iters, int method)
     bk_conv_desc d = {cin, cout, 3, 1, dil, dil, wt, bias};
     backend *bk;
     char err[256];
-    if (backend_cpu_create(threads, &bk, err, sizeof err)) return 1;
+    if (cut_cpu_backend_create(threads, &bk, err, sizeof err)) return 1;
     ((cpu_backend *)bk)->force_method = method;
     if (bk->ops->prepare(bk, &d, 1, in + out)) return 1;
     bk_tensor ta = {0, in, 1, cin, h, w}, td = {in, out, 1, cout, h, w};
@@ -165,9 +156,9 @@ static int one_conv(const char *spec, int threads, int iters, int method)
     double ms[MAX_ITERS], cms[MAX_ITERS], best = 1e30;
     bk->ops->conv(bk, 0, td, ta, &f);
     for (int i = 0; i < iters; i++) {
-        double t0 = now_ms(), c0 = cpu_ms();
+        double t0 = cut_now_ms(), c0 = cpu_ms();
         bk->ops->conv(bk, 0, td, ta, &f);
-        ms[i] = now_ms() - t0;
+        ms[i] = cut_now_ms() - t0;
         cms[i] = cpu_ms() - c0;
         if (ms[i] < best) best = ms[i];
     }
@@ -218,16 +209,16 @@ int main(int argc, char **argv)
     if (m->n_convs > MAX_CONVS) return 1;
     static timed t;
     t.base.ops = &timed_ops;
-    if (backend_cpu_create(threads, &t.inner, err, sizeof err)) {
+    if (cut_cpu_backend_create(threads, &t.inner, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
     ((cpu_backend *)t.inner)->force_method = method;
     plan pl;
-    plan_init(&pl);
+    cut_plan_init(&pl);
     double macs = 0;
-    if (net_forward(m, NULL, &pl, NULL, 1, size, size, 0, NULL, &macs, err, sizeof err) ||
-        plan_finish(&pl) || t_prepare(&t.base, m->convs, m->n_convs, pl.total)) {
+    if (cut_net_forward(m, NULL, &pl, NULL, 1, size, size, 0, NULL, &macs, err, sizeof err) ||
+        cut_plan_finish(&pl) || t_prepare(&t.base, m->convs, m->n_convs, pl.total)) {
         fprintf(stderr, "plan/prepare failed: %s %s\n", err, t.base.err);
         return 1;
     }
@@ -237,14 +228,14 @@ int main(int argc, char **argv)
     double total[MAX_ITERS], cpu[MAX_ITERS];
     for (int it = 0; it <= iters; it++) {
         t.iter = it == 0 ? MAX_ITERS - 1 : it - 1; /* warm-up lands in the spare slot */
-        plan_rewind(&pl);
-        double t0 = now_ms(), c0 = cpu_ms();
-        if (net_forward(m, &t.base, &pl, in, 1, size, size, 0, &out, NULL, err, sizeof err)) {
+        cut_plan_rewind(&pl);
+        double t0 = cut_now_ms(), c0 = cpu_ms();
+        if (cut_net_forward(m, &t.base, &pl, in, 1, size, size, 0, &out, NULL, err, sizeof err)) {
             fprintf(stderr, "forward failed: %s\n", err);
             return 1;
         }
         if (it > 0) {
-            total[it - 1] = now_ms() - t0;
+            total[it - 1] = cut_now_ms() - t0;
             cpu[it - 1] = cpu_ms() - c0;
         }
     }
@@ -282,7 +273,7 @@ int main(int argc, char **argv)
            conv_total, macs * 1e-9, 2 * macs * 1e-9 / conv_total * 1e3, median(t.pool_ms, iters),
            median(t.resize_ms, iters), median(t.other_ms, iters), median(total, iters),
            median(cpu, iters));
-    plan_free(&pl);
+    cut_plan_free(&pl);
     t.inner->ops->destroy(t.inner);
     cutout_model_free(m);
     free(in);

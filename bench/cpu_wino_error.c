@@ -1,6 +1,6 @@
 /* Winograd F(4×4, 3×3) error on a real model's weights: every 3×3 stride-1
  * conv of MODEL run once through the CPU backend with Winograd forced and
- * once with im2col forced, both against ref_conv (float64 sums), on a
+ * once with im2col forced, both against cut_ref_conv (float64 sums), on a
  * post-ReLU-like input (uniform in [0, 1)) of SIZE×SIZE.
  *
  *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model -Iengine/net -Iengine/cpu bench/cpu_wino_error.c \
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     cutout_model *m;
     backend *bk;
     if (cutout_model_load_file(argv[1], &m, err, sizeof err) ||
-        backend_cpu_create(1, &bk, err, sizeof err)) {
+        cut_cpu_backend_create(1, &bk, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
             rng = rng * 1664525u + 1013904223u;
             x[k] = (float)(rng >> 8) / 16777216.0f;
         }
-        ref_conv(d, x, d->cin, NULL, 0, 1, s, s, 0, NULL, want, s, s);
+        cut_ref_conv(d, x, d->cin, NULL, 0, 1, s, s, 0, NULL, want, s, s);
         double peak = 0;
         for (size_t k = 0; k < out; k++)
             if (fabs(want[k]) > peak) peak = fabs(want[k]);

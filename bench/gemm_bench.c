@@ -2,9 +2,9 @@
  * OpenBLAS cblas_sgemm, in the same run, same data.
  *
  *   make BUILD=build all   # or any build dir with libcutout.a
- *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model -Iengine/net -Iengine/cpu bench/gemm_bench.c \
- *      build/libcutout.a -lopenblas -lm -o build/gemm_bench
- *   OPENBLAS_CORETYPE=Haswell build/gemm_bench [u2netp|u2net|tiles|all|M K N]
+ *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model
+ * -Iengine/net -Iengine/cpu bench/gemm_bench.c \ build/libcutout.a -lopenblas -lm -o
+ * build/gemm_bench OPENBLAS_CORETYPE=Haswell build/gemm_bench [u2netp|u2net|tiles|all|M K N]
  *      [--reps R] [--kc KC] [--ldc L] [--portable]
  *
  * Sets: u2netp and u2net are grids of M×K×N (N = 256..2048); tiles uses
@@ -14,8 +14,8 @@
  * measurements, each at least ~20 ms of back-to-back calls; "on CPU" is
  * CPU time / wall time over the row: below ~95% other processes were
  * competing for this core and even the CPU-time figures are suspect):
- *   packed   gemm_run on a B already in panel layout (im2col writes it)
- *   +pack    gemm_pack_b from a row-major K×N buffer, then gemm_run
+ *   packed   cut_gemm_run on a B already in panel layout (im2col writes it)
+ *   +pack    cut_gemm_pack_b from a row-major K×N buffer, then cut_gemm_run
  *   openblas cblas_sgemm(RowMajor, NoTrans, NoTrans) from the row-major
  *            buffer, openblas_set_num_threads(1)
  * Also prints a measured FMA peak (12 independent FMA chains in registers). */
@@ -23,25 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "gemm.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* CPU time of this thread: on a shared machine the time slices that other
  * processes take do not count against the kernel being measured. */
-static double cpu_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+static double cpu_s(void) { return cut_clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static void *alloc64(size_t floats)
 {
@@ -92,7 +80,7 @@ typedef struct {
     int M, K, N;
     const float *pa, *pb, *A, *B;
     float *C, *scratch;
-    int kc; /* K block for gemm_run_impl; 0: the library's default */
+    int kc; /* K block for cut_gemm_run_impl; 0: the library's default */
     gemm_impl impl;
     size_t ldc;
 } shape;
@@ -103,12 +91,12 @@ static void call(int v, const shape *s)
 {
     switch (v) {
     case V_PACKED:
-        gemm_run_impl(s->impl, s->kc, s->pa, s->M, 0, s->M, s->pb, s->N, s->K, s->C, s->ldc,
+        cut_gemm_run_impl(s->impl, s->kc, s->pa, s->M, 0, s->M, s->pb, s->N, s->K, s->C, s->ldc,
                       NULL);
         break;
     case V_PACK:
-        gemm_pack_b(s->B, (size_t)s->N, s->K, s->N, s->scratch);
-        gemm_run_impl(s->impl, s->kc, s->pa, s->M, 0, s->M, s->scratch, s->N, s->K, s->C,
+        cut_gemm_pack_b(s->B, (size_t)s->N, s->K, s->N, s->scratch);
+        cut_gemm_run_impl(s->impl, s->kc, s->pa, s->M, 0, s->M, s->scratch, s->N, s->K, s->C,
                       s->ldc, NULL);
         break;
     default:
@@ -131,14 +119,15 @@ static void bench_shape(int M, int K, int N, int reps, int kc)
     shape s = {M, K, N, NULL, NULL, NULL, NULL, NULL, NULL, kc, impl_choice,
                ldc_choice > (size_t)N ? ldc_choice : (size_t)N};
     float *A = alloc64((size_t)M * K), *B = alloc64((size_t)K * N);
-    float *pa = alloc64(gemm_packed_a_floats(M, K)), *pb = alloc64(gemm_packed_b_floats(K, N));
-    s.scratch = alloc64(gemm_packed_b_floats(K, N));
+    float *pa = alloc64(cut_gemm_packed_a_floats(M, K)),
+          *pb = alloc64(cut_gemm_packed_b_floats(K, N));
+    s.scratch = alloc64(cut_gemm_packed_b_floats(K, N));
     s.C = alloc64((size_t)M * s.ldc);
     srand(1);
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)rand() / RAND_MAX - 0.5f;
     for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)rand() / RAND_MAX - 0.5f;
-    gemm_pack_a(A, (size_t)K, M, K, pa);
-    gemm_pack_b(B, (size_t)N, K, N, pb);
+    cut_gemm_pack_a(A, (size_t)K, M, K, pa);
+    cut_gemm_pack_b(B, (size_t)N, K, N, pb);
     s.A = A, s.B = B, s.pa = pa, s.pb = pb;
 
     double flop = 2.0 * M * N * K, best[NV], med[NV];
@@ -146,19 +135,19 @@ static void bench_shape(int M, int K, int N, int reps, int kc)
     if (!t) exit(2);
     /* Calls per measurement, from one timed call of the fastest guess. */
     call(V_PACKED, &s);
-    double t0 = now_s();
+    double t0 = cut_now_s();
     call(V_PACKED, &s);
-    double one = now_s() - t0;
+    double one = cut_now_s() - t0;
     long calls = one > 0.02 ? 1 : (long)(0.02 / (one > 1e-7 ? one : 1e-7)) + 1;
     for (int v = 0; v < NV; v++) call(v, &s); /* warm */
     /* Variants interleaved so that drift hits them alike. */
     double wall = 0, cpu = 0;
     for (int r = 0; r < reps; r++) {
         for (int v = 0; v < NV; v++) {
-            double a = now_s(), b = cpu_s();
+            double a = cut_now_s(), b = cpu_s();
             for (long c = 0; c < calls; c++) call(v, &s);
             double dc = cpu_s() - b;
-            wall += now_s() - a;
+            wall += cut_now_s() - a;
             cpu += dc;
             t[v * reps + r] = dc / (double)calls;
         }
@@ -168,9 +157,10 @@ static void bench_shape(int M, int K, int N, int reps, int kc)
         best[v] = flop / t[v * reps] * 1e-9;
         med[v] = flop / t[v * reps + reps / 2] * 1e-9;
     }
-    printf("| %4d | %5d | %5d | %6.1f / %6.1f | %6.1f / %6.1f | %6.1f / %6.1f | %5.2f | %3.0f%% |\n",
-           M, K, N, best[0], med[0], best[1], med[1], best[2], med[2], med[0] / med[2],
-           100.0 * cpu / wall);
+    printf(
+        "| %4d | %5d | %5d | %6.1f / %6.1f | %6.1f / %6.1f | %6.1f / %6.1f | %5.2f | %3.0f%% |\n",
+        M, K, N, best[0], med[0], best[1], med[1], best[2], med[2], med[0] / med[2],
+        100.0 * cpu / wall);
     fflush(stdout);
     free(t), free(A), free(B), free(pa), free(pb), free(s.scratch), free(s.C);
 }
@@ -205,8 +195,11 @@ int main(int argc, char **argv)
     if (!getenv("OPENBLAS_CORETYPE"))
         fprintf(stderr, "warning: OPENBLAS_CORETYPE is not set; OpenBLAS may pick a slow kernel\n");
     openblas_set_num_threads(1);
-    printf("gemm_bench: single thread; OpenBLAS core %s; gemm kernel %s; measured FMA peak %.1f GFLOP/s\n",
-           openblas_get_corename(), gemm_have_avx2() && impl_choice != GEMM_IMPL_PORTABLE ? "avx2" : "portable", fma_peak_gflops());
+    printf("gemm_bench: single thread; OpenBLAS core %s; gemm kernel %s; measured FMA peak %.1f "
+           "GFLOP/s\n",
+           openblas_get_corename(),
+           cut_gemm_have_avx2() && impl_choice != GEMM_IMPL_PORTABLE ? "avx2" : "portable",
+           fma_peak_gflops());
     printf("GFLOP/s, best / median of %d; C rows %s apart\n\n", reps, ldc_choice ? "--ldc" : "N");
     printf("|    M |     K |     N | packed (best/med) | +pack_b (best/med) | OpenBLAS (best/med) | packed/OpenBLAS (med) | on CPU |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");

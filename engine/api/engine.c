@@ -35,10 +35,10 @@ void cutout_engine_options_default(cutout_engine_options *opt)
 double cutout_model_gmac(const cutout_model *model, int h, int w)
 {
     plan pl;
-    plan_init(&pl);
+    cut_plan_init(&pl);
     double macs = 0;
-    int rc = net_forward(model, NULL, &pl, NULL, 1, h, w, 0, NULL, &macs, NULL, 0);
-    plan_free(&pl);
+    int rc = cut_net_forward(model, NULL, &pl, NULL, 1, h, w, 0, NULL, &macs, NULL, 0);
+    cut_plan_free(&pl);
     return rc ? -1.0 : macs / 1e9;
 }
 
@@ -62,13 +62,13 @@ static int create_backend(const cutout_engine_options *opt, backend **bk, char *
                           size_t errlen)
 {
     if (opt->backend == CUTOUT_BACKEND_CPU)
-        return backend_cpu_create(opt->threads, bk, err, errlen);
+        return cut_cpu_backend_create(opt->threads, bk, err, errlen);
 #if CUTOUT_OPENCL
     int explicit = opt->backend == CUTOUT_BACKEND_OPENCL;
-    int rc = backend_cl_create(opt->device, explicit ? opt->require_gpu : 1, bk, err, errlen);
-    if (!rc && opt->retune) backend_cl_retune(*bk, 1);
+    int rc = cut_cl_backend_create(opt->device, explicit ? opt->require_gpu : 1, bk, err, errlen);
+    if (!rc && opt->retune) cut_cl_retune(*bk, 1);
     if (rc == CUTOUT_E_UNSUPPORTED && !explicit && !opt->require_gpu)
-        rc = backend_cpu_create(opt->threads, bk, err, errlen);
+        rc = cut_cpu_backend_create(opt->threads, bk, err, errlen);
     return rc;
 #else
     if (opt->backend == CUTOUT_BACKEND_OPENCL || opt->require_gpu)
@@ -76,7 +76,7 @@ static int create_backend(const cutout_engine_options *opt, backend **bk, char *
                         "%s: this libcutout was built without OpenCL (CUTOUT_OPENCL=0), so no "
                         "GPU can run it; only the cpu backend is available",
                         opt->require_gpu ? "require_gpu" : "opencl backend");
-    return backend_cpu_create(opt->threads, bk, err, errlen);
+    return cut_cpu_backend_create(opt->threads, bk, err, errlen);
 #endif
 }
 
@@ -106,10 +106,10 @@ int cutout_engine_create(const cutout_model *model, const cutout_engine_options 
     if (!e) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "engine: out of memory");
     e->model = model;
     e->opt = opt;
-    plan_init(&e->pl);
-    rc = net_forward(model, NULL, &e->pl, NULL, opt.max_batch, opt.max_height, opt.max_width,
+    cut_plan_init(&e->pl);
+    rc = cut_net_forward(model, NULL, &e->pl, NULL, opt.max_batch, opt.max_height, opt.max_width,
                      opt.side_outputs, NULL, NULL, err, errlen);
-    if (!rc && plan_finish(&e->pl))
+    if (!rc && cut_plan_finish(&e->pl))
         rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "engine: out of memory while planning");
     if (!rc) rc = create_backend(&opt, &e->bk, err, errlen);
     if (!rc) {
@@ -128,7 +128,7 @@ void cutout_engine_free(cutout_engine *e)
 {
     if (!e) return;
     if (e->bk) e->bk->ops->destroy(e->bk);
-    plan_free(&e->pl);
+    cut_plan_free(&e->pl);
     free(e);
 }
 
@@ -142,7 +142,7 @@ int cutout_engine_tuning(const cutout_engine *e, int i, cutout_tuning *out)
 #if CUTOUT_OPENCL
     if (strcmp(e->bk->name, "opencl")) return 0;
     const clb_choice *c;
-    int n = backend_cl_choices(e->bk, &c);
+    int n = cut_cl_choices(e->bk, &c);
     for (int k = 0; k < n; k++) {
         if (!c[k].measured || i-- > 0) continue;
         snprintf(out->shape, sizeof out->shape, "%s", c[k].key);
@@ -165,7 +165,7 @@ int cutout_engine_run(cutout_engine *e, const float *input, int n, int h, int w,
     int rc = check_size(n, h, w, e->opt.max_batch, e->opt.max_height, e->opt.max_width, err,
                         errlen);
     if (rc) return rc;
-    plan_rewind(&e->pl);
-    return net_forward(e->model, e->bk, &e->pl, input, n, h, w, e->opt.side_outputs, outputs,
+    cut_plan_rewind(&e->pl);
+    return cut_net_forward(e->model, e->bk, &e->pl, input, n, h, w, e->opt.side_outputs, outputs,
                        NULL, err, errlen);
 }

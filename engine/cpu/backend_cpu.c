@@ -20,7 +20,7 @@ static int bk_error(backend *bk, int code, const char *msg)
 static int cpu_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_t arena_floats)
 {
     cpu_backend *cb = (cpu_backend *)bk;
-    cpu_conv_release(cb); /* the previous model's plans */
+    cut_cpu_conv_release(cb); /* the previous model's plans */
     cb->convs = convs;
     cb->n_convs = n_convs;
     size_t bytes;
@@ -31,7 +31,7 @@ static int cpu_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size
     cb->arena = aligned_alloc(64, bytes);
     if (!cb->arena) return bk_error(bk, CUTOUT_E_NOMEM, "out of memory for the activation arena");
     cb->arena_floats = arena_floats;
-    return cpu_conv_prepare(cb);
+    return cut_cpu_conv_prepare(cb);
 }
 
 static int cpu_write(backend *bk, bk_tensor dst, const float *host)
@@ -125,7 +125,7 @@ static void cpu_destroy(backend *bk)
 {
     cpu_backend *cb = (cpu_backend *)bk;
     if (!cb) return;
-    cpu_conv_release(cb);
+    cut_cpu_conv_release(cb);
     cutout_pool_free(cb->tp);
     free(cb->arena);
     free(cb->taps);
@@ -137,14 +137,14 @@ static const backend_ops cpu_ops = {
     .prepare = cpu_prepare,
     .write = cpu_write,
     .read = cpu_read,
-    .conv = cpu_conv,
+    .conv = cut_cpu_conv,
     .maxpool2 = cpu_maxpool2,
-    .resize = cpu_resize,
+    .resize = cut_cpu_resize,
     .sigmoid = cpu_sigmoid,
     .destroy = cpu_destroy,
 };
 
-int backend_cpu_create(int threads, backend **out, char *err, size_t errlen)
+int cut_cpu_backend_create(int threads, backend **out, char *err, size_t errlen)
 {
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -21,7 +21,8 @@ typedef enum {
 /* A conv's weights in the layout its method multiplies by. */
 typedef struct {
     cpu_conv_method method;
-    float *packed; /* im2col: gemm_pack_a(cout × cin·k·k); Winograd: 36 × gemm_pack_a(cout × cin);
+    float *packed; /* im2col: cut_gemm_pack_a(cout × cin·k·k);
+                      Winograd: 36 × cut_gemm_pack_a(cout × cin);
                       direct: NULL (reads the descriptor's weights) */
 } cpu_conv_plan;
 
@@ -45,18 +46,16 @@ typedef struct {
     size_t rows_floats;      /* per thread */
 } cpu_backend;
 
-/* Method for a conv, from its descriptor alone (the weights are laid out for it in prepare). */
-cpu_conv_method cpu_conv_choose(const bk_conv_desc *d);
 /* Whether a method can compute a conv at all. */
-int cpu_conv_method_applies(cpu_conv_method m, const bk_conv_desc *d);
+int cut_cpu_conv_method_applies(cpu_conv_method m, const bk_conv_desc *d);
 /* Lays out every conv's weights and sizes the per-thread scratch (cb->plans, cb->scratch). */
-int cpu_conv_prepare(cpu_backend *cb);
-void cpu_conv_release(cpu_backend *cb);
-int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse);
-int cpu_resize(backend *bk, bk_tensor dst, bk_tensor src); /* cpu_resize.c */
+int cut_cpu_conv_prepare(cpu_backend *cb);
+void cut_cpu_conv_release(cpu_backend *cb);
+int cut_cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse);
+int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src); /* cpu_resize.c */
 /* cb->rows with at least `floats` per thread (64-byte aligned), or NULL when
  * out of memory. Grow-only: allocates on the first forward pass at most. */
-float *cpu_rows(cpu_backend *cb, size_t floats);
+float *cut_cpu_rows(cpu_backend *cb, size_t floats);
 
 /* Below this much work (in multiply-adds, or elements touched) an op runs
  * on the calling thread: handing tasks to the pool costs ~10 µs, and far

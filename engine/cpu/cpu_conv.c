@@ -32,7 +32,7 @@ static int conv_tile(int K)
     return t < 64 ? 64 : t;
 }
 
-int cpu_conv_method_applies(cpu_conv_method m, const bk_conv_desc *d)
+int cut_cpu_conv_method_applies(cpu_conv_method m, const bk_conv_desc *d)
 {
     switch (m) {
     case CPU_CONV_IM2COL: return 1;
@@ -50,14 +50,14 @@ int cpu_conv_method_applies(cpu_conv_method m, const bk_conv_desc *d)
  *   im2col GEMM's effective rate; with 3 input channels (the stem) it ties
  *   im2col and beats direct.
  * - anything else (1×1, stride 2): im2col + GEMM. */
-cpu_conv_method cpu_conv_choose(const bk_conv_desc *d)
+static cpu_conv_method cpu_conv_choose(const bk_conv_desc *d)
 {
     if (d->k == 3 && d->stride == 1 && d->cout <= 2) return CPU_CONV_DIRECT;
     if (d->k == 3 && d->stride == 1) return CPU_CONV_WINOGRAD;
     return CPU_CONV_IM2COL;
 }
 
-void cpu_conv_release(cpu_backend *cb)
+void cut_cpu_conv_release(cpu_backend *cb)
 {
     for (int i = 0; cb->plans && i < cb->n_convs; i++) free(cb->plans[i].packed);
     free(cb->plans);
@@ -74,7 +74,7 @@ static float *alloc_floats(size_t n)
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
-int cpu_conv_prepare(cpu_backend *cb)
+int cut_cpu_conv_prepare(cpu_backend *cb)
 {
     backend *bk = &cb->base;
     cb->plans = calloc(cb->n_convs > 0 ? (size_t)cb->n_convs : 1, sizeof *cb->plans);
@@ -83,25 +83,26 @@ int cpu_conv_prepare(cpu_backend *cb)
     for (int i = 0; i < cb->n_convs; i++) {
         const bk_conv_desc *d = &cb->convs[i];
         if (d->cin < 1 || d->cout < 1 || d->k < 1 || d->stride < 1 || d->dil < 1 || d->pad < 0) {
-            cpu_conv_release(cb);
+            cut_cpu_conv_release(cb);
             snprintf(bk->err, sizeof bk->err, "conv %d: unsupported parameters", i);
             return CUTOUT_E_ARG;
         }
         cpu_conv_plan *p = &cb->plans[i];
         p->method = cpu_conv_choose(d);
-        if (cb->force_method >= 0 && cpu_conv_method_applies((cpu_conv_method)cb->force_method, d))
+        if (cb->force_method >= 0 &&
+            cut_cpu_conv_method_applies((cpu_conv_method)cb->force_method, d))
             p->method = (cpu_conv_method)cb->force_method;
         size_t K = (size_t)d->cin * d->k * d->k, floats = 0, scratch = 0;
         if (p->method == CPU_CONV_DIRECT) {
-            p->packed = NULL; /* its row buffers grow at the first call (cpu_rows) */
+            p->packed = NULL; /* its row buffers grow at the first call (cut_cpu_rows) */
             continue;
         } else if (p->method == CPU_CONV_WINOGRAD) {
-            floats = wino_weight_floats(d);
-            scratch = wino_scratch_floats(d);
+            floats = cut_wino_weight_floats(d);
+            scratch = cut_wino_scratch_floats(d);
             if ((size_t)d->cout * d->cin > tmp_need) tmp_need = (size_t)d->cout * d->cin;
         } else {
-            floats = gemm_packed_a_floats(d->cout, (int)K);
-            scratch = gemm_packed_b_floats((int)K, conv_tile((int)K));
+            floats = cut_gemm_packed_a_floats(d->cout, (int)K);
+            scratch = cut_gemm_packed_b_floats((int)K, conv_tile((int)K));
         }
         if (scratch > need) need = scratch;
         p->packed = alloc_floats(floats);
@@ -114,9 +115,9 @@ int cpu_conv_prepare(cpu_backend *cb)
         const bk_conv_desc *d = &cb->convs[i];
         int K = d->cin * d->k * d->k;
         if (cb->plans[i].method == CPU_CONV_WINOGRAD)
-            wino_transform_weights(d, cb->plans[i].packed, tmp);
+            cut_wino_transform_weights(d, cb->plans[i].packed, tmp);
         else if (cb->plans[i].method == CPU_CONV_IM2COL)
-            gemm_pack_a(d->weight, (size_t)K, d->cout, K, cb->plans[i].packed);
+            cut_gemm_pack_a(d->weight, (size_t)K, d->cout, K, cb->plans[i].packed);
     }
     free(tmp);
     need = (need + 15) / 16 * 16; /* each thread's part starts 64-byte aligned */
@@ -125,7 +126,7 @@ int cpu_conv_prepare(cpu_backend *cb)
     cb->scratch_floats = need;
     return 0;
 nomem:
-    cpu_conv_release(cb);
+    cut_cpu_conv_release(cb);
     snprintf(bk->err, sizeof bk->err, "out of memory for conv weights or scratch");
     return CUTOUT_E_NOMEM;
 }
@@ -203,7 +204,7 @@ static void conv_task(void *p, int task, int thread)
         .ldr = (size_t)P,
         .relu = j->relu,
     };
-    gemm_run_rows(j->packed, d->cout, co0, co1 - co0, col, tn, j->K,
+    cut_gemm_run_rows(j->packed, d->cout, co0, co1 - co0, col, tn, j->K,
                   cpu_plane(cb, j->dst, img, co0) + p0, (size_t)P, &ep);
 }
 
@@ -255,7 +256,7 @@ static int conv_fail(backend *bk, int conv_index, const char *what)
     return CUTOUT_E_ARG;
 }
 
-int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse)
+int cut_cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse)
 {
     cpu_backend *cb = (cpu_backend *)bk;
     if (conv_index < 0 || conv_index >= cb->n_convs || !cb->plans) {
@@ -269,8 +270,8 @@ int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_c
         return conv_fail(bk, conv_index, "concat inputs differ in shape");
     if (cin != d->cin || dst.c != d->cout || dst.n != a.n)
         return conv_fail(bk, conv_index, "input or output channels do not match the weights");
-    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
-    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int oh = cut_conv_out_size(a.h, d->k, d->stride, d->pad, d->dil);
+    int ow = cut_conv_out_size(a.w, d->k, d->stride, d->pad, d->dil);
     if (dst.h != oh || dst.w != ow) return conv_fail(bk, conv_index, "wrong output size");
     if (res && (res->n != dst.n || res->c != dst.c || res->h != dst.h || res->w != dst.w))
         return conv_fail(bk, conv_index, "residual shape differs from the output");
@@ -284,8 +285,10 @@ int cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_c
         return conv_fail(bk, conv_index, "output overlaps an input");
     int relu = fuse && fuse->relu;
     switch (cb->plans[conv_index].method) {
-    case CPU_CONV_WINOGRAD: wino_conv(cb, &cb->plans[conv_index], d, dst, a, b, res, relu); break;
-    case CPU_CONV_DIRECT: return direct_conv(cb, d, dst, a, b, res, relu);
+    case CPU_CONV_WINOGRAD:
+        cut_wino_conv(cb, &cb->plans[conv_index], d, dst, a, b, res, relu);
+        break;
+    case CPU_CONV_DIRECT: return cut_direct_conv(cb, d, dst, a, b, res, relu);
     case CPU_CONV_IM2COL: im2col_conv(cb, &cb->plans[conv_index], d, dst, a, b, res, relu); break;
     }
     return 0;

@@ -5,9 +5,9 @@
 #include <stdio.h>
 
 #include "cutout.h"
-#include "gemm.h" /* gemm_have_avx2: the same CPU test picks the AVX2 kernel */
+#include "gemm.h" /* cut_gemm_have_avx2: the same CPU test picks the AVX2 kernel */
 
-void direct_rows_portable(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
+void cut_direct_rows_portable(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
 {
     (void)buf;
     size_t plane = (size_t)io->oh * io->ow;
@@ -25,7 +25,8 @@ void direct_rows_portable(const direct_io *io, int img, int co, int oy0, int row
                     if (iy < 0 || iy >= io->ih) continue;
                     for (int kx = 0; kx < k; kx++) {
                         int ix = ox - io->pad + kx * io->d;
-                        if (ix >= 0 && ix < io->iw) acc += w[ky * k + kx] * in[(size_t)iy * io->iw + ix];
+                        if (ix >= 0 && ix < io->iw)
+                            acc += w[ky * k + kx] * in[(size_t)iy * io->iw + ix];
                     }
                 }
             }
@@ -53,7 +54,7 @@ static void direct_task(void *p, int task, int thread)
     j->rows(&j->io, img, co, oy0, rows, j->scratch + (size_t)thread * j->scratch_floats);
 }
 
-int direct_conv(cpu_backend *cb, const bk_conv_desc *d, bk_tensor dst, bk_tensor a,
+int cut_direct_conv(cpu_backend *cb, const bk_conv_desc *d, bk_tensor dst, bk_tensor a,
                 const bk_tensor *b, const bk_tensor *res, int relu)
 {
     direct_job j;
@@ -81,8 +82,9 @@ int direct_conv(cpu_backend *cb, const bk_conv_desc *d, bk_tensor dst, bk_tensor
         .relu = relu,
     };
     j.row_blocks = (dst.h + DIRECT_ROWS - 1) / DIRECT_ROWS;
-    j.rows = gemm_have_avx2() && !cb->force_portable ? direct_rows_avx2 : direct_rows_portable;
-    j.scratch = cpu_rows(cb, direct_rows_floats(dst.w));
+    j.rows = cut_gemm_have_avx2() && !cb->force_portable ? cut_direct_rows_avx2
+                                                         : cut_direct_rows_portable;
+    j.scratch = cut_cpu_rows(cb, direct_rows_floats(dst.w));
     if (!j.scratch) {
         snprintf(cb->base.err, sizeof cb->base.err, "conv: out of memory for row buffers");
         return CUTOUT_E_NOMEM;

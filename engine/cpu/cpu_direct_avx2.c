@@ -167,10 +167,10 @@ static void channel_outer(const direct_io *io, int img, int co, int oy0, int row
         }
 }
 
-void direct_rows_avx2(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
+void cut_direct_rows_avx2(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
 {
     if (io->k != 3 || io->d != 1) { /* not in the networks' thin layers */
-        direct_rows_portable(io, img, co, oy0, rows, buf);
+        cut_direct_rows_portable(io, img, co, oy0, rows, buf);
         return;
     }
     size_t plane = (size_t)io->oh * io->ow;
@@ -185,8 +185,8 @@ void direct_rows_avx2(const direct_io *io, int img, int co, int oy0, int rows, f
 
 #else
 /* Not x86-64 or no AVX2 flags: cpu_direct.c never calls this. */
-void direct_rows_avx2(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
+void cut_direct_rows_avx2(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
 {
-    direct_rows_portable(io, img, co, oy0, rows, buf);
+    cut_direct_rows_portable(io, img, co, oy0, rows, buf);
 }
 #endif

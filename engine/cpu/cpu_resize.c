@@ -29,7 +29,7 @@ typedef struct {
     bk_tensor dst, src;
     const resize_tap *cols;
     int twice; /* dst.w == 2 · src.w: the taps follow the fixed 2× pattern */
-    float *rows;          /* cpu_rows: two buffered rows per thread */
+    float *rows;          /* cut_cpu_rows: two buffered rows per thread */
     size_t row_floats, thread_floats;
 } resize_job;
 
@@ -103,7 +103,7 @@ static void resize_task(void *p, int t, int thread)
     }
 }
 
-int cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
+int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
 {
     cpu_backend *cb = (cpu_backend *)bk;
     if (dst.c != src.c || dst.n != src.n || src.h < 1 || src.w < 1) {
@@ -119,7 +119,7 @@ int cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
         cb->taps_cap = (size_t)dst.w;
     }
     size_t row_floats = ((size_t)dst.w + 15) / 16 * 16;
-    float *rows = cpu_rows(cb, 2 * row_floats);
+    float *rows = cut_cpu_rows(cb, 2 * row_floats);
     if (!rows) goto nomem;
     float sx = (float)src.w / (float)dst.w;
     for (int ox = 0; ox < dst.w; ox++) cb->taps[ox] = tap_at(ox, sx, src.w);

@@ -5,7 +5,7 @@
 
 #include "cpu_backend.h"
 
-float *cpu_rows(cpu_backend *cb, size_t floats)
+float *cut_cpu_rows(cpu_backend *cb, size_t floats)
 {
     floats = (floats + 15) / 16 * 16;
     if (floats > cb->rows_floats) {

@@ -15,7 +15,7 @@
 #define WINO_STREAM_BYTES (8u << 20)
 #endif
 
-size_t wino_weight_floats(const bk_conv_desc *d)
+size_t cut_wino_weight_floats(const bk_conv_desc *d)
 {
     return (size_t)WINO_POS * (size_t)d->cout * (size_t)d->cin;
 }
@@ -26,13 +26,13 @@ size_t wino_weight_floats(const bk_conv_desc *d)
  * land in the same L1 set. */
 static size_t pos_stride(int ch) { return (size_t)ch * WINO_LANES + 16; }
 
-size_t wino_scratch_floats(const bk_conv_desc *d)
+size_t cut_wino_scratch_floats(const bk_conv_desc *d)
 {
     /* V (36 positions × cin × lanes) then M (cout × 36 × lanes) */
     return (size_t)WINO_POS * pos_stride(d->cin) + (size_t)d->cout * WINO_M_CO;
 }
 
-void wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp)
+void cut_wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp)
 {
     static const double G[6][3] = {
         {1.0 / 4, 0, 0},
@@ -58,7 +58,7 @@ void wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp)
                 }
         }
     for (int pos = 0; pos < WINO_POS; pos++) {
-        gemm_pack_a(U + pos * mk, (size_t)d->cin, d->cout, d->cin, tmp);
+        cut_gemm_pack_a(U + pos * mk, (size_t)d->cin, d->cout, d->cin, tmp);
         memcpy(U + pos * mk, tmp, mk * sizeof(float));
     }
 }
@@ -136,12 +136,12 @@ static void wino_task(void *p, int task, int thread)
     j->input(&j->io, lanes, n, V, vps);
     size_t mk = (size_t)j->cout * j->cin;
     for (int pos = 0; pos < WINO_POS; pos++)
-        gemm_run_rows(j->U + pos * mk, j->cout, co0, co1 - co0, V + pos * vps, WINO_LANES, j->cin,
-                      M + (size_t)co0 * WINO_M_CO + pos * WINO_LANES, WINO_M_CO, NULL);
+        cut_gemm_run_rows(j->U + pos * mk, j->cout, co0, co1 - co0, V + pos * vps, WINO_LANES,
+                          j->cin, M + (size_t)co0 * WINO_M_CO + pos * WINO_LANES, WINO_M_CO, NULL);
     j->output(&j->io, lanes, n, M, co0, co1);
 }
 
-void wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d, bk_tensor dst,
+void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d, bk_tensor dst,
                bk_tensor a, const bk_tensor *b, const bk_tensor *res, int relu)
 {
     wino_job j;
@@ -175,9 +175,9 @@ void wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d
     j.blocks = (j.tiles + WINO_LANES - 1) / WINO_LANES;
     j.scratch = cb->scratch;
     j.scratch_floats = cb->scratch_floats;
-    int fast = gemm_have_avx2() && !cb->force_portable;
-    j.input = fast ? wino_input_avx2 : wino_input_portable;
-    j.output = fast ? wino_output_avx2 : wino_output_portable;
+    int fast = cut_gemm_have_avx2() && !cb->force_portable;
+    j.input = fast ? cut_wino_input_avx2 : cut_wino_input_portable;
+    j.output = fast ? cut_wino_output_avx2 : cut_wino_output_portable;
     /* Few blocks (small planes): split output channels too so every thread
      * has work; each part repeats the block's input transform. Not when the
      * conv is small enough to run on this thread alone. */
@@ -191,7 +191,7 @@ void wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d
     cpu_run(cb, j.blocks * j.cout_blocks, wino_task, &j, macs);
 }
 
-void wino_input_portable(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
+void cut_wino_input_portable(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
 {
     wino_gather g[2];
     for (int k = 0; k < 2; k++) {
@@ -205,7 +205,7 @@ void wino_input_portable(const wino_io *io, const wino_lane *lanes, int n, float
                                 V + (size_t)ci * WINO_LANES + k * WINO_GROUP, ps);
 }
 
-void wino_output_portable(const wino_io *io, const wino_lane *lanes, int n, const float *M,
+void cut_wino_output_portable(const wino_io *io, const wino_lane *lanes, int n, const float *M,
                           int co0, int co1)
 {
     wino_scatter s[2];

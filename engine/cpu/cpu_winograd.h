@@ -58,18 +58,18 @@ typedef void wino_input_fn(const wino_io *io, const wino_lane *lanes, int n, flo
 typedef void wino_output_fn(const wino_io *io, const wino_lane *lanes, int n, const float *M,
                             int co0, int co1);
 
-wino_input_fn wino_input_portable, wino_input_avx2;
-wino_output_fn wino_output_portable, wino_output_avx2;
+wino_input_fn cut_wino_input_portable, cut_wino_input_avx2;
+wino_output_fn cut_wino_output_portable, cut_wino_output_avx2;
 
 /* Floats of transformed weights for a conv: 36 · cout · cin. */
-size_t wino_weight_floats(const bk_conv_desc *d);
-/* U = G·g·Gᵀ for every (co, ci), in double, packed for gemm_run per
+size_t cut_wino_weight_floats(const bk_conv_desc *d);
+/* U = G·g·Gᵀ for every (co, ci), in double, packed for cut_gemm_run per
  * position; tmp: cout · cin floats of scratch. */
-void wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp);
+void cut_wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp);
 /* Per-thread scratch floats for a conv's V and M. */
-size_t wino_scratch_floats(const bk_conv_desc *d);
-/* Runs the conv (shapes already checked by cpu_conv). */
-void wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d, bk_tensor dst,
+size_t cut_wino_scratch_floats(const bk_conv_desc *d);
+/* Runs the conv (shapes already checked by cut_cpu_conv). */
+void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d, bk_tensor dst,
                bk_tensor a, const bk_tensor *b, const bk_tensor *res, int relu);
 
 #endif

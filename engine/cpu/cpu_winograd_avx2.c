@@ -193,7 +193,7 @@ static ALWAYS_INLINE void row_in_channel(row_in *g, const wino_io *io, int ci, f
     }
 }
 
-void wino_input_avx2(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
+void cut_wino_input_avx2(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
 {
     int fast[2];
     row_in rg[2];
@@ -269,7 +269,7 @@ static ALWAYS_INLINE void row_out_channel(const wino_io *io, const float *M, siz
     }
 }
 
-void wino_output_avx2(const wino_io *io, const wino_lane *lanes, int n, const float *M, int co0,
+void cut_wino_output_avx2(const wino_io *io, const wino_lane *lanes, int n, const float *M, int co0,
                       int co1)
 {
     int groups = (n + WINO_GROUP - 1) / WINO_GROUP, fast[2];
@@ -311,13 +311,13 @@ void wino_output_avx2(const wino_io *io, const wino_lane *lanes, int n, const fl
 
 #else
 /* Not x86-64 or no AVX2 flags: cpu_winograd.c never calls these. */
-void wino_input_avx2(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
+void cut_wino_input_avx2(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
 {
-    wino_input_portable(io, lanes, n, V, ps);
+    cut_wino_input_portable(io, lanes, n, V, ps);
 }
-void wino_output_avx2(const wino_io *io, const wino_lane *lanes, int n, const float *M, int co0,
+void cut_wino_output_avx2(const wino_io *io, const wino_lane *lanes, int n, const float *M, int co0,
                       int co1)
 {
-    wino_output_portable(io, lanes, n, M, co0, co1);
+    cut_wino_output_portable(io, lanes, n, M, co0, co1);
 }
 #endif

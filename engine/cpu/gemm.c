@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "cpu_features.h"
+
 #define GEMM_KC 256
 #define GEMM_MC_BLOCKS 24
 
@@ -34,9 +36,9 @@ static int block_of_row(row_split s, int r)
     return r < big ? r / (s.base + 1) : s.extra + (r - big) / s.base;
 }
 
-size_t gemm_packed_a_floats(int M, int K) { return (size_t)M * (size_t)K; }
+size_t cut_gemm_packed_a_floats(int M, int K) { return (size_t)M * (size_t)K; }
 
-void gemm_pack_a(const float *A, size_t lda, int M, int K, float *packed_a)
+void cut_gemm_pack_a(const float *A, size_t lda, int M, int K, float *packed_a)
 {
     if (M <= 0 || K <= 0) return;
     row_split s = split_rows(M);
@@ -48,13 +50,13 @@ void gemm_pack_a(const float *A, size_t lda, int M, int K, float *packed_a)
     }
 }
 
-size_t gemm_packed_b_floats(int K, int N)
+size_t cut_gemm_packed_b_floats(int K, int N)
 {
     size_t panels = ((size_t)N + GEMM_NR - 1) / GEMM_NR;
     return panels * GEMM_NR * (size_t)K;
 }
 
-void gemm_pack_b(const float *B, size_t ldb, int K, int N, float *packed_b)
+void cut_gemm_pack_b(const float *B, size_t ldb, int K, int N, float *packed_b)
 {
     /* Eight rows at a time: eight sequential read streams, and each panel
      * gets 8×64 contiguous bytes per visit (row by row, the panel writes are
@@ -78,7 +80,7 @@ void gemm_pack_b(const float *B, size_t ldb, int K, int N, float *packed_b)
     }
 }
 
-void gemm_pack_b_row(const float *row, int K, int k, int N, float *packed_b)
+void cut_gemm_pack_b_row(const float *row, int K, int k, int N, float *packed_b)
 {
     float *dst = packed_b + gemm_packed_b_index(K, k, 0);
     int col = 0;
@@ -91,9 +93,9 @@ void gemm_pack_b_row(const float *row, int K, int k, int N, float *packed_b)
     }
 }
 
-void gemm_microkernel_portable(int mr, int kc, const float *a, int a_step, const float *b,
-                               float *c, size_t ldc, int nvalid, int accumulate,
-                               const gemm_tile_epilogue *ep)
+static void gemm_microkernel_portable(int mr, int kc, const float *a, int a_step,
+                                      const float *b, float *c, size_t ldc, int nvalid,
+                                      int accumulate, const gemm_tile_epilogue *ep)
 {
     float acc[GEMM_MR][GEMM_NR];
     memset(acc, 0, sizeof acc);
@@ -119,28 +121,21 @@ void gemm_microkernel_portable(int mr, int kc, const float *a, int a_step, const
     }
 }
 
-int gemm_have_avx2(void)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
+int cut_gemm_have_avx2(void) { return cut_cpu_has(CUT_CPU_AVX2 | CUT_CPU_FMA); }
 
 static gemm_microkernel_fn *pick_kernel(gemm_impl impl)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (impl != GEMM_IMPL_PORTABLE && gemm_have_avx2()) return gemm_microkernel_avx2;
+    if (impl != GEMM_IMPL_PORTABLE && cut_gemm_have_avx2()) return cut_gemm_microkernel_avx2;
 #else
     (void)impl;
 #endif
     return gemm_microkernel_portable;
 }
 
-void gemm_run_impl(gemm_impl impl, int kc_target, const float *packed_a, int M, int row0, int rows,
-                   const float *packed_b, int N, int K, float *C, size_t ldc,
-                   const gemm_epilogue *ep)
+void cut_gemm_run_impl(gemm_impl impl, int kc_target, const float *packed_a, int M, int row0,
+                       int rows, const float *packed_b, int N, int K, float *C, size_t ldc,
+                       const gemm_epilogue *ep)
 {
     if (M <= 0 || N <= 0 || K <= 0 || rows <= 0 || row0 < 0 || row0 + rows > M) return;
     gemm_microkernel_fn *kernel = pick_kernel(impl);
@@ -182,21 +177,21 @@ void gemm_run_impl(gemm_impl impl, int kc_target, const float *packed_a, int M, 
     }
 }
 
-void gemm_run(const float *packed_a, const float *packed_b, int M, int N, int K, float *C,
+void cut_gemm_run(const float *packed_a, const float *packed_b, int M, int N, int K, float *C,
               size_t ldc, const gemm_epilogue *ep)
 {
-    gemm_run_impl(GEMM_IMPL_AUTO, 0, packed_a, M, 0, M, packed_b, N, K, C, ldc, ep);
+    cut_gemm_run_impl(GEMM_IMPL_AUTO, 0, packed_a, M, 0, M, packed_b, N, K, C, ldc, ep);
 }
 
-void gemm_run_rows(const float *packed_a, int M, int row0, int rows, const float *packed_b, int N,
-                   int K, float *C, size_t ldc, const gemm_epilogue *ep)
+void cut_gemm_run_rows(const float *packed_a, int M, int row0, int rows, const float *packed_b,
+                       int N, int K, float *C, size_t ldc, const gemm_epilogue *ep)
 {
-    gemm_run_impl(GEMM_IMPL_AUTO, 0, packed_a, M, row0, rows, packed_b, N, K, C, ldc, ep);
+    cut_gemm_run_impl(GEMM_IMPL_AUTO, 0, packed_a, M, row0, rows, packed_b, N, K, C, ldc, ep);
 }
 
-void gemm_run_rowmajor_b(const float *packed_a, int M, int K, const float *B, size_t ldb, int N,
+void cut_gemm_run_rowmajor_b(const float *packed_a, int M, int K, const float *B, size_t ldb, int N,
                          float *C, size_t ldc, float *scratch, const gemm_epilogue *ep)
 {
-    gemm_pack_b(B, ldb, K, N, scratch);
-    gemm_run(packed_a, scratch, M, N, K, C, ldc, ep);
+    cut_gemm_pack_b(B, ldb, K, N, scratch);
+    cut_gemm_run(packed_a, scratch, M, N, K, C, ldc, ep);
 }

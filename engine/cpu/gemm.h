@@ -1,9 +1,9 @@
 /* Single-threaded SGEMM for convolution tiles: C[M×N] = A[M×K] · B[K×N].
  *
  * A is the layer's weights (M = Cout, K = Cin·kh·kw), packed once at load
- * time with gemm_pack_a. B is the im2col of a tile of N output pixels, in the
+ * time with cut_gemm_pack_a. B is the im2col of a tile of N output pixels, in the
  * panel layout below (the caller's im2col should write it directly; otherwise
- * gemm_pack_b converts a row-major K×N buffer). C rows are ldc apart (the
+ * cut_gemm_pack_b converts a row-major K×N buffer). C rows are ldc apart (the
  * output plane's h·w), so C can point into the middle of an NCHW plane.
  *
  * Reentrant: no global state, no allocation; threads call it on their own
@@ -18,7 +18,7 @@
  *
  * The last panel is padded to NR columns; the padding must hold finite values
  * (write zeros): the kernel computes those lanes and discards them.
- * Total size gemm_packed_b_floats(K, N). Align buffers to 64 bytes for speed
+ * Total size cut_gemm_packed_b_floats(K, N). Align buffers to 64 bytes for speed
  * (not required for correctness).
  *
  * Packed A layout: rows are split into balanced blocks of at most GEMM_MR
@@ -45,37 +45,37 @@ typedef struct {
     int relu;
 } gemm_epilogue;
 
-size_t gemm_packed_a_floats(int M, int K);
+size_t cut_gemm_packed_a_floats(int M, int K);
 /* A row-major with rows lda apart (lda >= K). Once per layer. */
-void gemm_pack_a(const float *A, size_t lda, int M, int K, float *packed_a);
+void cut_gemm_pack_a(const float *A, size_t lda, int M, int K, float *packed_a);
 
-size_t gemm_packed_b_floats(int K, int N);
+size_t cut_gemm_packed_b_floats(int K, int N);
 static inline size_t gemm_packed_b_index(int K, int k, int j)
 {
     return (size_t)(j / GEMM_NR) * (size_t)K * GEMM_NR + (size_t)k * GEMM_NR +
            (size_t)(j % GEMM_NR);
 }
 /* B row-major K×N, rows ldb apart; zero-fills the padding. */
-void gemm_pack_b(const float *B, size_t ldb, int K, int N, float *packed_b);
+void cut_gemm_pack_b(const float *B, size_t ldb, int K, int N, float *packed_b);
 /* Row k of B (N floats) into its panels, zero-filling the padding: for an
  * im2col that builds one row at a time in a small (L1) buffer. */
-void gemm_pack_b_row(const float *row, int K, int k, int N, float *packed_b);
+void cut_gemm_pack_b_row(const float *row, int K, int k, int N, float *packed_b);
 
 /* C = epilogue(packed_a · packed_b), overwriting C. ep may be NULL.
  * M, N, K >= 1. */
-void gemm_run(const float *packed_a, const float *packed_b, int M, int N, int K, float *C,
+void cut_gemm_run(const float *packed_a, const float *packed_b, int M, int N, int K, float *C,
               size_t ldc, const gemm_epilogue *ep);
 
 /* Rows [row0, row0+rows) of the same product, for callers that split output
  * channels between threads: any range works (a range that cuts a row block
  * costs one narrower micro-tile). C, ep->bias and ep->residual address the
  * sub-matrix: their row 0 is output row row0. */
-void gemm_run_rows(const float *packed_a, int M, int row0, int rows, const float *packed_b, int N,
-                   int K, float *C, size_t ldc, const gemm_epilogue *ep);
+void cut_gemm_run_rows(const float *packed_a, int M, int row0, int rows, const float *packed_b,
+                       int N, int K, float *C, size_t ldc, const gemm_epilogue *ep);
 
 /* Convenience for a row-major B: packs it into scratch
- * (gemm_packed_b_floats(K, N) floats) and runs. */
-void gemm_run_rowmajor_b(const float *packed_a, int M, int K, const float *B, size_t ldb, int N,
+ * (cut_gemm_packed_b_floats(K, N) floats) and runs. */
+void cut_gemm_run_rowmajor_b(const float *packed_a, int M, int K, const float *B, size_t ldb, int N,
                          float *C, size_t ldc, float *scratch, const gemm_epilogue *ep);
 
 /* --- For tests and benchmarks ------------------------------------------ */
@@ -83,11 +83,11 @@ void gemm_run_rowmajor_b(const float *packed_a, int M, int K, const float *B, si
 typedef enum { GEMM_IMPL_AUTO = 0, GEMM_IMPL_PORTABLE = 1, GEMM_IMPL_AVX2 = 2 } gemm_impl;
 
 /* 1 when this CPU runs the AVX2+FMA kernel (and it was compiled in). */
-int gemm_have_avx2(void);
+int cut_gemm_have_avx2(void);
 
-/* gemm_run_rows with a chosen kernel and K block size (kc <= 0: default).
+/* cut_gemm_run_rows with a chosen kernel and K block size (kc <= 0: default).
  * GEMM_IMPL_AVX2 on a CPU without it falls back to portable. */
-void gemm_run_impl(gemm_impl impl, int kc, const float *packed_a, int M, int row0, int rows,
+void cut_gemm_run_impl(gemm_impl impl, int kc, const float *packed_a, int M, int row0, int rows,
                    const float *packed_b, int N, int K, float *C, size_t ldc,
                    const gemm_epilogue *ep);
 
@@ -108,7 +108,6 @@ typedef void gemm_microkernel_fn(int mr, int kc, const float *a, int a_step, con
                                  float *c, size_t ldc, int nvalid, int accumulate,
                                  const gemm_tile_epilogue *ep);
 
-gemm_microkernel_fn gemm_microkernel_portable;
-gemm_microkernel_fn gemm_microkernel_avx2;
+gemm_microkernel_fn cut_gemm_microkernel_avx2;
 
 #endif

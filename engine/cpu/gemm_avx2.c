@@ -147,7 +147,7 @@ DEFINE_KERNEL(4, 1)
 DEFINE_KERNEL(5, 1)
 DEFINE_KERNEL(6, 1)
 
-void gemm_microkernel_avx2(int mr, int kc, const float *a, int a_step, const float *b, float *c,
+void cut_gemm_microkernel_avx2(int mr, int kc, const float *a, int a_step, const float *b, float *c,
                            size_t ldc, int nvalid, int accumulate, const gemm_tile_epilogue *ep)
 {
     size_t st = (size_t)a_step;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "cpu_features.h"
 #include "image_codec.h"
 #include "threadpool.h"
 #include "util.h"
@@ -534,7 +535,7 @@ int cut_png_encode_parallel_impl(const cutout_image *img, int level, threadpool 
     p.paeth = level > 0;
     p.bpp = c;
 #ifdef PAETH_AVX2
-    p.simd = simd && __builtin_cpu_supports("avx2");
+    p.simd = simd && cut_cpu_has(CUT_CPU_AVX2);
 #else
     (void)simd;
 #endif

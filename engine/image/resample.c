@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_features.h"
 #include "threadpool.h"
 #include "util.h"
 
@@ -150,7 +151,7 @@ static passes pick_passes(int simd)
 {
     passes p = {h_row_portable, v_pass_portable};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (simd && __builtin_cpu_supports("avx2")) {
+    if (simd && cut_cpu_has(CUT_CPU_AVX2)) {
         p.h_row = cut_resample_h_row_avx2;
         p.v_pass = cut_resample_v_avx2;
     }

@@ -11,4 +11,11 @@ typedef struct {
     const float *bias;   /* cout */
 } bk_conv_desc;
 
+/* Output height or width of a conv over `in` rows or columns (ONNX Conv with
+ * explicit pads; floor, like PyTorch). */
+static inline int cut_conv_out_size(int in, int k, int stride, int pad, int dil)
+{
+    return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
 #endif

@@ -30,7 +30,7 @@ typedef struct {
 static int attr_pair(const onnx_node *n, const char *name, int dflt, int *out, char *err,
                      size_t errlen, int idx)
 {
-    const onnx_attr *a = onnx_node_attr(n, name);
+    const onnx_attr *a = cut_onnx_node_attr(n, name);
     *out = dflt;
     if (!a) return 0;
     if (a->type != ONNX_ATTR_INTS || a->n_ints == 0)
@@ -55,7 +55,7 @@ static int read_conv(const onnx_model *om, const onnx_node *n, int idx, conv_inf
     if (n->n_inputs < 2 || !n->inputs[1][0])
         return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "model: Conv #%d has no weight input",
                         idx);
-    ci->w = onnx_find_tensor(om, n->inputs[1]);
+    ci->w = cut_onnx_find_tensor(om, n->inputs[1]);
     if (!ci->w || !ci->w->f32)
         return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
                         "model: Conv #%d weight '%s' is not a constant float tensor", idx,
@@ -70,7 +70,7 @@ static int read_conv(const onnx_model *om, const onnx_node *n, int idx, conv_inf
     ci->cin = (int)ci->w->dims[1];
     ci->k = (int)ci->w->dims[2];
     if (n->n_inputs >= 3 && n->inputs[2][0]) {
-        ci->b = onnx_find_tensor(om, n->inputs[2]);
+        ci->b = cut_onnx_find_tensor(om, n->inputs[2]);
         if (!ci->b || !ci->b->f32 || ci->b->count != (size_t)ci->cout)
             return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
                             "model: Conv #%d bias '%s' must be %d floats", idx, n->inputs[2],
@@ -83,9 +83,9 @@ static int read_conv(const onnx_model *om, const onnx_node *n, int idx, conv_inf
         (rc = attr_pair(n, "pads", 0, &ci->pad, err, errlen, idx)) ||
         (rc = attr_pair(n, "kernel_shape", ci->k, &pad_k, err, errlen, idx)))
         return rc;
-    const onnx_attr *g = onnx_node_attr(n, "group");
+    const onnx_attr *g = cut_onnx_node_attr(n, "group");
     group = g ? (int)g->i : 1;
-    const onnx_attr *ap = onnx_node_attr(n, "auto_pad");
+    const onnx_attr *ap = cut_onnx_node_attr(n, "auto_pad");
     if (group != 1 || pad_k != ci->k || ci->stride < 1 || ci->dil < 1 ||
         (ap && ap->s && strcmp(ap->s, "NOTSET") != 0))
         return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
@@ -196,7 +196,7 @@ static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_mod
         next = 1;
         /* DIS's released ISNet feeds the stem straight into stage 1; accept
          * the variant that pools first, recognised from the graph. */
-        const onnx_node *p = onnx_producer(om, c[1].node->inputs[0]);
+        const onnx_node *p = cut_onnx_producer(om, c[1].node->inputs[0]);
         m->pool_in = p && strcmp(p->op_type, "MaxPool") == 0;
     }
     int pools_expected = 33 + m->pool_in;
@@ -288,7 +288,7 @@ int cutout_model_load_memory(const void *data, size_t size, cutout_model **out, 
     if (!data || !out) return cut_fail(err, errlen, CUTOUT_E_ARG, "model: no data");
     *out = NULL;
     onnx_model *om = NULL;
-    int rc = onnx_parse(data, size, &om, err, errlen);
+    int rc = cut_onnx_parse(data, size, &om, err, errlen);
     if (rc) return rc;
 
     conv_info *convs = NULL;
@@ -311,7 +311,7 @@ int cutout_model_load_memory(const void *data, size_t size, cutout_model **out, 
     rc = copy_weights(convs, n, m, err, errlen);
 done:
     free(convs);
-    onnx_free(om);
+    cut_onnx_free(om);
     if (rc) {
         cutout_model_free(m);
         return rc;

@@ -252,7 +252,7 @@ static int alloc_array(parser *ps, size_t n, size_t size, size_t align, size_t o
 static int next_field(parser *ps, pb_reader *r, pb_field *f)
 {
     pb_error e;
-    int rc = pb_next(r, f, &e);
+    int rc = cut_pb_next(r, f, &e);
     if (rc < 0) return fail(ps, CUTOUT_E_FORMAT, e.offset, "%s", e.msg);
     return rc;
 }
@@ -261,14 +261,14 @@ static int want(parser *ps, const pb_field *f, pb_wire_type wire, const char *wh
 {
     if (f->wire == wire) return 0;
     return fail(ps, CUTOUT_E_FORMAT, f->offset, "%s (field %u) has wire type %s, expected %s",
-                what, f->number, pb_wire_name(f->wire), pb_wire_name(wire));
+                what, f->number, cut_pb_wire_name(f->wire), cut_pb_wire_name(wire));
 }
 
 static int count_scalars(parser *ps, const pb_reader *r, const pb_field *f, pb_kind kind,
                          const char *what, size_t *count)
 {
     pb_error e;
-    if (pb_scalars_count(r, f, kind, count, &e) == 0) return 0;
+    if (cut_pb_scalars_count(r, f, kind, count, &e) == 0) return 0;
     return fail(ps, CUTOUT_E_FORMAT, e.offset, "%s: %s", what, e.msg);
 }
 
@@ -447,8 +447,8 @@ static int scan_tensor(parser *ps, pb_reader *r, tensor_scan *s, onnx_tensor *t)
             if (!before) s->dims_off = f.offset;
             pb_scalars it;
             uint64_t v;
-            pb_scalars_begin(&it, &f, PB_KIND_VARINT);
-            for (size_t i = before; pb_scalars_next(&it, &v); i++)
+            cut_pb_scalars_begin(&it, &f, PB_KIND_VARINT);
+            for (size_t i = before; cut_pb_scalars_next(&it, &v); i++)
                 if (i < ONNX_MAX_DIMS) s->dims[i] = to_i64(v);
             break;
         }
@@ -566,7 +566,7 @@ static int parse_tensor(parser *ps, const pb_reader *r, const pb_field *tf, onnx
     tensor_scan s;
     memset(&s, 0, sizeof s);
     t->name = "";
-    pb_reader_sub(&sub, r, tf);
+    cut_pb_reader_sub(&sub, r, tf);
     TRY(scan_tensor(ps, &sub, &s, t));
     if (require_name && !*t->name) return fail(ps, CUTOUT_E_FORMAT, tf->offset, "has no name");
     if (s.has_external || s.location == 1)
@@ -605,13 +605,13 @@ static int parse_tensor(parser *ps, const pb_reader *r, const pb_field *tf, onnx
     int rc;
     size_t i = 0;
     uint32_t number = data_fields[d->field].number;
-    pb_reader_sub(&sub, r, tf);
+    cut_pb_reader_sub(&sub, r, tf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         if (f.number != number) continue;
         pb_scalars it;
         uint64_t v;
-        pb_scalars_begin(&it, &f, data_fields[d->field].kind);
-        while (i < t->count && pb_scalars_next(&it, &v)) store_element(d, v, t, i++);
+        cut_pb_scalars_begin(&it, &f, data_fields[d->field].kind);
+        while (i < t->count && cut_pb_scalars_next(&it, &v)) store_element(d, v, t, i++);
     }
     return rc;
 }
@@ -628,7 +628,7 @@ static int parse_attr(parser *ps, const pb_reader *r, const pb_field *af, onnx_a
     size_t type_off = af->offset, n_floats = 0, n_ints = 0, floats_off = 0, ints_off = 0;
 
     push(ps, "attribute", index);
-    pb_reader_sub(&sub, r, af);
+    cut_pb_reader_sub(&sub, r, af);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         switch (f.number) {
         case 1:
@@ -682,17 +682,17 @@ static int parse_attr(parser *ps, const pb_reader *r, const pb_field *af, onnx_a
         a->floats = n_floats ? p : NULL;
         TRY(alloc_array(ps, n_ints, sizeof(int64_t), 16, ints_off, &p));
         a->ints = n_ints ? p : NULL;
-        pb_reader_sub(&sub, r, af);
+        cut_pb_reader_sub(&sub, r, af);
         while ((rc = next_field(ps, &sub, &f)) > 0) {
             pb_scalars it;
             uint64_t v;
             if (f.number == 7) {
-                pb_scalars_begin(&it, &f, PB_KIND_FIXED32);
-                while (a->n_floats < n_floats && pb_scalars_next(&it, &v))
+                cut_pb_scalars_begin(&it, &f, PB_KIND_FIXED32);
+                while (a->n_floats < n_floats && cut_pb_scalars_next(&it, &v))
                     a->floats[a->n_floats++] = bits_to_float((uint32_t)v);
             } else if (f.number == 8) {
-                pb_scalars_begin(&it, &f, PB_KIND_VARINT);
-                while (a->n_ints < n_ints && pb_scalars_next(&it, &v))
+                cut_pb_scalars_begin(&it, &f, PB_KIND_VARINT);
+                while (a->n_ints < n_ints && cut_pb_scalars_next(&it, &v))
                     a->ints[a->n_ints++] = to_i64(v);
             }
         }
@@ -722,7 +722,7 @@ static int parse_node(parser *ps, const pb_reader *r, const pb_field *nf, onnx_n
 
     push(ps, "node", index);
     node->name = node->domain = "";
-    pb_reader_sub(&sub, r, nf);
+    cut_pb_reader_sub(&sub, r, nf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         switch (f.number) {
         case 1: TRY(want(ps, &f, PB_LEN, "input")); n_in++; break;
@@ -759,7 +759,7 @@ static int parse_node(parser *ps, const pb_reader *r, const pb_field *nf, onnx_n
     TRY(alloc_array(ps, n_attrs, sizeof(onnx_attr), 16, nf->offset, &p));
     node->attrs = p;
 
-    pb_reader_sub(&sub, r, nf);
+    cut_pb_reader_sub(&sub, r, nf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         if (f.number == 1 && node->n_inputs < n_in)
             TRY(copy_str(ps, &f, 1, "input name", &node->inputs[node->n_inputs++]));
@@ -782,7 +782,7 @@ static int parse_shape(parser *ps, const pb_reader *r, const pb_field *sf, onnx_
     pb_reader sub, dim;
     pb_field f, g;
     int rc, n = 0;
-    pb_reader_sub(&sub, r, sf);
+    cut_pb_reader_sub(&sub, r, sf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         if (f.number != 1) continue;
         TRY(want(ps, &f, PB_LEN, "shape dim"));
@@ -790,7 +790,7 @@ static int parse_shape(parser *ps, const pb_reader *r, const pb_field *sf, onnx_
             return fail(ps, CUTOUT_E_UNSUPPORTED, f.offset, "shape has more than %d dims",
                         ONNX_MAX_DIMS);
         int64_t value = -1; /* dim_param or nothing: symbolic / unknown */
-        pb_reader_sub(&dim, &sub, &f);
+        cut_pb_reader_sub(&dim, &sub, &f);
         while ((rc = next_field(ps, &dim, &g)) > 0) {
             if (g.number == 1) {
                 TRY(want(ps, &g, PB_VARINT, "dim_value"));
@@ -813,11 +813,11 @@ static int parse_type(parser *ps, const pb_reader *r, const pb_field *tf, onnx_v
     pb_reader sub, tensor;
     pb_field f, g, shape = {0};
     int rc, has_shape = 0;
-    pb_reader_sub(&sub, r, tf);
+    cut_pb_reader_sub(&sub, r, tf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         if (f.number != 1) continue; /* sequence, map, optional...: not tensors */
         TRY(want(ps, &f, PB_LEN, "tensor_type"));
-        pb_reader_sub(&tensor, &sub, &f);
+        cut_pb_reader_sub(&tensor, &sub, &f);
         has_shape = 0;
         v->elem_type = 0;
         while ((rc = next_field(ps, &tensor, &g)) > 0) {
@@ -835,7 +835,7 @@ static int parse_type(parser *ps, const pb_reader *r, const pb_field *tf, onnx_v
         }
         if (rc < 0) return rc;
         if (has_shape) {
-            pb_reader_sub(&tensor, &sub, &f);
+            cut_pb_reader_sub(&tensor, &sub, &f);
             TRY(parse_shape(ps, &tensor, &shape, v));
         }
     }
@@ -853,7 +853,7 @@ static int parse_value_info(parser *ps, const pb_reader *r, const pb_field *vf,
     v->elem_type = 0;
     v->ndims = -1;
     for (int i = 0; i < ONNX_MAX_DIMS; i++) v->dims[i] = -1;
-    pb_reader_sub(&sub, r, vf);
+    cut_pb_reader_sub(&sub, r, vf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         if (f.number == 1) {
             TRY(want(ps, &f, PB_LEN, "name"));
@@ -882,7 +882,7 @@ static int parse_graph(parser *ps, const pb_reader *r, const pb_field *gf, onnx_
     size_t n_nodes = 0, n_inits = 0, n_in = 0, n_out = 0;
 
     push(ps, "graph", NO_INDEX);
-    pb_reader_sub(&sub, r, gf);
+    cut_pb_reader_sub(&sub, r, gf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         switch (f.number) {
         case 1: TRY(want(ps, &f, PB_LEN, "node")); n_nodes++; break;
@@ -916,7 +916,7 @@ static int parse_graph(parser *ps, const pb_reader *r, const pb_field *gf, onnx_
     TRY(alloc_array(ps, n_out, sizeof(onnx_value_info), 16, gf->offset, &p));
     m->outputs = p;
 
-    pb_reader_sub(&sub, r, gf);
+    cut_pb_reader_sub(&sub, r, gf);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         if (f.number == 1 && m->n_nodes < n_nodes) {
             TRY(parse_node(ps, &sub, &f, &m->nodes[m->n_nodes], m->n_nodes));
@@ -964,7 +964,7 @@ static int parse_graph(parser *ps, const pb_reader *r, const pb_field *gf, onnx_
         if (strcmp(n->op_type, "Constant") != 0 ||
             (*n->domain && strcmp(n->domain, "ai.onnx") != 0) || !n->n_outputs)
             continue;
-        const onnx_attr *value = onnx_node_attr(n, "value");
+        const onnx_attr *value = cut_onnx_node_attr(n, "value");
         if (value && value->t) index_put(&impl->tensors, n->outputs[0], value->t);
     }
     pop(ps);
@@ -979,7 +979,7 @@ static int parse_opset(parser *ps, const pb_reader *r, const pb_field *of, onnx_
     pb_field f, domain = {0};
     int rc, has_version = 0;
     int64_t version = 0;
-    pb_reader_sub(&sub, r, of);
+    cut_pb_reader_sub(&sub, r, of);
     while ((rc = next_field(ps, &sub, &f)) > 0) {
         if (f.number == 1) {
             TRY(want(ps, &f, PB_LEN, "domain"));
@@ -1004,7 +1004,7 @@ static int parse_model(parser *ps, const uint8_t *buf, size_t len, model_impl *i
     int rc, has_graph = 0;
     size_t n_opsets = 0;
 
-    pb_reader_init(&r, buf, buf, len);
+    cut_pb_reader_init(&r, buf, buf, len);
     ps->no_model_field = 1;
     while ((rc = next_field(ps, &r, &f)) > 0) {
         if (f.number <= 8 || f.number == 14 || f.number == 20 || f.number == 25)
@@ -1039,11 +1039,11 @@ static int parse_model(parser *ps, const uint8_t *buf, size_t len, model_impl *i
 
 /* ---- public API ---- */
 
-int onnx_parse(const uint8_t *buf, size_t len, onnx_model **out, char *err, size_t errlen)
+int cut_onnx_parse(const uint8_t *buf, size_t len, onnx_model **out, char *err, size_t errlen)
 {
-    if (!out) return cut_fail(err, errlen, CUTOUT_E_ARG, "onnx_parse: out is NULL");
+    if (!out) return cut_fail(err, errlen, CUTOUT_E_ARG, "cut_onnx_parse: out is NULL");
     *out = NULL;
-    if (!buf && len) return cut_fail(err, errlen, CUTOUT_E_ARG, "onnx_parse: buffer is NULL");
+    if (!buf && len) return cut_fail(err, errlen, CUTOUT_E_ARG, "cut_onnx_parse: buffer is NULL");
     if (!len) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "ONNX: the file is empty");
 
     arena mem = {NULL, ARENA_FIRST_CHUNK};
@@ -1067,20 +1067,20 @@ int onnx_parse(const uint8_t *buf, size_t len, onnx_model **out, char *err, size
     return CUTOUT_OK;
 }
 
-void onnx_free(onnx_model *model)
+void cut_onnx_free(onnx_model *model)
 {
     if (!model) return;
     arena mem = ((model_impl *)model)->mem; /* the arena holds the model itself */
     arena_free(&mem);
 }
 
-const onnx_tensor *onnx_find_tensor(const onnx_model *model, const char *name)
+const onnx_tensor *cut_onnx_find_tensor(const onnx_model *model, const char *name)
 {
     if (!model) return NULL;
     return index_get(&((const model_impl *)model)->tensors, name);
 }
 
-const onnx_attr *onnx_node_attr(const onnx_node *node, const char *name)
+const onnx_attr *cut_onnx_node_attr(const onnx_node *node, const char *name)
 {
     if (!node || !name) return NULL;
     for (size_t i = 0; i < node->n_attrs; i++)
@@ -1088,7 +1088,7 @@ const onnx_attr *onnx_node_attr(const onnx_node *node, const char *name)
     return NULL;
 }
 
-const onnx_node *onnx_producer(const onnx_model *model, const char *name)
+const onnx_node *cut_onnx_producer(const onnx_model *model, const char *name)
 {
     if (!model) return NULL;
     return index_get(&((const model_impl *)model)->producers, name);

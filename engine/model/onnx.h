@@ -95,13 +95,13 @@ typedef struct onnx_model {
  * cutout_status (CUTOUT_E_FORMAT for malformed data, CUTOUT_E_UNSUPPORTED for
  * valid-but-unsupported content such as external data, CUTOUT_E_NOMEM) and
  * writes a message naming what is wrong and the byte offset. */
-int onnx_parse(const uint8_t *buf, size_t len, onnx_model **out, char *err, size_t errlen);
-void onnx_free(onnx_model *model);
+int cut_onnx_parse(const uint8_t *buf, size_t len, onnx_model **out, char *err, size_t errlen);
+void cut_onnx_free(onnx_model *model);
 
 /* An initializer or the "value" tensor of a Constant node producing `name`. */
-const onnx_tensor *onnx_find_tensor(const onnx_model *model, const char *name);
-const onnx_attr *onnx_node_attr(const onnx_node *node, const char *name);
+const onnx_tensor *cut_onnx_find_tensor(const onnx_model *model, const char *name);
+const onnx_attr *cut_onnx_node_attr(const onnx_node *node, const char *name);
 /* The node that produces tensor `name`, or NULL (graph input / initializer). */
-const onnx_node *onnx_producer(const onnx_model *model, const char *name);
+const onnx_node *cut_onnx_producer(const onnx_model *model, const char *name);
 
 #endif

@@ -19,7 +19,7 @@ static int pb_fail(pb_error *e, size_t offset, const char *fmt, ...)
     return -1;
 }
 
-const char *pb_wire_name(pb_wire_type w)
+const char *cut_pb_wire_name(pb_wire_type w)
 {
     switch (w) {
     case PB_VARINT: return "varint";
@@ -32,19 +32,21 @@ const char *pb_wire_name(pb_wire_type w)
     return "invalid";
 }
 
-void pb_reader_init(pb_reader *r, const uint8_t *base, const uint8_t *data, size_t len)
+void cut_pb_reader_init(pb_reader *r, const uint8_t *base, const uint8_t *data, size_t len)
 {
     r->base = base;
     r->p = data;
     r->end = data + len;
 }
 
-void pb_reader_sub(pb_reader *sub, const pb_reader *r, const pb_field *f)
+void cut_pb_reader_sub(pb_reader *sub, const pb_reader *r, const pb_field *f)
 {
-    pb_reader_init(sub, r->base, f->data, f->len);
+    cut_pb_reader_init(sub, r->base, f->data, f->len);
 }
 
-int pb_read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+/* Reads one varint at *pp (< end), advancing *pp. 0 on success; -1 when it is
+ * truncated or longer than 64 bits. */
+static int pb_read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 {
     const uint8_t *p = *pp;
     uint64_t x = 0;
@@ -170,7 +172,7 @@ static int skip_group(pb_reader *r, pb_field *f, pb_error *e)
     }
 }
 
-int pb_next(pb_reader *r, pb_field *f, pb_error *e)
+int cut_pb_next(pb_reader *r, pb_field *f, pb_error *e)
 {
     if (r->p >= r->end) return 0;
     if (read_tag(r, f, e)) return -1;
@@ -183,7 +185,7 @@ int pb_next(pb_reader *r, pb_field *f, pb_error *e)
 
 static const pb_wire_type single_wire[] = {PB_VARINT, PB_FIXED32, PB_FIXED64};
 
-int pb_scalars_count(const pb_reader *r, const pb_field *f, pb_kind kind, size_t *count,
+int cut_pb_scalars_count(const pb_reader *r, const pb_field *f, pb_kind kind, size_t *count,
                      pb_error *e)
 {
     if (f->wire == single_wire[kind]) {
@@ -192,13 +194,13 @@ int pb_scalars_count(const pb_reader *r, const pb_field *f, pb_kind kind, size_t
     }
     if (f->wire != PB_LEN)
         return pb_fail(e, f->offset, "field %u has wire type %s, expected %s or packed", f->number,
-                       pb_wire_name(f->wire), pb_wire_name(single_wire[kind]));
+                       cut_pb_wire_name(f->wire), cut_pb_wire_name(single_wire[kind]));
     size_t at = (size_t)(f->data - r->base);
     if (kind == PB_KIND_FIXED32 || kind == PB_KIND_FIXED64) {
         size_t size = kind == PB_KIND_FIXED32 ? 4 : 8;
         if (f->len % size)
             return pb_fail(e, at, "packed %s field %u is %zu bytes, not a multiple of %zu",
-                           pb_wire_name(single_wire[kind]), f->number, f->len, size);
+                           cut_pb_wire_name(single_wire[kind]), f->number, f->len, size);
         *count += f->len / size;
         return 0;
     }
@@ -219,7 +221,7 @@ int pb_scalars_count(const pb_reader *r, const pb_field *f, pb_kind kind, size_t
     return 0;
 }
 
-void pb_scalars_begin(pb_scalars *it, const pb_field *f, pb_kind kind)
+void cut_pb_scalars_begin(pb_scalars *it, const pb_field *f, pb_kind kind)
 {
     it->kind = kind;
     it->has_single = f->wire != PB_LEN;
@@ -228,7 +230,7 @@ void pb_scalars_begin(pb_scalars *it, const pb_field *f, pb_kind kind)
     it->end = it->has_single ? NULL : f->data + f->len;
 }
 
-int pb_scalars_next(pb_scalars *it, uint64_t *v)
+int cut_pb_scalars_next(pb_scalars *it, uint64_t *v)
 {
     if (it->has_single) {
         it->has_single = 0;

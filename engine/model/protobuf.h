@@ -44,25 +44,21 @@ typedef struct {
     size_t offset;
 } pb_error;
 
-void pb_reader_init(pb_reader *r, const uint8_t *base, const uint8_t *data, size_t len);
+void cut_pb_reader_init(pb_reader *r, const uint8_t *base, const uint8_t *data, size_t len);
 /* A reader over the payload of a LEN field read by r. */
-void pb_reader_sub(pb_reader *sub, const pb_reader *r, const pb_field *f);
+void cut_pb_reader_sub(pb_reader *sub, const pb_reader *r, const pb_field *f);
 
 /* Reads the next field. Returns 1 with *f filled, 0 at the end of the
  * message, -1 if malformed (e says why and where). */
-int pb_next(pb_reader *r, pb_field *f, pb_error *e);
-
-/* Reads one varint at *p (< end), advancing *p. 0 on success; -1 when it is
- * truncated or longer than 64 bits. */
-int pb_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+int cut_pb_next(pb_reader *r, pb_field *f, pb_error *e);
 
 /* One occurrence of a repeated scalar field, packed (LEN) or not: checks it
  * (wire type, packed payload well formed) and adds its element count to
  * *count. 0 on success, -1 with e filled. */
-int pb_scalars_count(const pb_reader *r, const pb_field *f, pb_kind kind, size_t *count,
+int cut_pb_scalars_count(const pb_reader *r, const pb_field *f, pb_kind kind, size_t *count,
                      pb_error *e);
 
-/* Iterates the elements of a field accepted by pb_scalars_count, as raw
+/* Iterates the elements of a field accepted by cut_pb_scalars_count, as raw
  * 64-bit words (fixed32 in the low half). */
 typedef struct {
     const uint8_t *p, *end;
@@ -71,8 +67,8 @@ typedef struct {
     int has_single;
 } pb_scalars;
 
-void pb_scalars_begin(pb_scalars *it, const pb_field *f, pb_kind kind);
-int pb_scalars_next(pb_scalars *it, uint64_t *v); /* 1: *v holds the next value */
+void cut_pb_scalars_begin(pb_scalars *it, const pb_field *f, pb_kind kind);
+int cut_pb_scalars_next(pb_scalars *it, uint64_t *v); /* 1: *v holds the next value */
 
 static inline uint32_t pb_le32(const uint8_t *p)
 {
@@ -84,6 +80,6 @@ static inline uint64_t pb_le64(const uint8_t *p)
     return (uint64_t)pb_le32(p) | (uint64_t)pb_le32(p + 4) << 32;
 }
 
-const char *pb_wire_name(pb_wire_type w);
+const char *cut_pb_wire_name(pb_wire_type w);
 
 #endif

@@ -57,13 +57,13 @@ struct backend {
 };
 
 /* CPU backend with `threads` worker threads (0: all online CPUs). */
-int backend_cpu_create(int threads, backend **out, char *err, size_t errlen);
+int cut_cpu_backend_create(int threads, backend **out, char *err, size_t errlen);
 
 /* OpenCL backend (built when CUTOUT_OPENCL is 1) on a device chosen by index or name substring (NULL or
  * "auto": the first GPU or accelerator, else any device). With require_gpu
  * a CPU device is never chosen. CUTOUT_E_UNSUPPORTED means no platform or
  * no suitable device (callers may fall back to the CPU backend). */
-int backend_cl_create(const char *device, int require_gpu, backend **out, char *err,
+int cut_cl_backend_create(const char *device, int require_gpu, backend **out, char *err,
                       size_t errlen);
 
 #endif

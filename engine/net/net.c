@@ -40,7 +40,8 @@ static net_buf buf_alloc(net_ctx *c, int ch, int h, int w)
     size_t floats = (size_t)c->n * (size_t)ch * (size_t)h * (size_t)w;
     b.t = (bk_tensor){.nstride = (size_t)ch * h * w, .n = c->n, .c = ch, .h = h, .w = w};
     if (failed(c)) return b;
-    b.slot = c->pl->replaying ? plan_replay_alloc(c->pl, floats) : plan_record_alloc(c->pl, floats);
+    b.slot = c->pl->replaying ? cut_plan_replay_alloc(c->pl, floats)
+                              : cut_plan_record_alloc(c->pl, floats);
     if (b.slot < 0) {
         c->rc = cut_fail(c->err, c->errlen, c->pl->replaying ? CUTOUT_E_ARG : CUTOUT_E_NOMEM,
                          "net: activation plan does not fit this input");
@@ -52,7 +53,7 @@ static net_buf buf_alloc(net_ctx *c, int ch, int h, int w)
 
 static void buf_release(net_ctx *c, net_buf *b)
 {
-    if (b->slot >= 0) plan_record_release(c->pl, b->slot);
+    if (b->slot >= 0) cut_plan_record_release(c->pl, b->slot);
     b->slot = -1;
 }
 
@@ -79,8 +80,8 @@ static net_buf conv(net_ctx *c, int ci, bk_tensor a, const bk_tensor *b, int rel
                     const bk_tensor *residual)
 {
     const bk_conv_desc *d = &c->m->convs[ci];
-    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
-    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int oh = cut_conv_out_size(a.h, d->k, d->stride, d->pad, d->dil);
+    int ow = cut_conv_out_size(a.w, d->k, d->stride, d->pad, d->dil);
     net_buf out = buf_alloc(c, d->cout, oh, ow);
     conv_into(c, ci, out.t, a, b, relu, residual);
     return out;
@@ -162,7 +163,7 @@ static void side_into(net_ctx *c, int k, bk_tensor src, bk_tensor dst)
     buf_release(c, &s);
 }
 
-int net_forward(const cutout_model *m, backend *bk, plan *pl, const float *input, int n, int h,
+int cut_net_forward(const cutout_model *m, backend *bk, plan *pl, const float *input, int n, int h,
                 int w, int side_outputs, float *const *outputs, double *macs, char *err,
                 size_t errlen)
 {

@@ -9,7 +9,7 @@
 /* Runs (bk != NULL) or plans (bk == NULL: records allocations in pl, counts
  * MACs) one forward pass over n×3×h×w. With side_outputs, outputs[1..] get
  * the side outputs (see cutout_engine_run). *macs receives the MAC count. */
-int net_forward(const cutout_model *m, backend *bk, plan *pl, const float *input, int n, int h,
+int cut_net_forward(const cutout_model *m, backend *bk, plan *pl, const float *input, int n, int h,
                 int w, int side_outputs, float *const *outputs, double *macs, char *err,
                 size_t errlen);
 

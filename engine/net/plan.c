@@ -5,15 +5,15 @@
 /* Offsets are multiples of 16 floats so every tensor starts on a 64-byte line. */
 #define PLAN_ALIGN 16
 
-void plan_init(plan *p) { *p = (plan){0}; }
+void cut_plan_init(plan *p) { *p = (plan){0}; }
 
-void plan_free(plan *p)
+void cut_plan_free(plan *p)
 {
     free(p->slots);
     *p = (plan){0};
 }
 
-int plan_record_alloc(plan *p, size_t floats)
+int cut_plan_record_alloc(plan *p, size_t floats)
 {
     if (p->n == p->cap) {
         int ncap = p->cap ? p->cap * 2 : 64;
@@ -27,7 +27,7 @@ int plan_record_alloc(plan *p, size_t floats)
     return p->n++;
 }
 
-void plan_record_release(plan *p, int slot)
+void cut_plan_record_release(plan *p, int slot)
 {
     if (slot >= 0 && slot < p->n && !p->replaying) p->slots[slot].died = p->clock++;
 }
@@ -47,7 +47,7 @@ static int by_size_desc(const void *x, const void *y)
 
 /* Greedy placement, largest first: each slot goes to the lowest offset that
  * does not collide with an already placed slot alive at the same time. */
-int plan_finish(plan *p)
+int cut_plan_finish(plan *p)
 {
     plan_slot **order = malloc((size_t)(p->n ? p->n : 1) * sizeof *order);
     plan_slot **placed = malloc((size_t)(p->n ? p->n : 1) * sizeof *placed);
@@ -85,9 +85,9 @@ int plan_finish(plan *p)
     return 0;
 }
 
-void plan_rewind(plan *p) { p->next = 0; }
+void cut_plan_rewind(plan *p) { p->next = 0; }
 
-int plan_replay_alloc(plan *p, size_t floats)
+int cut_plan_replay_alloc(plan *p, size_t floats)
 {
     if (p->next >= p->n || floats > p->slots[p->next].size) return -1;
     return p->next++;

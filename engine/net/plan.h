@@ -11,7 +11,7 @@
 
 typedef struct {
     size_t size;   /* floats, at the planned maximum */
-    size_t offset; /* assigned by plan_finish */
+    size_t offset; /* assigned by cut_plan_finish */
     int born, died; /* event indices; died = -1 while alive */
 } plan_slot;
 
@@ -24,15 +24,15 @@ typedef struct {
     size_t total;    /* arena size in floats */
 } plan;
 
-void plan_init(plan *p);
-void plan_free(plan *p);
+void cut_plan_init(plan *p);
+void cut_plan_free(plan *p);
 /* Recording: returns the slot id (or -1 when out of memory). */
-int plan_record_alloc(plan *p, size_t floats);
-void plan_record_release(plan *p, int slot);
-/* Assigns offsets; after it, plan_replay_alloc hands them out in order. */
-int plan_finish(plan *p);
-void plan_rewind(plan *p);
+int cut_plan_record_alloc(plan *p, size_t floats);
+void cut_plan_record_release(plan *p, int slot);
+/* Assigns offsets; after it, cut_plan_replay_alloc hands them out in order. */
+int cut_plan_finish(plan *p);
+void cut_plan_rewind(plan *p);
 /* Replay: the next slot's id, or -1 if the sequence or sizes diverge. */
-int plan_replay_alloc(plan *p, size_t floats);
+int cut_plan_replay_alloc(plan *p, size_t floats);
 
 #endif

@@ -2,8 +2,8 @@
 
 #include <math.h>
 
-void ref_conv(const bk_conv_desc *d, const float *a, int ca, const float *b, int cb, int n, int ih,
-              int iw, int relu, const float *residual, float *out, int oh, int ow)
+void cut_ref_conv(const bk_conv_desc *d, const float *a, int ca, const float *b, int cb, int n,
+                  int ih, int iw, int relu, const float *residual, float *out, int oh, int ow)
 {
     int cin = ca + cb, k = d->k;
     for (int img = 0; img < n; img++)
@@ -31,7 +31,7 @@ void ref_conv(const bk_conv_desc *d, const float *a, int ca, const float *b, int
                 }
 }
 
-void ref_maxpool2(const float *in, int n, int c, int ih, int iw, float *out)
+void cut_ref_maxpool2(const float *in, int n, int c, int ih, int iw, float *out)
 {
     int oh = (ih + 1) / 2, ow = (iw + 1) / 2;
     for (int p = 0; p < n * c; p++)
@@ -59,7 +59,7 @@ static void axis_taps(int i, int in, int out, int *i0, int *i1, double *w1)
     *w1 = s - *i0;
 }
 
-void ref_resize(const float *in, int n, int c, int ih, int iw, float *out, int oh, int ow)
+void cut_ref_resize(const float *in, int n, int c, int ih, int iw, float *out, int oh, int ow)
 {
     for (int p = 0; p < n * c; p++)
         for (int oy = 0; oy < oh; oy++) {
@@ -78,7 +78,7 @@ void ref_resize(const float *in, int n, int c, int ih, int iw, float *out, int o
         }
 }
 
-void ref_sigmoid(const float *in, size_t count, float *out)
+void cut_ref_sigmoid(const float *in, size_t count, float *out)
 {
     for (size_t i = 0; i < count; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)in[i])));
 }

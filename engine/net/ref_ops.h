@@ -10,12 +10,12 @@
 
 /* Conv over the channel concat of a (ca channels) and b (cb channels, may be
  * NULL with cb 0); out: n×cout×oh×ow; then +bias, relu, +residual. */
-void ref_conv(const bk_conv_desc *d, const float *a, int ca, const float *b, int cb, int n, int ih,
-              int iw, int relu, const float *residual, float *out, int oh, int ow);
+void cut_ref_conv(const bk_conv_desc *d, const float *a, int ca, const float *b, int cb, int n,
+                  int ih, int iw, int relu, const float *residual, float *out, int oh, int ow);
 /* 2×2 max pool, stride 2, ceil mode. out: n×c×ceil(ih/2)×ceil(iw/2). */
-void ref_maxpool2(const float *in, int n, int c, int ih, int iw, float *out);
+void cut_ref_maxpool2(const float *in, int n, int c, int ih, int iw, float *out);
 /* Bilinear, align_corners=False (half-pixel centres, source clamped at 0). */
-void ref_resize(const float *in, int n, int c, int ih, int iw, float *out, int oh, int ow);
-void ref_sigmoid(const float *in, size_t count, float *out);
+void cut_ref_resize(const float *in, int n, int c, int ih, int iw, float *out, int oh, int ow);
+void cut_ref_sigmoid(const float *in, size_t count, float *out);
 
 #endif

@@ -43,7 +43,7 @@ static int create_buffer(cl_backend *cb, cl_mem_flags flags, size_t bytes, void 
     if (rc != CL_SUCCESS) {
         char call[96];
         snprintf(call, sizeof call, "clCreateBuffer(%s, %zu bytes)", what, bytes);
-        return clb_fail(cb, rc, call);
+        return cut_cl_fail(cb, rc, call);
     }
     return 0;
 }
@@ -53,7 +53,7 @@ static int cl_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_
     cl_backend *cb = (cl_backend *)bk;
     release_buffers(cb);
     if (n_convs < 0 || (n_convs && !convs))
-        return clb_error(cb, CUTOUT_E_ARG, "prepare: bad convs");
+        return cut_cl_error(cb, CUTOUT_E_ARG, "prepare: bad convs");
     size_t total = 0;
     for (int i = 0; i < n_convs; i++) {
         const bk_conv_desc *d = &convs[i];
@@ -68,7 +68,7 @@ static int cl_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_
     float *host = malloc((total ? total : 1) * sizeof(float));
     if (!cb->cp || !host) {
         free(host);
-        return clb_error(cb, CUTOUT_E_NOMEM, "out of memory packing the weights");
+        return cut_cl_error(cb, CUTOUT_E_NOMEM, "out of memory packing the weights");
     }
     size_t at = 0;
     for (int i = 0; i < n_convs; i++) {
@@ -100,8 +100,8 @@ static int cl_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_
  * the caller's buffer is free to reuse on return. */
 static int transfer(cl_backend *cb, bk_tensor t, float *host, int to_device)
 {
-    if (!cb->arena) return clb_error(cb, CUTOUT_E_ARG, "transfer before prepare");
-    if (!clb_in_arena(cb, t)) return clb_error(cb, CUTOUT_E_ARG, "tensor outside the arena");
+    if (!cb->arena) return cut_cl_error(cb, CUTOUT_E_ARG, "transfer before prepare");
+    if (!cut_cl_in_arena(cb, t)) return cut_cl_error(cb, CUTOUT_E_ARG, "tensor outside the arena");
     size_t img = (size_t)t.c * t.h * t.w;
     int dense = t.nstride == img;
     int pieces = dense ? 1 : t.n;
@@ -113,7 +113,7 @@ static int transfer(cl_backend *cb, bk_tensor t, float *host, int to_device)
                               : clEnqueueReadBuffer(cb->q, cb->arena, CL_TRUE, off, bytes,
                                                     host + i * img, 0, NULL, NULL);
         if (rc != CL_SUCCESS)
-            return clb_fail(cb, rc, to_device ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer");
+            return cut_cl_fail(cb, rc, to_device ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer");
     }
     return 0;
 }
@@ -132,24 +132,24 @@ static int cl_conv(backend *bk, int ci, bk_tensor dst, bk_tensor a, const bk_con
 {
     cl_backend *cb = (cl_backend *)bk;
     if (ci < 0 || ci >= cb->n_convs)
-        return clb_error(cb, CUTOUT_E_ARG, "conv index out of range");
+        return cut_cl_error(cb, CUTOUT_E_ARG, "conv index out of range");
     const bk_conv_desc *d = &cb->convs[ci];
     const bk_tensor *b = fuse ? fuse->b : NULL, *res = fuse ? fuse->residual : NULL;
     int relu = fuse ? fuse->relu : 0;
-    int oh = (a.h + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
-    int ow = (a.w + 2 * d->pad - d->dil * (d->k - 1) - 1) / d->stride + 1;
+    int oh = cut_conv_out_size(a.h, d->k, d->stride, d->pad, d->dil);
+    int ow = cut_conv_out_size(a.w, d->k, d->stride, d->pad, d->dil);
     if (a.c + (b ? b->c : 0) != d->cin || dst.c != d->cout || dst.n != a.n || dst.h != oh ||
         dst.w != ow || (b && (b->h != a.h || b->w != a.w || b->n != a.n)) ||
         (res && (res->c != dst.c || res->h != dst.h || res->w != dst.w || res->n != dst.n)))
-        return clb_error(cb, CUTOUT_E_ARG, "conv: tensor shapes do not match the conv");
-    if (!clb_in_arena(cb, dst) || !clb_in_arena(cb, a) || (b && !clb_in_arena(cb, *b)) ||
-        (res && !clb_in_arena(cb, *res)))
-        return clb_error(cb, CUTOUT_E_ARG, "conv: tensor outside the arena");
+        return cut_cl_error(cb, CUTOUT_E_ARG, "conv: tensor shapes do not match the conv");
+    if (!cut_cl_in_arena(cb, dst) || !cut_cl_in_arena(cb, a) || (b && !cut_cl_in_arena(cb, *b)) ||
+        (res && !cut_cl_in_arena(cb, *res)))
+        return cut_cl_error(cb, CUTOUT_E_ARG, "conv: tensor outside the arena");
     int method, done = 0;
-    int rc = clb_conv_choose(cb, ci, dst, a, b, res, relu, &method, &done);
+    int rc = cut_cl_conv_choose(cb, ci, dst, a, b, res, relu, &method, &done);
     if (rc || done) return rc;
-    return method == CLB_CONV_GEMM ? clb_conv_gemm(cb, ci, dst, a, b, res, relu)
-                                   : clb_conv_direct(cb, ci, dst, a, b, res, relu);
+    return method == CLB_CONV_GEMM ? cut_cl_conv_gemm(cb, ci, dst, a, b, res, relu)
+                                   : cut_cl_conv_direct(cb, ci, dst, a, b, res, relu);
 }
 
 /* maxpool2 and resize share their arguments: src view, dst view, shape. */
@@ -157,18 +157,18 @@ static int plane_op(cl_backend *cb, cl_kernel k, const char *name, bk_tensor dst
                     int with_scales)
 {
     if (dst.n != src.n || dst.c != src.c)
-        return clb_error(cb, CUTOUT_E_ARG, "pool/resize: batch or channels differ");
-    if (!clb_in_arena(cb, dst) || !clb_in_arena(cb, src))
-        return clb_error(cb, CUTOUT_E_ARG, "pool/resize: tensor outside the arena");
+        return cut_cl_error(cb, CUTOUT_E_ARG, "pool/resize: batch or channels differ");
+    if (!cut_cl_in_arena(cb, dst) || !cut_cl_in_arena(cb, src))
+        return cut_cl_error(cb, CUTOUT_E_ARG, "pool/resize: tensor outside the arena");
     cl_ulong s_off = src.off, s_ns = src.nstride, d_off = dst.off, d_ns = dst.nstride;
     cl_int c = src.c, ih = src.h, iw = src.w, oh = dst.h, ow = dst.w;
     /* PyTorch's scale for align_corners=False without explicit scales: in/out in float */
     cl_float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
     karg args[] = {KA(cb->arena), KA(s_off), KA(s_ns), KA(d_off), KA(d_ns), KA(c),
                    KA(ih),        KA(iw),    KA(oh),   KA(ow),    KA(sy),   KA(sx)};
-    int rc = clb_set_args(cb, k, name, args, with_scales ? 12 : 10);
+    int rc = cut_cl_set_args(cb, k, name, args, with_scales ? 12 : 10);
     if (!rc)
-        rc = clb_launch(cb, k, name, ((size_t)ow + cb->plane_px - 1) / cb->plane_px, (size_t)oh,
+        rc = cut_cl_launch(cb, k, name, ((size_t)ow + cb->plane_px - 1) / cb->plane_px, (size_t)oh,
                         (size_t)dst.n * dst.c, LOCAL_X, LOCAL_Y);
     return rc;
 }
@@ -177,7 +177,7 @@ static int cl_maxpool2(backend *bk, bk_tensor dst, bk_tensor src)
 {
     cl_backend *cb = (cl_backend *)bk;
     if (dst.h != (src.h + 1) / 2 || dst.w != (src.w + 1) / 2)
-        return clb_error(cb, CUTOUT_E_ARG, "maxpool2: dst is not ceil(src / 2)");
+        return cut_cl_error(cb, CUTOUT_E_ARG, "maxpool2: dst is not ceil(src / 2)");
     return plane_op(cb, cb->k_pool, "maxpool2", dst, src, 0);
 }
 
@@ -191,15 +191,16 @@ static int cl_sigmoid(backend *bk, bk_tensor dst, bk_tensor src)
 {
     cl_backend *cb = (cl_backend *)bk;
     if (dst.n != src.n || dst.c != src.c || dst.h != src.h || dst.w != src.w)
-        return clb_error(cb, CUTOUT_E_ARG, "sigmoid: shapes differ");
-    if (!clb_in_arena(cb, dst) || !clb_in_arena(cb, src))
-        return clb_error(cb, CUTOUT_E_ARG, "sigmoid: tensor outside the arena");
+        return cut_cl_error(cb, CUTOUT_E_ARG, "sigmoid: shapes differ");
+    if (!cut_cl_in_arena(cb, dst) || !cut_cl_in_arena(cb, src))
+        return cut_cl_error(cb, CUTOUT_E_ARG, "sigmoid: tensor outside the arena");
     cl_ulong s_off = src.off, s_ns = src.nstride, d_off = dst.off, d_ns = dst.nstride;
     cl_int c = src.c, plane = src.h * src.w;
     karg args[] = {KA(cb->arena), KA(s_off), KA(s_ns), KA(d_off), KA(d_ns), KA(c), KA(plane)};
-    int rc = clb_set_args(cb, cb->k_sigmoid, "sigmoid", args, 7);
-    if (!rc) rc = clb_launch(cb, cb->k_sigmoid, "sigmoid", (size_t)plane, 1, (size_t)src.n * src.c,
-                         LOCAL_X * LOCAL_Y, 1);
+    int rc = cut_cl_set_args(cb, cb->k_sigmoid, "sigmoid", args, 7);
+    if (!rc)
+        rc = cut_cl_launch(cb, cb->k_sigmoid, "sigmoid", (size_t)plane, 1, (size_t)src.n * src.c,
+                           LOCAL_X * LOCAL_Y, 1);
     return rc;
 }
 
@@ -209,7 +210,7 @@ static void cl_destroy(backend *bk)
     if (!cb) return;
     if (cb->q) clFinish(cb->q);
     release_buffers(cb);
-    clb_gemm_release(cb);
+    cut_cl_gemm_release(cb);
     cl_kernel ks[] = {cb->k_conv3,  cb->k_conv1,   cb->k_conv3_c1, cb->k_conv1_c1, cb->k_pool,
                       cb->k_resize, cb->k_sigmoid, cb->k_im2col,   cb->k_epilogue};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
@@ -220,7 +221,7 @@ static void cl_destroy(backend *bk)
     free(cb);
 }
 
-void backend_cl_force_method(backend *bk, int method)
+void cut_cl_force_method(backend *bk, int method)
 {
     ((cl_backend *)bk)->force_method = method;
 }
@@ -243,7 +244,7 @@ static int make_kernel(cl_backend *cb, const char *name, cl_kernel *out)
     if (rc != CL_SUCCESS) {
         char call[96];
         snprintf(call, sizeof call, "clCreateKernel(%s)", name);
-        return clb_fail(cb, rc, call);
+        return cut_cl_fail(cb, rc, call);
     }
     return 0;
 }
@@ -263,7 +264,7 @@ static int make_kernel(cl_backend *cb, const char *name, cl_kernel *out)
  * the options key their own program and tuning caches). */
 static void conv_knobs(cl_backend *cb)
 {
-    int gpu = cl_device_is_gpu(cb->dev);
+    int gpu = cut_cl_device_is_gpu(cb->dev);
     cb->cout_block = gpu ? 4 : 8;
     cb->px_vec = gpu ? 4 : 8;
     cb->plane_px = gpu ? 1 : 8;
@@ -283,16 +284,18 @@ static int cl_setup(cl_backend *cb)
 {
     cl_int rc;
     cb->ctx = clCreateContext(NULL, 1, &cb->dev, NULL, NULL, &rc);
-    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clCreateContext");
+    if (rc != CL_SUCCESS) return cut_cl_fail(cb, rc, "clCreateContext");
     cb->q = clCreateCommandQueue(cb->ctx, cb->dev, 0, &rc);
-    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clCreateCommandQueue");
+    if (rc != CL_SUCCESS) return cut_cl_fail(cb, rc, "clCreateCommandQueue");
     cl_ulong max_alloc = 0;
     rc = clGetDeviceInfo(cb->dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
-    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
+    if (rc != CL_SUCCESS)
+        return cut_cl_fail(cb, rc, "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
     cb->max_alloc = max_alloc > SIZE_MAX ? SIZE_MAX : (size_t)max_alloc;
     rc = clGetDeviceInfo(cb->dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof cb->max_wg, &cb->max_wg,
                          NULL);
-    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)");
+    if (rc != CL_SUCCESS)
+        return cut_cl_fail(cb, rc, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)");
     cl_uint units = 1;
     clGetDeviceInfo(cb->dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
     cb->base.threads = (int)units;
@@ -305,9 +308,9 @@ static int cl_setup(cl_backend *cb)
     snprintf(options, sizeof options,
              "-cl-std=CL1.2 -DCOUT_BLOCK=%d -DPX_VEC=%d -DPOOL_PX=%d -DRESIZE_PX=%d",
              cb->cout_block, cb->px_vec, cb->plane_px, cb->plane_px);
-    cb->tune_hash = cl_hash_str(cl_device_hash(cb->dev), options);
-    for (int i = 0; i < n; i++) cb->tune_hash = cl_hash_str(cb->tune_hash, srcs[i]);
-    int r = cl_build_program(cb->ctx, cb->dev, srcs, n, options, &cb->prog, cb->base.err,
+    cb->tune_hash = cut_cl_hash_str(cut_cl_device_hash(cb->dev), options);
+    for (int i = 0; i < n; i++) cb->tune_hash = cut_cl_hash_str(cb->tune_hash, srcs[i]);
+    int r = cut_cl_build_program(cb->ctx, cb->dev, srcs, n, options, &cb->prog, cb->base.err,
                              sizeof cb->base.err);
     if (r) return r;
     if ((r = make_kernel(cb, "conv_k3", &cb->k_conv3)) ||
@@ -323,11 +326,12 @@ static int cl_setup(cl_backend *cb)
     return 0;
 }
 
-int backend_cl_create(const char *device, int require_gpu, backend **out, char *err, size_t errlen)
+int cut_cl_backend_create(const char *device, int require_gpu, backend **out, char *err,
+                          size_t errlen)
 {
     *out = NULL;
     cl_device_id dev;
-    int rc = cl_select_device(device, require_gpu, &dev, err, errlen);
+    int rc = cut_cl_select_device(device, require_gpu, &dev, err, errlen);
     if (rc) return rc;
     cl_backend *cb = calloc(1, sizeof *cb);
     if (!cb) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "opencl backend: out of memory");
@@ -336,8 +340,8 @@ int backend_cl_create(const char *device, int require_gpu, backend **out, char *
     cb->dev = dev;
     cb->force_method = CLB_CONV_AUTO;
     char name[128], version[64];
-    cl_device_string(dev, CL_DEVICE_NAME, name, sizeof name);
-    cl_device_string(dev, CL_DEVICE_VERSION, version, sizeof version);
+    cut_cl_device_string(dev, CL_DEVICE_NAME, name, sizeof name);
+    cut_cl_device_string(dev, CL_DEVICE_VERSION, version, sizeof version);
     snprintf(cb->base.device, sizeof cb->base.device, "%.80s (%.40s)", name, version);
     rc = cl_setup(cb);
     if (rc) {

@@ -65,9 +65,9 @@ typedef struct {
 } cl_backend;
 
 /* bk->err = "call: CL_ERROR_NAME (code)"; returns CUTOUT_E_BACKEND. */
-int clb_fail(cl_backend *cb, cl_int code, const char *call);
+int cut_cl_fail(cl_backend *cb, cl_int code, const char *call);
 /* bk->err = msg; returns code. */
-int clb_error(cl_backend *cb, int code, const char *msg);
+int cut_cl_error(cl_backend *cb, int code, const char *msg);
 
 /* Kernel arguments as (size, pointer) pairs. */
 typedef struct {
@@ -75,38 +75,38 @@ typedef struct {
     const void *p;
 } karg;
 #define KA(v) ((karg){sizeof(v), &(v)})
-int clb_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args, int n);
+int cut_cl_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args, int n);
 
 /* Enqueues over gx × gy × gz items. With lx × ly work groups (when the
  * device allows groups that large) gx and gy are padded to whole groups and
  * the kernels bound-check dimensions 0 and 1; dimension 2 is never padded. */
-int clb_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t gy, size_t gz,
+int cut_cl_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t gy, size_t gz,
                size_t lx, size_t ly);
-int clb_in_arena(cl_backend *cb, bk_tensor t);
+int cut_cl_in_arena(cl_backend *cb, bk_tensor t);
 
 /* The direct kernel (backend_cl.c) and the GEMM path (cl_gemm.c) for one
  * conv whose arguments were checked. */
-int clb_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+int cut_cl_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
                     const bk_tensor *res, int relu);
-int clb_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+int cut_cl_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
                   const bk_tensor *res, int relu);
 /* The method for this conv at this shape: forced, cached, or measured now
  * (running both, which also computes dst) and remembered on disk. *done is
  * set when measuring already produced dst. */
-int clb_conv_choose(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+int cut_cl_conv_choose(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
                     const bk_tensor *res, int relu, int *method, int *done);
-void clb_gemm_release(cl_backend *cb);
+void cut_cl_gemm_release(cl_backend *cb);
 
 /* Forces a conv method for every later conv (tests); CLB_CONV_AUTO restores
  * the measured choice. Not part of the public API. */
-void backend_cl_force_method(backend *bk, int method);
+void cut_cl_force_method(backend *bk, int method);
 
 /* cutout-bench --tune: with on, the first conv of each shape in this
  * process is measured again (and the cache file updated) even when the cache
  * has a choice for it. */
-void backend_cl_retune(backend *bk, int on);
+void cut_cl_retune(backend *bk, int on);
 /* The choices known so far (loaded or measured), in first-seen order; the
  * list stays valid until the next conv or destroy. */
-int backend_cl_choices(backend *bk, const clb_choice **list);
+int cut_cl_choices(backend *bk, const clb_choice **list);
 
 #endif

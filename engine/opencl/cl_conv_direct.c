@@ -2,7 +2,7 @@
  * vector and channel block, with concat, bias, ReLU and residual fused. */
 #include "cl_backend.h"
 
-int clb_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+int cut_cl_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
                     const bk_tensor *res, int relu)
 {
     const bk_conv_desc *d = &cb->convs[ci];
@@ -22,11 +22,11 @@ int clb_conv_direct(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk
                             : (one ? cb->k_conv1_c1 : cb->k_conv1);
     const char *name = d->k == 3 ? (one ? "conv_k3_c1" : "conv_k3")
                                  : (one ? "conv_k1_c1" : "conv_k1");
-    int rc = clb_set_args(cb, k, name, args, (int)(sizeof args / sizeof *args));
+    int rc = cut_cl_set_args(cb, k, name, args, (int)(sizeof args / sizeof *args));
     size_t blocks = (size_t)(d->cout + block - 1) / block;
     size_t vecs = ((size_t)ow + cb->px_vec - 1) / cb->px_vec;
     if (!rc)
-        rc = clb_launch(cb, k, name, vecs, (size_t)oh, (size_t)dst.n * blocks, LOCAL_X, LOCAL_Y);
+        rc = cut_cl_launch(cb, k, name, vecs, (size_t)oh, (size_t)dst.n * blocks, LOCAL_X, LOCAL_Y);
     return rc;
 }
 

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cl_backend.h" /* before clblast_c.h: it fixes the OpenCL version */
+#include "clock.h"
 #include "util.h"
 
 #include <clblast_c.h>
@@ -28,12 +28,12 @@ static int ensure_col(cl_backend *cb, size_t floats)
     cb->col_floats = 0;
     cl_int rc;
     cb->col = clCreateBuffer(cb->ctx, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &rc);
-    if (rc != CL_SUCCESS) return clb_fail(cb, rc, "clCreateBuffer(im2col tile)");
+    if (rc != CL_SUCCESS) return cut_cl_fail(cb, rc, "clCreateBuffer(im2col tile)");
     cb->col_floats = floats;
     return 0;
 }
 
-void clb_gemm_release(cl_backend *cb)
+void cut_cl_gemm_release(cl_backend *cb)
 {
     if (cb->col) clReleaseMemObject(cb->col);
     cb->col = NULL;
@@ -43,7 +43,7 @@ void clb_gemm_release(cl_backend *cb)
     cb->n_choices = cb->cap_choices = 0;
 }
 
-int clb_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+int cut_cl_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
                   const bk_tensor *res, int relu)
 {
     const bk_conv_desc *d = &cb->convs[ci];
@@ -56,7 +56,7 @@ int clb_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_t
         tile = plane;
     else if (tile >= 64)
         tile = tile / 64 * 64;
-    if (tile == 0) return clb_error(cb, CUTOUT_E_NOMEM, "conv: one im2col column is too large");
+    if (tile == 0) return cut_cl_error(cb, CUTOUT_E_NOMEM, "conv: one im2col column is too large");
     int rc = ensure_col(cb, tile * kdim);
     cl_int ca = a.c, ih = a.h, iw = a.w, ow = dst.w, k = d->k, stride = d->stride, pad = d->pad,
            dil = d->dil;
@@ -69,9 +69,9 @@ int clb_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_t
             karg args[] = {KA(cb->arena), KA(cb->col), KA(a_off), KA(ca), KA(b_off),
                            KA(ih),        KA(iw),      KA(ow),    KA(k),  KA(stride),
                            KA(pad),       KA(dil),     KA(first), KA(count)};
-            rc = clb_set_args(cb, cb->k_im2col, "im2col", args, 14);
+            rc = cut_cl_set_args(cb, cb->k_im2col, "im2col", args, 14);
             if (!rc)
-                rc = clb_launch(cb, cb->k_im2col, "im2col", (size_t)count, kdim, 1,
+                rc = cut_cl_launch(cb, cb->k_im2col, "im2col", (size_t)count, kdim, 1,
                                 LOCAL_X * LOCAL_Y, 1);
             if (rc) break;
             CLBlastStatusCode st = CLBlastSgemm(
@@ -91,9 +91,9 @@ int clb_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_t
     cl_int has_res = res != NULL, relu_i = relu, cout = d->cout, plane_i = (cl_int)plane;
     karg args[] = {KA(cb->arena), KA(cb->params), KA(bias_off), KA(d_off), KA(d_ns), KA(r_off),
                    KA(r_ns),      KA(has_res),    KA(relu_i),   KA(cout),  KA(plane_i)};
-    rc = clb_set_args(cb, cb->k_epilogue, "conv_epilogue", args, 11);
+    rc = cut_cl_set_args(cb, cb->k_epilogue, "conv_epilogue", args, 11);
     if (!rc)
-        rc = clb_launch(cb, cb->k_epilogue, "conv_epilogue", plane, (size_t)cout, (size_t)dst.n,
+        rc = cut_cl_launch(cb, cb->k_epilogue, "conv_epilogue", plane, (size_t)cout, (size_t)dst.n,
                         LOCAL_X * LOCAL_Y, 1);
     return rc;
 }
@@ -127,7 +127,7 @@ int clb_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_t
 static int tune_path(cl_backend *cb, char *path, size_t len)
 {
     char dir[3072];
-    if (cl_cache_dir(dir, sizeof dir)) return -1;
+    if (cut_cl_cache_dir(dir, sizeof dir)) return -1;
     int w = snprintf(path, len, "%s/cl-tune%d-%016llx.txt", dir, TUNE_FORMAT,
                      (unsigned long long)cb->tune_hash);
     return w < 0 || (size_t)w >= len ? -1 : 0;
@@ -195,23 +195,16 @@ static void store_choice(cl_backend *cb, const clb_choice *c)
     fclose(f);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Runs one path to completion; its wall time in ms. */
 static double timed(cl_backend *cb, int method, int ci, bk_tensor dst, bk_tensor a,
                     const bk_tensor *b, const bk_tensor *res, int relu, int *rc)
 {
-    double t0 = now_ms();
-    *rc = method == CLB_CONV_GEMM ? clb_conv_gemm(cb, ci, dst, a, b, res, relu)
-                                  : clb_conv_direct(cb, ci, dst, a, b, res, relu);
+    double t0 = cut_now_ms();
+    *rc = method == CLB_CONV_GEMM ? cut_cl_conv_gemm(cb, ci, dst, a, b, res, relu)
+                                  : cut_cl_conv_direct(cb, ci, dst, a, b, res, relu);
     cl_int e = clFinish(cb->q);
-    if (!*rc && e != CL_SUCCESS) *rc = clb_fail(cb, e, "clFinish");
-    return now_ms() - t0;
+    if (!*rc && e != CL_SUCCESS) *rc = cut_cl_fail(cb, e, "clFinish");
+    return cut_now_ms() - t0;
 }
 
 /* Both paths, warmed up, up to TUNE_REPEATS times each, interleaved; the
@@ -250,7 +243,7 @@ static int overlaps(bk_tensor x, const bk_tensor *y)
     return x.off < ye && y->off < xe;
 }
 
-int clb_conv_choose(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
+int cut_cl_conv_choose(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk_tensor *b,
                     const bk_tensor *res, int relu, int *method, int *done)
 {
     *done = 0;
@@ -287,9 +280,9 @@ int clb_conv_choose(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const bk
     return 0;
 }
 
-void backend_cl_retune(backend *bk, int on) { ((cl_backend *)bk)->retune = on; }
+void cut_cl_retune(backend *bk, int on) { ((cl_backend *)bk)->retune = on; }
 
-int backend_cl_choices(backend *bk, const clb_choice **list)
+int cut_cl_choices(backend *bk, const clb_choice **list)
 {
     cl_backend *cb = (cl_backend *)bk;
     *list = cb->choices;

@@ -5,26 +5,26 @@
 #include "cl_backend.h"
 #include "util.h"
 
-int clb_fail(cl_backend *cb, cl_int code, const char *call)
+int cut_cl_fail(cl_backend *cb, cl_int code, const char *call)
 {
-    snprintf(cb->base.err, sizeof cb->base.err, "%s: %s (%d)", call, cl_error_name(code), code);
+    snprintf(cb->base.err, sizeof cb->base.err, "%s: %s (%d)", call, cut_cl_error_name(code), code);
     return CUTOUT_E_BACKEND;
 }
 
-int clb_error(cl_backend *cb, int code, const char *msg)
+int cut_cl_error(cl_backend *cb, int code, const char *msg)
 {
     snprintf(cb->base.err, sizeof cb->base.err, "%s", msg);
     return code;
 }
 
-int clb_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args, int n)
+int cut_cl_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args, int n)
 {
     for (int i = 0; i < n; i++) {
         cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].p);
         if (rc != CL_SUCCESS) {
             char what[96];
             snprintf(what, sizeof what, "clSetKernelArg(%s, %d)", name, i);
-            return clb_fail(cb, rc, what);
+            return cut_cl_fail(cb, rc, what);
         }
     }
     return 0;
@@ -32,7 +32,7 @@ int clb_set_args(cl_backend *cb, cl_kernel k, const char *name, const karg *args
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
-int clb_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t gy, size_t gz,
+int cut_cl_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t gy, size_t gz,
                   size_t lx, size_t ly)
 {
     if (!gx || !gy || !gz) return 0;
@@ -49,12 +49,12 @@ int clb_launch(cl_backend *cb, cl_kernel k, const char *name, size_t gx, size_t 
     if (rc != CL_SUCCESS) {
         char what[96];
         snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", name);
-        return clb_fail(cb, rc, what);
+        return cut_cl_fail(cb, rc, what);
     }
     return 0;
 }
 
-int clb_in_arena(cl_backend *cb, bk_tensor t)
+int cut_cl_in_arena(cl_backend *cb, bk_tensor t)
 {
     size_t img = (size_t)t.c * t.h * t.w;
     if (t.n <= 0) return 1;

@@ -11,7 +11,7 @@
 
 #include "util.h"
 
-const char *cl_error_name(cl_int code)
+const char *cut_cl_error_name(cl_int code)
 {
     switch (code) {
 #define E(x) case x: return #x;
@@ -42,7 +42,7 @@ const char *cl_error_name(cl_int code)
     }
 }
 
-void cl_device_string(cl_device_id dev, cl_device_info what, char *buf, size_t len)
+void cut_cl_device_string(cl_device_id dev, cl_device_info what, char *buf, size_t len)
 {
     if (!len) return;
     buf[0] = 0;
@@ -50,7 +50,7 @@ void cl_device_string(cl_device_id dev, cl_device_info what, char *buf, size_t l
     buf[len - 1] = 0;
 }
 
-int cl_device_is_gpu(cl_device_id dev)
+int cut_cl_device_is_gpu(cl_device_id dev)
 {
     cl_device_type t = 0;
     if (clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof t, &t, NULL) != CL_SUCCESS) return 0;
@@ -70,7 +70,7 @@ static int list_devices(cl_device_id *devs, int *n, char *err, size_t errlen)
         return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "opencl: no OpenCL platform installed");
     if (rc != CL_SUCCESS)
         return cut_fail(err, errlen, CUTOUT_E_BACKEND, "opencl: clGetPlatformIDs: %s (%d)",
-                        cl_error_name(rc), rc);
+                        cut_cl_error_name(rc), rc);
     if (np > 16) np = 16;
     for (cl_uint p = 0; p < np && *n < MAX_DEVICES; p++) {
         cl_uint nd = 0;
@@ -79,7 +79,7 @@ static int list_devices(cl_device_id *devs, int *n, char *err, size_t errlen)
         if (rc == CL_DEVICE_NOT_FOUND) continue;
         if (rc != CL_SUCCESS)
             return cut_fail(err, errlen, CUTOUT_E_BACKEND, "opencl: clGetDeviceIDs: %s (%d)",
-                            cl_error_name(rc), rc);
+                            cut_cl_error_name(rc), rc);
         *n += nd < (cl_uint)(MAX_DEVICES - *n) ? (int)nd : MAX_DEVICES - *n;
     }
     if (*n == 0)
@@ -108,7 +108,8 @@ static int all_digits(const char *s)
     return 1;
 }
 
-int cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char *err, size_t errlen)
+int cut_cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char *err,
+                         size_t errlen)
 {
     cl_device_id devs[MAX_DEVICES];
     int n, rc = list_devices(devs, &n, err, errlen);
@@ -119,8 +120,8 @@ int cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char *er
         if (idx >= n)
             return cut_fail(err, errlen, CUTOUT_E_ARG,
                             "opencl: device index %ld out of range (%d devices)", idx, n);
-        cl_device_string(devs[idx], CL_DEVICE_NAME, name, sizeof name);
-        if (gpu_only && !cl_device_is_gpu(devs[idx]))
+        cut_cl_device_string(devs[idx], CL_DEVICE_NAME, name, sizeof name);
+        if (gpu_only && !cut_cl_device_is_gpu(devs[idx]))
             return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
                             "opencl: device %ld (%s) is not a GPU or accelerator", idx, name);
         *out = devs[idx];
@@ -130,8 +131,8 @@ int cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char *er
     /* Two passes: GPUs and accelerators first, then (unless gpu_only) the rest. */
     for (int pass = 0; pass < (gpu_only ? 1 : 2); pass++)
         for (int i = 0; i < n; i++) {
-            if (cl_device_is_gpu(devs[i]) != (pass == 0)) continue;
-            cl_device_string(devs[i], CL_DEVICE_NAME, name, sizeof name);
+            if (cut_cl_device_is_gpu(devs[i]) != (pass == 0)) continue;
+            cut_cl_device_string(devs[i], CL_DEVICE_NAME, name, sizeof name);
             if (by_name && !contains_nocase(name, spec)) continue;
             *out = devs[i];
             return 0;
@@ -145,7 +146,7 @@ int cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char *er
                     n == 1 ? "" : "s");
 }
 
-int cl_cache_dir(char *buf, size_t len)
+int cut_cl_cache_dir(char *buf, size_t len)
 {
     const char *env = getenv("CUTOUT_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
@@ -173,30 +174,31 @@ int cl_cache_dir(char *buf, size_t len)
     return 0;
 }
 
-uint64_t cl_hash(uint64_t h, const void *data, size_t len)
+/* 64-bit FNV-1a, chained through h. */
+static uint64_t cl_hash(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *p = data;
     for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
 
-uint64_t cl_hash_str(uint64_t h, const char *s) { return cl_hash(h, s, strlen(s) + 1); }
+uint64_t cut_cl_hash_str(uint64_t h, const char *s) { return cl_hash(h, s, strlen(s) + 1); }
 
-uint64_t cl_device_hash(cl_device_id dev)
+uint64_t cut_cl_device_hash(cl_device_id dev)
 {
     static const cl_device_info what[] = {CL_DEVICE_NAME, CL_DEVICE_VENDOR, CL_DRIVER_VERSION,
                                           CL_DEVICE_VERSION};
     uint64_t h = CL_HASH_INIT;
     char buf[512];
     for (size_t i = 0; i < sizeof what / sizeof *what; i++) {
-        cl_device_string(dev, what[i], buf, sizeof buf);
-        h = cl_hash_str(h, buf);
+        cut_cl_device_string(dev, what[i], buf, sizeof buf);
+        h = cut_cl_hash_str(h, buf);
     }
     cl_platform_id plat;
     if (clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS &&
         clGetPlatformInfo(plat, CL_PLATFORM_VERSION, sizeof buf - 1, buf, NULL) == CL_SUCCESS) {
         buf[sizeof buf - 1] = 0;
-        h = cl_hash_str(h, buf);
+        h = cut_cl_hash_str(h, buf);
     }
     return h;
 }
@@ -208,7 +210,7 @@ static const char CACHE_MAGIC[8] = {'c', 'u', 't', 'c', 'l', 'b', 'i', '1'};
 static int cache_path(uint64_t key, char *path, size_t len)
 {
     char dir[3072];
-    if (cl_cache_dir(dir, sizeof dir)) return -1;
+    if (cut_cl_cache_dir(dir, sizeof dir)) return -1;
     int w = snprintf(path, len, "%s/cl-%016llx.bin", dir, (unsigned long long)key);
     return w < 0 || (size_t)w >= len ? -1 : 0;
 }
@@ -261,14 +263,15 @@ static int build_failure(cl_program prog, cl_device_id dev, cl_int rc, char *err
     clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
     log[sizeof log - 1] = 0;
     return cut_fail(err, errlen, CUTOUT_E_BACKEND, "opencl: clBuildProgram: %s (%d): %.400s",
-                    cl_error_name(rc), rc, log);
+                    cut_cl_error_name(rc), rc, log);
 }
 
-int cl_build_program(cl_context ctx, cl_device_id dev, const char *const *sources, int n_sources,
-                     const char *options, cl_program *out, char *err, size_t errlen)
+int cut_cl_build_program(cl_context ctx, cl_device_id dev, const char *const *sources,
+                         int n_sources, const char *options, cl_program *out, char *err,
+                         size_t errlen)
 {
-    uint64_t key = cl_hash_str(cl_device_hash(dev), options);
-    for (int i = 0; i < n_sources; i++) key = cl_hash_str(key, sources[i]);
+    uint64_t key = cut_cl_hash_str(cut_cl_device_hash(dev), options);
+    for (int i = 0; i < n_sources; i++) key = cut_cl_hash_str(key, sources[i]);
     cl_int rc;
     size_t size;
     uint8_t *bin = cache_load(key, &size);
@@ -288,7 +291,7 @@ int cl_build_program(cl_context ctx, cl_device_id dev, const char *const *source
                                                 NULL, &rc);
     if (rc != CL_SUCCESS)
         return cut_fail(err, errlen, CUTOUT_E_BACKEND, "opencl: clCreateProgramWithSource: %s (%d)",
-                        cl_error_name(rc), rc);
+                        cut_cl_error_name(rc), rc);
     rc = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
     if (rc != CL_SUCCESS) {
         int r = build_failure(prog, dev, rc, err, errlen);

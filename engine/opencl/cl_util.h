@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 /* "CL_OUT_OF_RESOURCES" etc.; "unknown OpenCL error" for codes it does not know. */
-const char *cl_error_name(cl_int code);
+const char *cut_cl_error_name(cl_int code);
 
 /* Picks a device. spec NULL, "" or "auto": the first GPU or accelerator,
  * else (unless gpu_only) the first device of any kind. A decimal number:
@@ -22,33 +22,34 @@ const char *cl_error_name(cl_int code);
  * platform or no suitable device exists (the caller may fall back to the
  * CPU backend); CUTOUT_E_ARG when spec names no device; CUTOUT_E_BACKEND
  * when an OpenCL query fails. */
-int cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char *err, size_t errlen);
+int cut_cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char *err,
+                         size_t errlen);
 
 /* Whether a device is a GPU or an accelerator. */
-int cl_device_is_gpu(cl_device_id dev);
+int cut_cl_device_is_gpu(cl_device_id dev);
 
 /* A string device query into buf (always NUL-terminated). */
-void cl_device_string(cl_device_id dev, cl_device_info what, char *buf, size_t len);
+void cut_cl_device_string(cl_device_id dev, cl_device_info what, char *buf, size_t len);
 
 /* Directory for cutout's caches: $CUTOUT_CACHE_DIR, else
  * $XDG_CACHE_HOME/cutout, else $HOME/.cache/cutout; created if missing.
  * Returns 0, or -1 when there is none (caching is then skipped). */
-int cl_cache_dir(char *buf, size_t len);
+int cut_cl_cache_dir(char *buf, size_t len);
 
 /* 64-bit FNV-1a, chained through h (start with CL_HASH_INIT). */
 #define CL_HASH_INIT 14695981039346656037ull
-uint64_t cl_hash(uint64_t h, const void *data, size_t len);
-uint64_t cl_hash_str(uint64_t h, const char *s); /* includes the terminating NUL */
+uint64_t cut_cl_hash_str(uint64_t h, const char *s); /* includes the terminating NUL */
 
 /* Hash of what makes a device's compiled code differ: device name, vendor,
  * driver version, device and platform OpenCL versions. */
-uint64_t cl_device_hash(cl_device_id dev);
+uint64_t cut_cl_device_hash(cl_device_id dev);
 
 /* Builds the program from the sources with the options, loading the device
  * binary from the cache (keyed by device, driver, options and source hash)
  * when present and storing it after a build from source. Errors include the
  * build log's start. */
-int cl_build_program(cl_context ctx, cl_device_id dev, const char *const *sources, int n_sources,
-                     const char *options, cl_program *out, char *err, size_t errlen);
+int cut_cl_build_program(cl_context ctx, cl_device_id dev, const char *const *sources,
+                         int n_sources, const char *options, cl_program *out, char *err,
+                         size_t errlen);
 
 #endif

@@ -38,13 +38,13 @@ static void read_model(const onnx_model *m)
         s += strlen(n->name) + strlen(n->op_type) + strlen(n->domain);
         for (size_t j = 0; j < n->n_inputs; j++) {
             s += strlen(n->inputs[j]);
-            s += onnx_find_tensor(m, n->inputs[j]) != NULL;
-            s += onnx_producer(m, n->inputs[j]) != NULL;
+            s += cut_onnx_find_tensor(m, n->inputs[j]) != NULL;
+            s += cut_onnx_producer(m, n->inputs[j]) != NULL;
         }
         for (size_t j = 0; j < n->n_outputs; j++) s += strlen(n->outputs[j]);
         for (size_t j = 0; j < n->n_attrs; j++) {
             const onnx_attr *a = &n->attrs[j];
-            if (onnx_node_attr(n, a->name) == NULL) abort();
+            if (cut_onnx_node_attr(n, a->name) == NULL) abort();
             s += strlen(a->name) + (a->s ? strlen(a->s) : 0);
             for (size_t k = 0; k < a->n_ints; k++) s += (size_t)a->ints[k];
             for (size_t k = 0; k < a->n_floats; k++) s += a->floats[k] > 0;
@@ -53,7 +53,7 @@ static void read_model(const onnx_model *m)
     }
     for (size_t i = 0; i < m->n_initializers; i++) {
         read_tensor(&m->initializers[i]);
-        if (!onnx_find_tensor(m, m->initializers[i].name)) abort();
+        if (!cut_onnx_find_tensor(m, m->initializers[i].name)) abort();
     }
     for (size_t i = 0; i < m->n_inputs + m->n_outputs; i++) {
         const onnx_value_info *v = i < m->n_inputs ? &m->inputs[i] : &m->outputs[i - m->n_inputs];
@@ -68,11 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     onnx_model *m = NULL;
     char err[512] = "";
-    int rc = onnx_parse(data, size, &m, err, sizeof err);
+    int rc = cut_onnx_parse(data, size, &m, err, sizeof err);
     if (rc == CUTOUT_OK) {
         if (!m) abort();
         read_model(m);
-        onnx_free(m);
+        cut_onnx_free(m);
         return 0;
     }
     if (m || !err[0] || strncmp(err, "ONNX: ", 6)) abort();

@@ -8,17 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "raw_image.h"
 #include "resample.h"
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -45,12 +38,12 @@ static int bench(int simd, char **argv)
     double *t = malloc(sizeof *t * (size_t)n);
     for (int i = 0; i < n; i++) {
         cutout_image dst;
-        double t0 = now_ms();
+        double t0 = cut_now_ms();
         if (cut_resize_lanczos_impl(&src, w, h, &dst, simd, err, sizeof err)) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }
-        t[i] = now_ms() - t0;
+        t[i] = cut_now_ms() - t0;
         cutout_image_free(&dst);
     }
     qsort(t, (size_t)n, sizeof *t, cmp_double);

@@ -66,8 +66,8 @@ static const char *knobs_note = ""; /* names the knobs pass in the pool/resize l
 static void test_conv(backend *cl, backend *cpu, const conv_case *t)
 {
     int cin = t->ca + t->cb, k = t->k, pad = k == 1 ? 0 : t->dil;
-    int oh = (t->ih + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
-    int ow = (t->iw + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
+    int oh = cut_conv_out_size(t->ih, k, t->stride, pad, t->dil);
+    int ow = cut_conv_out_size(t->iw, k, t->stride, pad, t->dil);
     size_t wn = (size_t)t->cout * cin * k * k;
     float *w = xmalloc(wn * sizeof(float)), *bias = xmalloc((size_t)t->cout * sizeof(float));
     fill(w, wn, 1.0f / sqrtf((float)cin * k * k));
@@ -83,7 +83,7 @@ static void test_conv(backend *cl, backend *cpu, const conv_case *t)
     fill(res, nr, 1.0f);
     int rc = run_conv(cl, t, &d, a, b, res, got, oh, ow);
     int rc_cpu = run_conv(cpu, t, &d, a, b, res, got_cpu, oh, ow);
-    ref_conv(&d, a, t->ca, t->cb ? b : NULL, t->cb, t->n, t->ih, t->iw, t->relu,
+    cut_ref_conv(&d, a, t->ca, t->cb ? b : NULL, t->cb, t->n, t->ih, t->iw, t->relu,
              t->residual ? res : NULL, want, oh, ow);
     char what[200];
     snprintf(what, sizeof what,
@@ -144,9 +144,9 @@ static void test_planes(backend *cl, backend *cpu, int n, int c, int ih, int iw,
     fill(in, ni, 3.0f);
     int rc = run_planes(cl, n, c, ih, iw, oh, ow, in, buf[0][0], buf[0][1], buf[0][2]);
     int rc_cpu = run_planes(cpu, n, c, ih, iw, oh, ow, in, buf[1][0], buf[1][1], buf[1][2]);
-    ref_maxpool2(in, n, c, ih, iw, buf[2][0]);
-    ref_resize(in, n, c, ih, iw, buf[2][1], oh, ow);
-    ref_sigmoid(in, ni, buf[2][2]);
+    cut_ref_maxpool2(in, n, c, ih, iw, buf[2][0]);
+    cut_ref_resize(in, n, c, ih, iw, buf[2][1], oh, ow);
+    cut_ref_sigmoid(in, ni, buf[2][2]);
     /* max is exact. resize: source coordinates are computed in float (as
      * PyTorch does), the reference's in double; a coordinate up to
      * max(ih, iw) is off by a few ulp (4 · 2^-24 relative), which moves the
@@ -251,15 +251,15 @@ static void test_tuning_cache(backend *cpu)
         backend *cl;
         char err[512];
         checks++;
-        if (backend_cl_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl, err, sizeof err)) {
+        if (cut_cl_backend_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl, err, sizeof err)) {
             failures++;
             printf("FAIL tuning cache: %s: %s\n", stage[i], err);
             continue;
         }
-        if (i == 2) backend_cl_retune(cl, 1);
+        if (i == 2) cut_cl_retune(cl, 1);
         int rc = run_conv(cl, &t, &d, a, b, res, got, t.ih, t.iw);
         const clb_choice *c;
-        int n = rc ? 0 : backend_cl_choices(cl, &c);
+        int n = rc ? 0 : cut_cl_choices(cl, &c);
         const clb_choice *mine = NULL;
         for (int j = 0; j < n; j++)
             if (strstr(c[j].key, "cin32 cout40 29x31 n1")) mine = &c[j];
@@ -292,7 +292,7 @@ static void expect_error(const char *what, const char *device, int require_gpu, 
 {
     backend *bk = NULL;
     char err[512] = "";
-    int rc = backend_cl_create(device, require_gpu, &bk, err, sizeof err);
+    int rc = cut_cl_backend_create(device, require_gpu, &bk, err, sizeof err);
     checks++;
     if (rc != want_rc || bk || !err[0]) {
         failures++;
@@ -319,11 +319,11 @@ int main(void)
     }
     backend *cl, *cpu;
     char err[512];
-    if (backend_cl_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl, err, sizeof err)) {
+    if (cut_cl_backend_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl, err, sizeof err)) {
         printf("FAIL opencl backend: %s\n", err);
         return 1;
     }
-    if (backend_cpu_create(2, &cpu, err, sizeof err)) {
+    if (cut_cpu_backend_create(2, &cpu, err, sizeof err)) {
         printf("FAIL cpu backend: %s\n", err);
         return 1;
     }
@@ -356,7 +356,7 @@ int main(void)
     static const int methods[] = {CLB_CONV_DIRECT, CLB_CONV_GEMM, CLB_CONV_AUTO};
     static const char *names[] = {"direct", "gemm", "auto"};
     for (int m = 0; m < 3; m++) {
-        backend_cl_force_method(cl, methods[m]);
+        cut_cl_force_method(cl, methods[m]);
         method_name = names[m];
         for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) test_conv(cl, cpu, &convs[i]);
     }
@@ -371,12 +371,12 @@ int main(void)
     /* The other device type's knobs (backend_cl.c, conv_knobs) on this
      * device: on PoCL, the GPU defaults (4 channels x 4 pixels per conv
      * item, 1 output per pooling/resize item) compile and compute the same. */
-    const char *other = cl_device_is_gpu(((cl_backend *)cl)->dev) ? "8x8x8" : "4x4x1";
+    const char *other = cut_cl_device_is_gpu(((cl_backend *)cl)->dev) ? "8x8x8" : "4x4x1";
     cl->ops->destroy(cl);
     backend *cl2 = NULL;
     checks++;
     if (setenv("CUTOUT_CL_KNOBS", other, 1) ||
-        backend_cl_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl2, err, sizeof err)) {
+        cut_cl_backend_create(getenv("CUTOUT_TEST_DEVICE"), 0, &cl2, err, sizeof err)) {
         failures++;
         printf("FAIL opencl backend with knobs %s: %s\n", other, err);
     } else {
@@ -385,7 +385,7 @@ int main(void)
         snprintf(label, sizeof label, "direct, knobs %s", other);
         method_name = label;
         knobs_note = other[0] == '4' ? " [knobs 4x4x1]" : " [knobs 8x8x8]";
-        backend_cl_force_method(cl2, CLB_CONV_DIRECT);
+        cut_cl_force_method(cl2, CLB_CONV_DIRECT);
         for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) test_conv(cl2, cpu, &convs[i]);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
             test_planes(cl2, cpu, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3],
@@ -402,7 +402,7 @@ int main(void)
     expect_error("device index out of range", "999", 0, CUTOUT_E_ARG);
     /* Only meaningful where the machine has no GPU: then require_gpu must refuse. */
     backend *gpu = NULL;
-    if (backend_cl_create(NULL, 1, &gpu, err, sizeof err) == CUTOUT_E_UNSUPPORTED)
+    if (cut_cl_backend_create(NULL, 1, &gpu, err, sizeof err) == CUTOUT_E_UNSUPPORTED)
         expect_error("require_gpu without a GPU", NULL, 1, CUTOUT_E_UNSUPPORTED);
     if (gpu) gpu->ops->destroy(gpu);
 

@@ -17,8 +17,8 @@
  *    guards the precision. The worst observed error relative to the
  *    usual yardstick K·eps·max|a|·max|b| (+ eps·|bias| + eps·|res|),
  *    eps = 2u, is printed.
- * B is packed by gemm_pack_b, gemm_pack_b_row or through gemm_packed_b_index
- * in turn. Half the cases compute a row range (gemm_run_rows) that cuts row
+ * B is packed by cut_gemm_pack_b, cut_gemm_pack_b_row or through gemm_packed_b_index
+ * in turn. Half the cases compute a row range (cut_gemm_run_rows) that cuts row
  * blocks.
  * Each case also checks that C outside the M×N tile (the ldc - N gap) is not
  * written and that C's old contents do not leak in (C starts as 1e30). */
@@ -38,7 +38,10 @@ static uint32_t rng_next(void)
     rng_state ^= rng_state << 17;
     return (uint32_t)(rng_state >> 32);
 }
-static float rng_dyadic(int denom) { return (float)((int)(rng_next() % (2u * denom + 1)) - denom) / denom; }
+static float rng_dyadic(int denom)
+{
+    return (float)((int)(rng_next() % (2u * denom + 1)) - denom) / denom;
+}
 static float rng_real(void) { return (float)((double)rng_next() / 4294967296.0 * 2.0 - 1.0); }
 
 typedef struct {
@@ -69,31 +72,32 @@ static int run_case(int M, int N, int K, int row0, int rows, test_mode mode, int
     float *bias = xmalloc(sizeof(float) * (size_t)M);
     float *res = xmalloc(sizeof(float) * (size_t)rows * ldr);
     float *C = xmalloc(sizeof(float) * (size_t)rows * ldc);
-    float *pa = xmalloc(sizeof(float) * gemm_packed_a_floats(M, K));
-    float *pb = xmalloc(sizeof(float) * gemm_packed_b_floats(K, N));
+    float *pa = xmalloc(sizeof(float) * cut_gemm_packed_a_floats(M, K));
+    float *pb = xmalloc(sizeof(float) * cut_gemm_packed_b_floats(K, N));
 
     for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = mode.dyadic ? rng_dyadic(4) : rng_real();
     for (size_t i = 0; i < (size_t)K * ldb; i++) B[i] = mode.dyadic ? rng_dyadic(4) : rng_real();
     for (int i = 0; i < M; i++) bias[i] = mode.dyadic ? rng_dyadic(16) : rng_real();
-    for (size_t i = 0; i < (size_t)rows * ldr; i++) res[i] = mode.dyadic ? rng_dyadic(16) : rng_real();
+    for (size_t i = 0; i < (size_t)rows * ldr; i++)
+        res[i] = mode.dyadic ? rng_dyadic(16) : rng_real();
     for (size_t i = 0; i < (size_t)rows * ldc; i++) C[i] = 1e30f;
 
-    gemm_pack_a(A, lda, M, K, pa);
+    cut_gemm_pack_a(A, lda, M, K, pa);
     /* The three ways a caller fills packed B. */
-    for (size_t i = 0; i < gemm_packed_b_floats(K, N); i++) pb[i] = 7.0f;
+    for (size_t i = 0; i < cut_gemm_packed_b_floats(K, N); i++) pb[i] = 7.0f;
     if (pack_mode == 0) {
-        gemm_pack_b(B, ldb, K, N, pb);
+        cut_gemm_pack_b(B, ldb, K, N, pb);
     } else if (pack_mode == 1) {
         /* An im2col writing through the index leaves the padding as it
          * was: finite but not zero; the kernel must discard those lanes. */
         for (int k = 0; k < K; k++)
             for (int j = 0; j < N; j++) pb[gemm_packed_b_index(K, k, j)] = B[(size_t)k * ldb + j];
     } else {
-        for (int k = 0; k < K; k++) gemm_pack_b_row(B + (size_t)k * ldb, K, k, N, pb);
+        for (int k = 0; k < K; k++) cut_gemm_pack_b_row(B + (size_t)k * ldb, K, k, N, pb);
     }
 
     gemm_epilogue ep = {bias + row0, res, ldr, 1};
-    gemm_run_impl(mode.impl, mode.kc, pa, M, row0, rows, pb, N, K, C, ldc,
+    cut_gemm_run_impl(mode.impl, mode.kc, pa, M, row0, rows, pb, N, K, C, ldc,
                   mode.use_ep ? &ep : NULL);
 
     double amax = 0, bmax = 0;
@@ -174,8 +178,9 @@ static void suite(gemm_impl impl, const char *name)
                         }
                         count++;
                     }
-            snprintf(what, sizeof what, "%s: %d shapes M,N,K in {1..65} (half on a row range), %s data, kc=%s", name, count,
-                     dy ? "dyadic (exact)" : "real", kcmode ? "7" : "default");
+            snprintf(what, sizeof what,
+                     "%s: %d shapes M,N,K in {1..65} (half on a row range), %s data, kc=%s", name,
+                     count, dy ? "dyadic (exact)" : "real", kcmode ? "7" : "default");
             check(what, bad);
         }
     }
@@ -188,20 +193,20 @@ static void suite(gemm_impl impl, const char *name)
         for (int dy = 1; dy >= 0; dy--) {
             test_mode m = {dy, 1, 0, impl};
             int M = big[s][0], N = big[s][1], K = big[s][2];
-            snprintf(what, sizeof what, "%s: M=%d N=%d K=%d with bias+relu+residual, %s data", name, M, N,
-                     K, dy ? "dyadic (exact)" : "real");
+            snprintf(what, sizeof what, "%s: M=%d N=%d K=%d with bias+relu+residual, %s data", name,
+                     M, N, K, dy ? "dyadic (exact)" : "real");
             check(what, run_case(M, N, K, 0, M, m, (int)s % 3));
             if (M >= 16) {
                 int row0 = M / 4 + 1, rows = M / 2;
-                snprintf(what, sizeof what, "%s: rows %d..%d of M=%d N=%d K=%d, %s data", name, row0,
-                         row0 + rows - 1, M, N, K, dy ? "dyadic (exact)" : "real");
+                snprintf(what, sizeof what, "%s: rows %d..%d of M=%d N=%d K=%d, %s data", name,
+                         row0, row0 + rows - 1, M, N, K, dy ? "dyadic (exact)" : "real");
                 check(what, run_case(M, N, K, row0, rows, m, (int)(s + 1) % 3));
             }
         }
     }
 }
 
-/* The public entry points (gemm_run, gemm_run_rows, gemm_run_rowmajor_b) on
+/* The public entry points (cut_gemm_run, cut_gemm_run_rows, cut_gemm_run_rowmajor_b) on
  * dyadic data: exact, so compared with the double reference exactly. */
 static int public_entry_points(void)
 {
@@ -210,13 +215,13 @@ static int public_entry_points(void)
     for (int i = 0; i < M * K; i++) A[i] = rng_dyadic(4);
     for (int i = 0; i < K * N; i++) B[i] = rng_dyadic(4);
     for (int i = 0; i < M; i++) bias[i] = rng_dyadic(16);
-    if (gemm_packed_b_floats(K, N) > sizeof pb / sizeof pb[0]) return 1;
-    gemm_pack_a(A, K, M, K, pa);
-    gemm_pack_b(B, N, K, N, pb);
+    if (cut_gemm_packed_b_floats(K, N) > sizeof pb / sizeof pb[0]) return 1;
+    cut_gemm_pack_a(A, K, M, K, pa);
+    cut_gemm_pack_b(B, N, K, N, pb);
     gemm_epilogue ep = {bias, NULL, 0, 1}, ep_rows = {bias + R0, NULL, 0, 1};
-    gemm_run(pa, pb, M, N, K, C[0], N, &ep);
-    gemm_run_rows(pa, M, R0, RN, pb, N, K, C[1], N, &ep_rows);
-    gemm_run_rowmajor_b(pa, M, K, B, N, N, C[2], N, pb, &ep);
+    cut_gemm_run(pa, pb, M, N, K, C[0], N, &ep);
+    cut_gemm_run_rows(pa, M, R0, RN, pb, N, K, C[1], N, &ep_rows);
+    cut_gemm_run_rowmajor_b(pa, M, K, B, N, N, C[2], N, pb, &ep);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double ref = bias[i];
@@ -231,13 +236,14 @@ static int public_entry_points(void)
 int main(void)
 {
     suite(GEMM_IMPL_PORTABLE, "portable");
-    if (gemm_have_avx2())
+    if (cut_gemm_have_avx2())
         suite(GEMM_IMPL_AVX2, "avx2");
     else
         printf("skip avx2: this CPU has no AVX2+FMA\n");
     suite(GEMM_IMPL_AUTO, "auto");
-    check("gemm_run, gemm_run_rows, gemm_run_rowmajor_b: M=17 N=37 K=300, dyadic (exact)",
-          public_entry_points());
+    check(
+        "cut_gemm_run, cut_gemm_run_rows, cut_gemm_run_rowmajor_b: M=17 N=37 K=300, dyadic (exact)",
+        public_entry_points());
     printf("real data: worst error / (K*eps*max|a|*max|b|) = %.3g\n", worst_ratio);
     printf("%d/%d checks passed\n", checks - failures, checks);
     return failures ? 1 : 0;

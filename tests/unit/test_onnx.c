@@ -23,8 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "onnx.h"
 #include "util.h"
 
@@ -306,7 +306,7 @@ static int parse(const pbuf *b, onnx_model **m, char *err, size_t errlen)
 {
     *m = NULL;
     err[0] = 0;
-    return onnx_parse(b->p, b->n, m, err, errlen);
+    return cut_onnx_parse(b->p, b->n, m, err, errlen);
 }
 
 /* Reads every string and value of a parsed model, so that ASan sees any
@@ -329,7 +329,7 @@ static double touch_model(const onnx_model *m)
         for (size_t j = 0; j < n->n_inputs; j++) s += (double)strlen(n->inputs[j]);
         for (size_t j = 0; j < n->n_outputs; j++) {
             s += (double)strlen(n->outputs[j]);
-            if (*n->outputs[j] && !onnx_producer(m, n->outputs[j])) abort();
+            if (*n->outputs[j] && !cut_onnx_producer(m, n->outputs[j])) abort();
         }
         for (size_t j = 0; j < n->n_attrs; j++) {
             const onnx_attr *a = &n->attrs[j];
@@ -337,12 +337,12 @@ static double touch_model(const onnx_model *m)
             for (size_t k = 0; k < a->n_ints; k++) s += (double)(a->ints[k] & 1);
             for (size_t k = 0; k < a->n_floats; k++) s += a->floats[k] == a->floats[k];
             if (a->t) s += touch_tensor(a->t);
-            if (onnx_node_attr(n, a->name) == NULL) abort();
+            if (cut_onnx_node_attr(n, a->name) == NULL) abort();
         }
     }
     for (size_t i = 0; i < m->n_initializers; i++) {
         s += touch_tensor(&m->initializers[i]);
-        if (!onnx_find_tensor(m, m->initializers[i].name)) abort();
+        if (!cut_onnx_find_tensor(m, m->initializers[i].name)) abort();
     }
     const onnx_value_info *vi[2] = {m->inputs, m->outputs};
     size_t nv[2] = {m->n_inputs, m->n_outputs};
@@ -374,7 +374,7 @@ static void expect_error(const pbuf *b, int code, const char *want, int tag, con
     check(rc == code && m == NULL && strstr(err, want) && tag_ok,
           "%s: rc %d (want %d), message \"%s\"%s", what, rc, code, err,
           tag_ok ? "" : " -- offset does not point at the expected field");
-    onnx_free(m);
+    cut_onnx_free(m);
 }
 
 /* ---- 1. the real model ---- */
@@ -404,11 +404,9 @@ static void u2netp_facts(void)
         check(0, "read models/u2netp.onnx: %s", err);
         return;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = onnx_parse(data, size, &m, err, sizeof err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    double t0 = cut_now_ms();
+    int rc = cut_onnx_parse(data, size, &m, err, sizeof err);
+    double ms = cut_now_ms() - t0;
     free(data);
     check(rc == CUTOUT_OK, "u2netp.onnx parses (%zu bytes in %.1f ms) %s", size, ms, err);
     if (rc) return;
@@ -448,27 +446,29 @@ static void u2netp_facts(void)
           "u2netp: 7 outputs, '1959' 1x1x320x320, '1961' with symbolic dims (-1)");
 
     const onnx_node *conv = &m->nodes[0];
-    const onnx_attr *pads = onnx_node_attr(conv, "pads"), *group = onnx_node_attr(conv, "group");
+    const onnx_attr *pads = cut_onnx_node_attr(conv, "pads"),
+                    *group = cut_onnx_node_attr(conv, "group");
     check(!strcmp(conv->name, "Conv_0") && !strcmp(conv->op_type, "Conv") &&
               conv->n_inputs == 3 && !strcmp(conv->inputs[0], "input.1") &&
               !strcmp(conv->inputs[1], "1967") && !strcmp(conv->inputs[2], "1968") &&
               conv->n_outputs == 1 && !strcmp(conv->outputs[0], "1966") && conv->n_attrs == 5 &&
               pads && pads->type == ONNX_ATTR_INTS && pads->n_ints == 4 && pads->ints[0] == 1 &&
               pads->ints[3] == 1 && group && group->type == ONNX_ATTR_INT && group->i == 1 &&
-              !onnx_node_attr(conv, "nothing"),
+              !cut_onnx_node_attr(conv, "nothing"),
           "u2netp: node 0 is Conv_0(input.1, 1967, 1968) -> 1966 with pads [1,1,1,1], group 1");
-    const onnx_attr *ceil = onnx_node_attr(&m->nodes[4], "ceil_mode");
+    const onnx_attr *ceil = cut_onnx_node_attr(&m->nodes[4], "ceil_mode");
     check(!strcmp(m->nodes[4].op_type, "MaxPool") && ceil && ceil->i == 1,
           "u2netp: node 4 MaxPool has ceil_mode 1");
     const onnx_node *rs = &m->nodes[42];
-    const onnx_attr *ctm = onnx_node_attr(rs, "coordinate_transformation_mode"),
-                    *mode = onnx_node_attr(rs, "mode"), *cubic = onnx_node_attr(rs, "cubic_coeff_a");
+    const onnx_attr *ctm = cut_onnx_node_attr(rs, "coordinate_transformation_mode"),
+                    *mode = cut_onnx_node_attr(rs, "mode"),
+                    *cubic = cut_onnx_node_attr(rs, "cubic_coeff_a");
     check(!strcmp(rs->op_type, "Resize") && ctm && ctm->type == ONNX_ATTR_STRING &&
               !strcmp(ctm->s, "pytorch_half_pixel") && mode && !strcmp(mode->s, "linear") &&
               cubic && cubic->type == ONNX_ATTR_FLOAT && cubic->f == -0.75f,
           "u2netp: node 42 Resize: pytorch_half_pixel, linear, cubic_coeff_a -0.75");
 
-    const onnx_tensor *w = onnx_find_tensor(m, "1967");
+    const onnx_tensor *w = cut_onnx_find_tensor(m, "1967");
     double sum = 0;
     for (size_t i = 0; w && w->f32 && i < w->count; i++) sum += w->f32[i];
     /* First and last values exact (float32 printed by numpy with repr);
@@ -500,19 +500,19 @@ static void u2netp_facts(void)
           "u2netp: %zu weights (want 1125485), sum %.10f, sum|x| %.10f, weighted %.10f", params,
           tot, tabs, tw);
 
-    const onnx_tensor *c = onnx_find_tensor(m, "833"), *e = onnx_find_tensor(m, "1955");
-    const onnx_node *pc = onnx_producer(m, "833");
+    const onnx_tensor *c = cut_onnx_find_tensor(m, "833"), *e = cut_onnx_find_tensor(m, "1955");
+    const onnx_node *pc = cut_onnx_producer(m, "833");
     check(c && c->data_type == ONNX_INT64 && c->ndims == 0 && c->count == 1 && c->i64 &&
               c->i64[0] == 2 && pc && !strcmp(pc->name, "Constant_25") && e && e->count == 0 &&
               e->ndims == 1 && e->dims[0] == 0 && e->f32,
           "u2netp: Constant outputs found: '833' INT64 scalar 2 from Constant_25, '1955' empty "
           "FLOAT [0]");
-    const onnx_node *relu = onnx_producer(m, "801");
-    check(relu && !strcmp(relu->name, "Relu_1") && !onnx_producer(m, "input.1") &&
-              !onnx_producer(m, "1967") && !onnx_find_tensor(m, "input.1") &&
-              !onnx_find_tensor(m, "nothing") && !onnx_find_tensor(m, ""),
+    const onnx_node *relu = cut_onnx_producer(m, "801");
+    check(relu && !strcmp(relu->name, "Relu_1") && !cut_onnx_producer(m, "input.1") &&
+              !cut_onnx_producer(m, "1967") && !cut_onnx_find_tensor(m, "input.1") &&
+              !cut_onnx_find_tensor(m, "nothing") && !cut_onnx_find_tensor(m, ""),
           "u2netp: producer of 801 is Relu_1; graph input and weights have no producer");
-    onnx_free(m);
+    cut_onnx_free(m);
 }
 
 /* ---- 2. features, on small models built here ---- */
@@ -558,7 +558,7 @@ static void test_float16(void)
     check(rc == 0, "fp16 model parses %s", err);
     b_free(&mb);
     if (rc) return;
-    const onnx_tensor *h = onnx_find_tensor(m, "h_raw");
+    const onnx_tensor *h = cut_onnx_find_tensor(m, "h_raw");
     size_t bad = 0, nans = 0;
     for (unsigned i = 0; h && i < 65536; i++) {
         float want = half_reference(i), got = h->f32[i];
@@ -576,7 +576,7 @@ static void test_float16(void)
     const float want[8] = {1.0f, -2.0f, 0x1p-24f, 0x3ffp-24f, 65504.0f, -INFINITY, NAN, -0.0f};
     const char *names[2] = {"h_packed", "h_unpacked"};
     for (int k = 0; k < 2; k++) {
-        const onnx_tensor *t8 = onnx_find_tensor(m, names[k]);
+        const onnx_tensor *t8 = cut_onnx_find_tensor(m, names[k]);
         int ok = t8 && t8->f32 && t8->count == 8;
         for (int i = 0; ok && i < 8; i++)
             ok = i == 6 ? isnan(t8->f32[i]) : float_bits(t8->f32[i]) == float_bits(want[i]);
@@ -584,7 +584,7 @@ static void test_float16(void)
                   "nan, -0",
               names[k] + 2);
     }
-    onnx_free(m);
+    cut_onnx_free(m);
 }
 
 /* A model with one of each data layout; junk adds unknown fields everywhere. */
@@ -736,7 +736,7 @@ static void test_layouts(int junk)
           "ir_version last value wins (%lld), opset from domain ai.onnx (%lld)%s",
           (long long)m->ir_version, (long long)m->opset, tag);
 
-    const onnx_tensor *t = onnx_find_tensor(m, "floats");
+    const onnx_tensor *t = cut_onnx_find_tensor(m, "floats");
     const float fv[6] = {0.5f, -1.25f, 3.0f, 1e-30f, -0.0f, 1234.5f};
     int ok = t && t->f32 && !t->i64 && t->count == 6 && t->ndims == 2 && t->dims[1] == 3;
     for (int i = 0; ok && i < 6; i++) ok = float_bits(t->f32[i]) == float_bits(fv[i]);
@@ -745,13 +745,14 @@ static void test_layouts(int junk)
     const int64_t iv[5] = {-1, INT64_MIN, INT64_MAX, 0, 42};
     const char *i64names[3] = {"i64_packed", "i64_unpacked", "i64_raw"};
     for (int k = 0; k < 3; k++) {
-        t = onnx_find_tensor(m, i64names[k]);
+        t = cut_onnx_find_tensor(m, i64names[k]);
         ok = t && t->i64 && !t->f32 && t->count == 5;
         for (int i = 0; ok && i < 5; i++) ok = t->i64[i] == iv[i];
         check(ok, "INT64 %s: -1, INT64_MIN, INT64_MAX, 0, 42%s", i64names[k] + 4, tag);
     }
-    const onnx_tensor *i32 = onnx_find_tensor(m, "i32"), *i8 = onnx_find_tensor(m, "i8"),
-                      *u8r = onnx_find_tensor(m, "u8_raw"), *i8r = onnx_find_tensor(m, "i8_raw");
+    const onnx_tensor *i32 = cut_onnx_find_tensor(m, "i32"), *i8 = cut_onnx_find_tensor(m, "i8"),
+                      *u8r = cut_onnx_find_tensor(m, "u8_raw"),
+                      *i8r = cut_onnx_find_tensor(m, "i8_raw");
     check(i32 && i32->i64 && i32->i64[0] == -7 && i32->i64[1] == INT32_MIN &&
               i32->i64[2] == INT32_MAX && i32->i64[3] == 0 && i8 && i8->i64[0] == -128 &&
               i8->i64[1] == 127 && i8->i64[2] == -1 && i8->i64[3] == 5,
@@ -761,26 +762,30 @@ static void test_layouts(int junk)
           "UINT8 and INT8 in raw_data%s", tag);
     const char *dnames[2] = {"f64", "f64_raw"};
     for (int k = 0; k < 2; k++) {
-        t = onnx_find_tensor(m, dnames[k]);
+        t = cut_onnx_find_tensor(m, dnames[k]);
         check(t && t->f32 && t->count == 4 && t->f32[0] == 1.5f && t->f32[1] == (float)-0.1 &&
                   isinf(t->f32[2]) && t->f32[2] > 0 && t->f32[3] == 0 && signbit(t->f32[3]),
               "DOUBLE %s: 1.5, -0.1 rounded to float, 1e300 -> +inf, -1e-50 -> -0%s",
               k ? "raw_data" : "double_data", tag);
     }
-    const onnx_tensor *sc = onnx_find_tensor(m, "scalar"), *em = onnx_find_tensor(m, "empty");
+    const onnx_tensor *sc = cut_onnx_find_tensor(m, "scalar"),
+                      *em = cut_onnx_find_tensor(m, "empty");
     check(sc && sc->ndims == 0 && sc->count == 1 && sc->f32[0] == 7.0f && em && em->ndims == 2 &&
               em->count == 0 && em->f32,
           "scalar (no dims, 1 value) and empty [3,0] tensors%s", tag);
 
-    const onnx_tensor *c0 = onnx_find_tensor(m, "c0");
-    const onnx_node *p = onnx_producer(m, "c0");
+    const onnx_tensor *c0 = cut_onnx_find_tensor(m, "c0");
+    const onnx_node *p = cut_onnx_producer(m, "c0");
     check(c0 && c0->i64 && c0->count == 4 && c0->i64[3] == -4 && p && !strcmp(p->name, "const0") &&
-              onnx_producer(m, "y") == &m->nodes[1] && !onnx_producer(m, "x"),
+              cut_onnx_producer(m, "y") == &m->nodes[1] && !cut_onnx_producer(m, "x"),
           "Constant value tensor found by output name; producers%s", tag);
     const onnx_node *conv = &m->nodes[1];
-    const onnx_attr *pads = onnx_node_attr(conv, "pads"), *ks = onnx_node_attr(conv, "kernel_shape"),
-                    *grp = onnx_node_attr(conv, "group"), *al = onnx_node_attr(conv, "alpha"),
-                    *ap = onnx_node_attr(conv, "auto_pad"), *lg = onnx_node_attr(conv, "legacy");
+    const onnx_attr *pads = cut_onnx_node_attr(conv, "pads"),
+                    *ks = cut_onnx_node_attr(conv, "kernel_shape"),
+                    *grp = cut_onnx_node_attr(conv, "group"),
+                    *al = cut_onnx_node_attr(conv, "alpha"),
+                    *ap = cut_onnx_node_attr(conv, "auto_pad"),
+                    *lg = cut_onnx_node_attr(conv, "legacy");
     check(conv->n_inputs == 3 && !strcmp(conv->inputs[2], "") && !strcmp(conv->domain, "ai.onnx") &&
               pads && pads->n_ints == 4 && pads->ints[0] == 1 && pads->ints[3] == 4 && ks &&
               ks->n_ints == 2 && ks->ints[1] == 3 && grp && grp->i == -3 && al &&
@@ -796,7 +801,7 @@ static void test_layouts(int junk)
           "graph inputs that repeat initializers are dropped; dim_param -> -1; no shape -> "
           "ndims -1%s",
           tag);
-    onnx_free(m);
+    cut_onnx_free(m);
 }
 
 static void test_external(void)
@@ -890,7 +895,7 @@ static void test_truncations(void)
     int rc = parse(&full, &m, err, sizeof err);
     check(rc == 0 && m->n_nodes == 3 && m->n_initializers == 2 && touch_model(m) > 0,
           "small model (%zu bytes) parses %s", full.n, err);
-    onnx_free(m);
+    cut_onnx_free(m);
     /* The graph is the last field and runs to the end: every shorter
      * prefix cuts it (or drops it) and must be rejected. */
     size_t bad = 0;
@@ -899,10 +904,10 @@ static void test_truncations(void)
         uint8_t *copy = malloc(len ? len : 1); /* exact size: ASan sees overreads */
         memcpy(copy, full.p, len);
         err[0] = 0;
-        rc = onnx_parse(copy, len, &m, err, sizeof err);
+        rc = cut_onnx_parse(copy, len, &m, err, sizeof err);
         if (rc == 0 || !known_code(rc) || !err[0] || m) {
             if (!bad++) snprintf(first_bad, sizeof first_bad, "length %zu: rc %d %s", len, rc, err);
-            onnx_free(m);
+            cut_onnx_free(m);
         }
         free(copy);
     }
@@ -917,8 +922,14 @@ static void test_corruptions(void)
     char first_bad[600] = "";
     for (size_t pos = 0; pos < full.n; pos++) {
         const uint8_t orig = full.p[pos];
-        const uint8_t vals[8] = {0x00, 0xff, 0x80, 0x7f, (uint8_t)(orig ^ 1), (uint8_t)(orig ^ 0x80),
-                                 (uint8_t)(orig + 1), (uint8_t)(orig ^ 0x08)};
+        const uint8_t vals[8] = {0x00,
+                                 0xff,
+                                 0x80,
+                                 0x7f,
+                                 (uint8_t)(orig ^ 1),
+                                 (uint8_t)(orig ^ 0x80),
+                                 (uint8_t)(orig + 1),
+                                 (uint8_t)(orig ^ 0x08)};
         for (int k = 0; k < 8; k++) {
             if (vals[k] == orig) continue;
             uint8_t *copy = malloc(full.n);
@@ -926,11 +937,11 @@ static void test_corruptions(void)
             copy[pos] = vals[k];
             onnx_model *m;
             char err[512] = "";
-            int rc = onnx_parse(copy, full.n, &m, err, sizeof err);
+            int rc = cut_onnx_parse(copy, full.n, &m, err, sizeof err);
             if (rc == 0) {
                 accepted++;
                 touch_model(m); /* under ASan: every pointer and count is consistent */
-                onnx_free(m);
+                cut_onnx_free(m);
             } else if (known_code(rc) && err[0] && !m && err_offset(err) <= full.n) {
                 rejected++;
             } else if (!bad++) {
@@ -954,8 +965,8 @@ static void test_wire_errors(void)
     b_tag(&b, 7, W_LEN);
     b_varint(&b, (uint64_t)1 << 62);
     b_raw(&b, "abc", 3);
-    expect_error(&b, CUTOUT_E_FORMAT, "field 7 declares 4611686018427387904 bytes but only 3 remain",
-                 0, "huge length");
+    expect_error(&b, CUTOUT_E_FORMAT,
+                 "field 7 declares 4611686018427387904 bytes but only 3 remain", 0, "huge length");
     b_free(&b);
 
     /* 11-byte varint, and a 10-byte one whose last byte overflows 64 bits. */
@@ -1030,7 +1041,7 @@ static void test_nesting(void)
     char err[512];
     int rc = parse(&mb, &m, err, sizeof err);
     check(rc == 0, "groups nested 64 deep are skipped %s", err);
-    onnx_free(m);
+    cut_onnx_free(m);
     b_free(&mb);
     /* Length-delimited messages nested 20000 deep in an unknown field are
      * skipped without recursion: no stack growth with depth. */
@@ -1046,9 +1057,9 @@ static void test_nesting(void)
     f_msg(&g, 11, &v);
     mb = model_of(&g);
     rc = parse(&mb, &m, err, sizeof err);
-    check(rc == 0 && m->n_inputs == 1, "messages nested 20000 deep in a skipped field (%zu bytes) %s",
-          mb.n, err);
-    onnx_free(m);
+    check(rc == 0 && m->n_inputs == 1,
+          "messages nested 20000 deep in a skipped field (%zu bytes) %s", mb.n, err);
+    cut_onnx_free(m);
     b_free(&mb);
 }
 
@@ -1181,7 +1192,7 @@ static void test_tensor_errors(void)
     check(rc == 0 && m->initializers[0].count == 2 && !m->initializers[0].f32 &&
               !m->initializers[0].i64 && m->initializers[0].data_type == 8,
           "STRING tensor: dims kept, no values %s", err);
-    onnx_free(m);
+    cut_onnx_free(m);
     b_free(&mb);
 }
 
@@ -1254,11 +1265,12 @@ static void test_limits(void)
     b_free(&mb);
     onnx_model *m = (onnx_model *)1;
     char err[128];
-    check(onnx_parse(NULL, 4, &m, err, sizeof err) == CUTOUT_E_ARG && m == NULL &&
-              onnx_parse((const uint8_t *)"", 0, NULL, err, sizeof err) == CUTOUT_E_ARG,
+    check(cut_onnx_parse(NULL, 4, &m, err, sizeof err) == CUTOUT_E_ARG && m == NULL &&
+              cut_onnx_parse((const uint8_t *)"", 0, NULL, err, sizeof err) == CUTOUT_E_ARG,
           "NULL buffer / NULL out rejected as CUTOUT_E_ARG");
-    onnx_free(NULL);
-    check(!onnx_find_tensor(NULL, "x") && !onnx_producer(NULL, "x") && !onnx_node_attr(NULL, "x"),
+    cut_onnx_free(NULL);
+    check(!cut_onnx_find_tensor(NULL, "x") && !cut_onnx_producer(NULL, "x") &&
+              !cut_onnx_node_attr(NULL, "x"),
           "lookups on NULL return NULL");
 }
 

@@ -15,7 +15,7 @@
 #define OP_CHECK_SEED 2024u
 #include "../tools/op_check.h"
 
-/* Tolerances (max abs error against ref_conv's float64 sums). Inputs are
+/* Tolerances (max abs error against cut_ref_conv's float64 sums). Inputs are
  * uniform in [-1, 1], weights in ±1/sqrt(K) (K = cin·k·k), so outputs are
  * O(1) and a wrong tap, tile, phase or channel errs by >= ~0.05.
  * - im2col and direct: fp32 dot products of up to ~1.2k terms; the
@@ -44,8 +44,8 @@ static void test_conv(backend *bk, const conv_case *t, int method, int portable)
     cb->force_method = method;
     cb->force_portable = portable;
     int cin = t->ca + t->cb, k = t->k, pad = k == 1 ? 0 : t->dil;
-    int oh = (t->ih + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
-    int ow = (t->iw + 2 * pad - t->dil * (k - 1) - 1) / t->stride + 1;
+    int oh = cut_conv_out_size(t->ih, k, t->stride, pad, t->dil);
+    int ow = cut_conv_out_size(t->iw, k, t->stride, pad, t->dil);
     size_t wn = (size_t)t->cout * cin * k * k;
     float *w = malloc(wn * sizeof(float)), *bias = malloc((size_t)t->cout * sizeof(float));
     fill(w, wn, 1.0f / sqrtf((float)cin * k * k));
@@ -81,7 +81,7 @@ static void test_conv(backend *bk, const conv_case *t, int method, int portable)
     bk_conv_fuse f = {t->cb ? &tb : NULL, t->residual ? &tr : NULL, t->relu};
     if (!rc) rc = bk->ops->conv(bk, 0, td, ta, &f);
     if (!rc) rc = bk->ops->read(bk, td, got);
-    ref_conv(&d, a, t->ca, t->cb ? b : NULL, t->cb, t->n, t->ih, t->iw, t->relu,
+    cut_ref_conv(&d, a, t->ca, t->cb ? b : NULL, t->cb, t->n, t->ih, t->iw, t->relu,
              t->residual ? res : NULL, want, oh, ow);
     char what[200];
     snprintf(what, sizeof what,
@@ -90,7 +90,7 @@ static void test_conv(backend *bk, const conv_case *t, int method, int portable)
              t->view, bk->threads, used < 0 ? "none" : method_name(used),
              portable ? " portable" : "");
     /* The method asked for must be the one used wherever it applies. */
-    if (method >= 0 && !rc && cpu_conv_method_applies((cpu_conv_method)method, &d) &&
+    if (method >= 0 && !rc && cut_cpu_conv_method_applies((cpu_conv_method)method, &d) &&
         used != method)
         rc = -1;
     report(what, rc ? INFINITY : max_abs_diff(got, want, nr),
@@ -122,13 +122,13 @@ static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, 
     if (!rc) rc = bk->ops->write(bk, ti, in);
     if (!rc) rc = bk->ops->maxpool2(bk, tp, ti);
     if (!rc) rc = bk->ops->read(bk, tp, got);
-    ref_maxpool2(in, n, c, ih, iw, want);
+    cut_ref_maxpool2(in, n, c, ih, iw, want);
     snprintf(what, sizeof what, "maxpool2 n=%d c=%d %dx%d thr=%d", n, c, ih, iw, bk->threads);
     report(what, rc ? INFINITY : max_abs_diff(got, want, np), 0); /* max is exact */
 
     rc = bk->ops->resize(bk, tr, ti);
     if (!rc) rc = bk->ops->read(bk, tr, got);
-    ref_resize(in, n, c, ih, iw, want, oh, ow);
+    cut_ref_resize(in, n, c, ih, iw, want, oh, ow);
     snprintf(what, sizeof what, "resize n=%d c=%d %dx%d->%dx%d thr=%d", n, c, ih, iw, oh, ow,
              bk->threads);
     /* The backend computes source coordinates in float as PyTorch does, the
@@ -142,7 +142,7 @@ static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, 
 
     rc = bk->ops->sigmoid(bk, ti, ti);
     if (!rc) rc = bk->ops->read(bk, ti, got);
-    ref_sigmoid(in, ni, want);
+    cut_ref_sigmoid(in, ni, want);
     snprintf(what, sizeof what, "sigmoid n=%d c=%d %dx%d in place thr=%d", n, c, ih, iw,
              bk->threads);
     report(what, rc ? INFINITY : max_abs_diff(got, want, ni), 1e-6);
@@ -202,7 +202,7 @@ int main(void)
     for (size_t ti = 0; ti < sizeof thread_counts / sizeof *thread_counts; ti++) {
         backend *bk;
         char err[256];
-        if (backend_cpu_create(thread_counts[ti], &bk, err, sizeof err)) {
+        if (cut_cpu_backend_create(thread_counts[ti], &bk, err, sizeof err)) {
             printf("FAIL cpu backend: %s\n", err);
             return 1;
         }
@@ -212,7 +212,8 @@ int main(void)
                 int big = t->ih * t->iw > 10000;
                 /* forcing a method that does not apply is the default again */
                 bk_conv_desc d = {t->ca + t->cb, t->cout, t->k, t->stride, 0, t->dil, NULL, NULL};
-                if (m > 0 && !cpu_conv_method_applies((cpu_conv_method)methods[m][0], &d)) continue;
+                if (m > 0 && !cut_cpu_conv_method_applies((cpu_conv_method)methods[m][0], &d))
+                    continue;
                 /* the big plane only where it matters: default, Winograd on 2 threads */
                 if (big && (methods[m][0] != CPU_CONV_WINOGRAD || methods[m][1] ||
                             thread_counts[ti] != 2))
