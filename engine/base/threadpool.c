@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* tp_run returns as soon as every task is done, not when every worker has
+/* cut_pool_run returns as soon as every task is done, not when every worker has
  * checked in: a worker whose core is busy with another process must not stall
  * the op (the other threads take its share). Task claims carry the run's
  * generation, so a worker that wakes late can never claim a task of a later
@@ -15,7 +15,7 @@ struct cutout_pool {
     pthread_t *workers;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    uint32_t generation; /* bumped for every tp_run; guarded by mu */
+    uint32_t generation; /* bumped for every cut_pool_run; guarded by mu */
     int stopping;
     tp_task_fn fn;       /* the current run, guarded by mu */
     void *ctx;
@@ -108,7 +108,7 @@ int cutout_pool_create(int threads, threadpool **out)
 
 int cutout_pool_threads(const threadpool *tp) { return tp->threads; }
 
-void tp_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx)
+void cut_pool_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx)
 {
     if (n_tasks <= 0) return;
     if (tp->threads == 1 || n_tasks == 1) {

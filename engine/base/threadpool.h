@@ -12,6 +12,6 @@ typedef cutout_pool threadpool;
 typedef void (*tp_task_fn)(void *ctx, int task, int thread);
 
 /* Runs tasks 0..n_tasks-1, returns when all are done. Not reentrant. */
-void tp_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx);
+void cut_pool_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx);
 
 #endif

@@ -59,7 +59,7 @@ float *cut_cpu_rows(cpu_backend *cb, size_t floats);
 
 /* Below this much work (in multiply-adds, or elements touched) an op runs
  * on the calling thread: handing tasks to the pool costs ~10 µs, and far
- * more when another process holds the workers' cores (tp_run waits until
+ * more when another process holds the workers' cores (cut_pool_run waits until
  * every worker has checked in). 2^18 is ~20 µs of GEMM on one core. */
 #ifndef CPU_INLINE_WORK
 #define CPU_INLINE_WORK (1 << 18)
@@ -70,7 +70,7 @@ static inline void cpu_run(cpu_backend *cb, int n_tasks, tp_task_fn fn, void *ct
     if (work < CPU_INLINE_WORK)
         for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
     else
-        tp_run(cb->tp, n_tasks, fn, ctx);
+        cut_pool_run(cb->tp, n_tasks, fn, ctx);
 }
 
 static inline float *cpu_plane(cpu_backend *cb, bk_tensor t, int img, int ch)

@@ -552,8 +552,8 @@ int cut_png_encode_parallel_impl(const cutout_image *img, int level, threadpool 
         goto done;
     }
     if (tp) {
-        tp_run(tp, p.n_strips, filter_task, &p);
-        tp_run(tp, p.n_strips, deflate_task, &p);
+        cut_pool_run(tp, p.n_strips, filter_task, &p);
+        cut_pool_run(tp, p.n_strips, deflate_task, &p);
     } else {
         for (int i = 0; i < p.n_strips; i++) filter_task(&p, i, 0);
         for (int i = 0; i < p.n_strips; i++) deflate_task(&p, i, 0);

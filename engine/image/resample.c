@@ -180,7 +180,7 @@ static int n_bands(int rows) { return (rows + BAND_ROWS - 1) / BAND_ROWS; }
 
 static void run_bands(threadpool *tp, int rows, tp_task_fn fn, band_job *j)
 {
-    if (tp) tp_run(tp, n_bands(rows), fn, j);
+    if (tp) cut_pool_run(tp, n_bands(rows), fn, j);
     else
         for (int b = 0; b < n_bands(rows); b++) fn(j, b, 0);
 }

@@ -260,7 +260,7 @@ int cut_compose_cutout(const cutout_image *img, const cutout_image *mask, cutout
     if (rc) return rc;
     compose_job j = {img, mask, out};
     int bands = (img->height + COMPOSE_ROWS - 1) / COMPOSE_ROWS;
-    if (tp) tp_run(tp, bands, compose_band, &j);
+    if (tp) cut_pool_run(tp, bands, compose_band, &j);
     else
         for (int b = 0; b < bands; b++) compose_band(&j, b, 0);
     return CUTOUT_OK;
