@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "conns.h"
-#include "handler.h"
+#include "router.h"
 #include "infer.h"
 #include "log.h"
 
