@@ -14,5 +14,6 @@ void ep_rembg(request *rq, response *r);   /* POST /api/remove (rembg server com
 void ep_health(request *rq, response *r);  /* GET /health */
 void ep_metrics(request *rq, response *r); /* GET /metrics (Prometheus) */
 void ep_status(request *rq, response *r);  /* GET /status (JSON, per worker) */
+void ep_models(request *rq, response *r);  /* GET /models (the model menu) */
 
 #endif

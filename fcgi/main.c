@@ -16,11 +16,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: cutout-fcgi [--config FILE] [--listen ADDR] [--check-config]\n"
-            "                   [--print-default-config] [--help]\n"
+            "                   [--print-default-config] [--print-config-reference] [--help]\n"
             "  --config FILE            YAML configuration (DESIGN.md); defaults without it\n"
             "  --listen ADDR            host:port or unix:/path, overrides the file's listen\n"
             "  --check-config           check the configuration and the models, then exit\n"
             "  --print-default-config   print the default configuration as YAML\n"
+            "  --print-config-reference print every key as a Markdown table\n"
             "Signals: TERM/QUIT/INT drain and stop; HUP reloads the configuration;\n"
             "         USR1 reopens the log file (after logrotate renamed it).\n");
 }
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
                                          {"listen", required_argument, NULL, 'l'},
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"print-default-config", no_argument, NULL, 'p'},
+                                         {"print-config-reference", no_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
@@ -43,6 +45,7 @@ int main(int argc, char **argv)
         case 'l': listen_override = optarg; break;
         case 'k': check = 1; break;
         case 'p': print_default = 1; break;
+        case 'r': cf_print_reference(stdout); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -32,3 +32,17 @@ int models_check(const cf_config *c, int verbose, char *err, size_t errlen)
     }
     return 0;
 }
+
+const char *models_describe(const char *arch)
+{
+    static const struct {
+        const char *arch, *text;
+    } known[] = {
+        {"u2netp", "U²-Net small (4.7 MB): fast, general objects"},
+        {"u2net", "U²-Net (176 MB): general objects"},
+        {"isnet", "IS-Net general use (1024×1024): finer edges"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(arch, known[i].arch)) return known[i].text;
+    return "";
+}

@@ -24,6 +24,7 @@ static const route routes[] = {
     {"/health", 0, ep_health, NULL},
     {"/metrics", 0, ep_metrics, NULL},
     {"/status", 0, ep_status, NULL},
+    {"/models", 0, ep_models, NULL},
 };
 
 static int ends_with(const char *s, const char *suffix)
@@ -38,7 +39,7 @@ static void route_request(request *rq, response *r)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !rt; i++)
         if (ends_with(rq->path, routes[i].suffix)) rt = &routes[i];
     if (!rt) {
-        resp_fail(r, 404, "not_found", "no such endpoint: %s (try POST /remove, POST /api/remove, GET /health, /metrics, /status)",
+        resp_fail(r, 404, "not_found", "no such endpoint: %s (try POST /remove, POST /api/remove, GET /health, /metrics, /status, /models)",
                   rq->path);
         return;
     }
