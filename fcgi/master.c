@@ -283,12 +283,7 @@ int master_run(master *m)
     m->b->workers_target = m->cfg.workers;
 
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
+    worker_signals(&set);
     sigaddset(&set, SIGCHLD);
     /* Blocked and taken with sigtimedwait in the loop below: no signal
      * handlers, so reopening a file or forking runs in plain code, never

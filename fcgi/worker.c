@@ -105,6 +105,16 @@ static void *request_thread(void *arg)
     return NULL;
 }
 
+void worker_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+}
+
 int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
 {
     log_set_role("worker");
@@ -161,12 +171,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
 
     /* The master blocked these signals before forking; wait for them here. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
+    worker_signals(&set);
     pid_t parent = getppid();
     while (!__atomic_load_n(&w.stopping, __ATOMIC_SEQ_CST)) {
         struct timespec ts = {1, 0};
