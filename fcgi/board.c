@@ -47,3 +47,8 @@ void board_request_done(board *b, int code, double seconds)
     board_add(&b->dur_us, (uint64_t)(seconds * 1e6));
     board_add(&b->dur_count, 1);
 }
+
+const char *board_state_name(int state)
+{
+    return state == SLOT_STARTING ? "starting" : state == SLOT_READY ? "ready" : state == SLOT_DRAINING ? "draining" : "free";
+}

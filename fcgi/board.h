@@ -69,6 +69,9 @@ static inline uint64_t board_get(const uint64_t *field)
 /* Counts one finished request. */
 void board_request_done(board *b, int code, double seconds);
 
+/* "starting", "ready", "draining" or "free" (/status, /metrics). */
+const char *board_state_name(int state);
+
 int64_t board_now_ms(void);
 /* CLOCK_MONOTONIC in ms: one clock for every process of the machine. */
 int64_t board_mono_ms(void);

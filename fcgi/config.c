@@ -1,9 +1,14 @@
 /* YAML configuration for cutout-fcgi: libyaml's event stream is turned into
  * a small node tree (with the line and column of every node), then walked
- * against the schema below. Anything the schema does not know is an error. */
+ * against the key table below: one row per key gives its YAML path, type,
+ * place in cf_config, default, limits and help. The parser, the defaults,
+ * --print-default-config and --print-config-reference (the table in
+ * fcgi/README.md) all read that table. Anything it does not know is an
+ * error. */
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,42 +17,6 @@
 #include <yaml.h>
 
 #include "cutout.h"
-#include "image.h"
-
-/* ------------------------------------------------------------ defaults */
-
-void cf_defaults(cf_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->listen[0] = '\0';
-    c->workers = 2;
-    c->threads = 4;
-    c->backend = CUTOUT_BACKEND_AUTO;
-    snprintf(c->device, sizeof c->device, "0");
-    c->require_gpu = 0;
-    c->cpu_threads = 2;
-    snprintf(c->default_model, sizeof c->default_model, "u2netp");
-    snprintf(c->models[0].name, sizeof c->models[0].name, "u2netp");
-    snprintf(c->models[0].path, sizeof c->models[0].path, "models/u2netp.onnx");
-    c->n_models = 1;
-    c->batch_max_size = 8;
-    c->batch_max_delay_ms = 5;
-    c->max_body_bytes = 20971520;
-    c->max_pixels = 40000000;
-    c->max_dimension = 12000;
-    c->min_dimension = 8;
-    c->request_timeout_s = 60;
-    c->queue_depth = 64;
-    c->max_connections = 64;
-    c->out_format = CUT_FORMAT_PNG;
-    c->png_compression = 3;
-    c->webp_quality = 90;
-    c->jpeg_quality = 90;
-    c->max_requests = 0;
-    c->log_level = CF_LOG_INFO;
-    c->log_json = 1;
-    snprintf(c->log_file, sizeof c->log_file, "stderr");
-}
 
 /* ------------------------------------------------------------ node tree */
 
@@ -67,6 +36,7 @@ typedef struct {
     size_t errlen;
     int failed;
     const void *max_connections_node; /* where limits.max_connections was set, or NULL */
+    char sec[CF_NAME_LEN];            /* the section being read, "" at the top */
 } ctx;
 
 static int failf(ctx *x, int line, int col, const char *fmt, ...)
@@ -262,14 +232,6 @@ static int get_ll(ctx *x, const node *v, const char *key, long long lo, long lon
     return 0;
 }
 
-static int get_int(ctx *x, const node *v, const char *key, int lo, int hi, int *out)
-{
-    long long n;
-    if (get_ll(x, v, key, lo, hi, &n)) return -1;
-    *out = (int)n;
-    return 0;
-}
-
 static int get_bool(ctx *x, const node *v, const char *key, int *out)
 {
     if (want_scalar(x, v, key)) return -1;
@@ -336,8 +298,10 @@ int cf_split_host_port(const char *listen, char *host, size_t hostlen, int *port
     return 0;
 }
 
-static int check_listen(ctx *x, const node *v, const char *s)
+static int check_listen(ctx *x, const node *v, cf_config *c)
 {
+    const char *s = c->listen;
+    if (!s[0]) return 0; /* absent: fd 0, systemd's or 127.0.0.1:9000 */
     if (!strncmp(s, "unix:", 5)) {
         size_t n = strlen(s + 5);
         if (n == 0 || n >= 108) /* sun_path */
@@ -352,43 +316,102 @@ static int check_listen(ctx *x, const node *v, const char *s)
     return 0;
 }
 
-/* ------------------------------------------------------------ schema */
 
-/* Calls fn(key, value) for every pair of map m after checking the keys
- * against known ("a|b|c") and for duplicates. */
-typedef int (*pair_fn)(ctx *x, cf_config *c, const char *key, const node *v);
+/* ------------------------------------------------------------ the key table */
 
-static int walk_map(ctx *x, cf_config *c, const node *m, const char *what, const char *known,
-                    pair_fn fn)
+typedef enum { T_INT, T_LL, T_BOOL, T_STR, T_ENUM, T_MODELS } key_type;
+
+/* A key's own check after its value is stored (messages name the key). */
+typedef int (*key_check)(ctx *x, const node *v, cf_config *c);
+
+typedef struct {
+    const char *path;     /* "section.key" or "key" */
+    key_type type;
+    size_t off, size;     /* the field in cf_config */
+    long long lo, hi;     /* T_INT, T_LL */
+    const char *choices;  /* T_ENUM: "a|b|c", stored as values[i] (or i) */
+    const int *values;
+    const char *def;      /* the default, as YAML */
+    const char *range;    /* T_STR: what is accepted, in words */
+    key_check check;
+    const char *help;
+} cf_key;
+
+static int check_name(ctx *x, const node *v, cf_config *c)
 {
-    if (m->kind != N_MAP)
-        return failf(x, m->line, m->col, "%s: expected a mapping (key: value)", what);
-    for (size_t i = 0; i + 1 < m->n; i += 2) {
-        const node *k = m->kids[i], *v = m->kids[i + 1];
-        if (k->kind != N_SCALAR) return failf(x, k->line, k->col, "%s: keys must be plain words", what);
-        for (size_t j = 0; j < i; j += 2)
-            if (!strcmp(m->kids[j]->text, k->text))
-                return failf(x, k->line, k->col, "%s: duplicate key '%s'", what, k->text);
-        if (known) {
-            int found = 0;
-            size_t kl = strlen(k->text);
-            for (const char *s = known; *s && !found;) {
-                const char *bar = strchr(s, '|');
-                size_t n = bar ? (size_t)(bar - s) : strlen(s);
-                found = n == kl && !strncmp(s, k->text, n);
-                s += n + (bar ? 1 : 0);
-            }
-            if (!found)
-                return failf(x, k->line, k->col, "unknown key '%s' in %s (expected one of %s)",
-                             k->text, what, known);
-        }
-        if (fn(x, c, k->text, v)) return -1;
-    }
+    if (valid_name(c->default_model)) return 0;
+    return failf(x, v->line, v->col, "models.default: '%s' is not a model name", c->default_model);
+}
+
+static int check_log_file(ctx *x, const node *v, cf_config *c)
+{
+    return c->log_file[0] ? 0 : failf(x, v->line, v->col, "log.file: empty (use stderr)");
+}
+
+/* Where max_connections was given: cf_load_string checks it against threads. */
+static int note_max_connections(ctx *x, const node *v, cf_config *c)
+{
+    (void)c;
+    x->max_connections_node = v;
     return 0;
 }
 
-static int model_path_pair(ctx *x, cf_config *c, const char *key, const node *v)
+static const int out_formats[] = {CUTOUT_FORMAT_PNG, CUTOUT_FORMAT_WEBP, CUTOUT_FORMAT_JPEG};
+
+#define FIELD(f) offsetof(cf_config, f), sizeof(((cf_config *)0)->f)
+#define INT(p, f, lo, hi, def, help) {p, T_INT, FIELD(f), lo, hi, NULL, NULL, def, NULL, NULL, help}
+#define LL(p, f, lo, hi, def, help) {p, T_LL, FIELD(f), lo, hi, NULL, NULL, def, NULL, NULL, help}
+
+static const cf_key keys[] = {
+    {"listen", T_STR, FIELD(listen), 0, 0, NULL, NULL, "", "host:port, [v6]:port or unix:/path",
+     check_listen, "the FastCGI socket; absent: the socket systemd or spawn-fcgi passed, else 127.0.0.1:9000"},
+    INT("workers", workers, 1, CF_MAX_WORKERS, "2", "supervised worker processes (static pool)"),
+    INT("threads", threads, 1, 256, "4", "request threads per worker (decode, encode)"),
+    {"backend", T_ENUM, FIELD(backend), 0, 0, "auto|cpu|opencl", NULL, "auto", NULL, NULL,
+     "where the network runs; auto: OpenCL when a device works, else the CPU"},
+    {"device", T_STR, FIELD(device), 0, 0, NULL, NULL, "0", "index or name substring", NULL,
+     "the OpenCL device"},
+    {"require_gpu", T_BOOL, FIELD(require_gpu), 0, 0, NULL, NULL, "false", NULL, NULL,
+     "fail at start instead of silently using the CPU"},
+    INT("cpu_threads", cpu_threads, 1, 1024, "2", "network threads per worker (CPU backend)"),
+    {"models.default", T_STR, FIELD(default_model), 0, 0, NULL, NULL, "u2netp",
+     "a model name", check_name, "the model of requests that name none"},
+    {"models.paths", T_MODELS, 0, 0, 0, 0, NULL, NULL, "{u2netp: models/u2netp.onnx}",
+     "name: path.onnx", NULL,
+     "the only models clients may ask for (?model=NAME); relative paths: from the working directory"},
+    INT("batch.max_size", batch_max_size, 1, 64, "8", "most images in one forward pass"),
+    INT("batch.max_delay_ms", batch_max_delay_ms, 0, 10000, "5",
+        "longest wait after the oldest queued image for more to batch with it"),
+    LL("limits.max_body_bytes", max_body_bytes, 1, (long long)1 << 40, "20971520",
+       "largest request body (413 above)"),
+    LL("limits.max_pixels", max_pixels, 1, (long long)1 << 40, "40000000",
+       "largest decoded image, width x height (413 above)"),
+    INT("limits.max_dimension", max_dimension, 1, 1 << 20, "12000", "longest image side (413 above)"),
+    INT("limits.min_dimension", min_dimension, 1, 1 << 20, "8", "shortest image side (422 below)"),
+    INT("limits.request_timeout_s", request_timeout_s, 1, 86400, "60",
+        "a request not answered by then gets 504"),
+    INT("limits.queue_depth", queue_depth, 1, 100000, "64",
+        "images waiting for the network per worker (503 beyond)"),
+    {"limits.max_connections", T_INT, FIELD(max_connections), 1, 65536, NULL, NULL, "64", NULL,
+     note_max_connections, "FastCGI connections open per worker (at least threads)"},
+    {"output.format", T_ENUM, FIELD(out_format), 0, 0, "png|webp|jpeg", out_formats, "png", NULL,
+     NULL, "the answer's format when the request names none"},
+    INT("output.png_compression", png_compression, 0, 9, "3", "zlib level of PNG answers"),
+    INT("output.webp_quality", webp_quality, 1, 100, "90", "WebP quality"),
+    INT("output.jpeg_quality", jpeg_quality, 1, 100, "90", "JPEG quality"),
+    LL("max_requests", max_requests, 0, LLONG_MAX, "0", "recycle a worker after N requests (0: never)"),
+    {"log.level", T_ENUM, FIELD(log_level), 0, 0, "debug|info|warn|error", NULL, "info", NULL, NULL,
+     "least severe message logged"},
+    {"log.format", T_ENUM, FIELD(log_json), 0, 0, "text|json", NULL, "json", NULL, NULL,
+     "one JSON object or one text line per message"},
+    {"log.file", T_STR, FIELD(log_file), 0, 0, NULL, NULL, "stderr", "stderr, stdout or a path",
+     check_log_file, "where log lines go (SIGUSR1 reopens it)"},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static int model_path_pair(ctx *x, cf_config *c, const node *k, const node *v)
 {
+    const char *key = k->text;
     if (!valid_name(key) || strlen(key) >= CF_NAME_LEN)
         return failf(x, v->line, v->col,
                      "models.paths: '%s' is not a model name (letters, digits, '-', '_', '.')", key);
@@ -402,114 +425,148 @@ static int model_path_pair(ctx *x, cf_config *c, const char *key, const node *v)
     return 0;
 }
 
-static int models_pair(ctx *x, cf_config *c, const char *key, const node *v)
-{
-    if (!strcmp(key, "default")) {
-        if (get_str(x, v, "models.default", c->default_model, sizeof c->default_model)) return -1;
-        if (!valid_name(c->default_model))
-            return failf(x, v->line, v->col, "models.default: '%s' is not a model name",
-                         c->default_model);
-        return 0;
-    }
-    c->n_models = 0; /* paths replaces the built-in list */
-    if (v->kind == N_SCALAR && v->text[0] == '\0') return 0;
-    return walk_map(x, c, v, "models.paths", NULL, model_path_pair);
-}
+/* Calls fn(key, value) for every pair of map m after checking for
+ * duplicates; what names the map in messages. */
+typedef int (*pair_fn)(ctx *x, cf_config *c, const node *k, const node *v);
 
-static int batch_pair(ctx *x, cf_config *c, const char *key, const node *v)
+static int walk_map(ctx *x, cf_config *c, const node *m, const char *what, pair_fn fn)
 {
-    if (!strcmp(key, "max_size")) return get_int(x, v, "batch.max_size", 1, 64, &c->batch_max_size);
-    return get_int(x, v, "batch.max_delay_ms", 0, 10000, &c->batch_max_delay_ms);
-}
-
-static int limits_pair(ctx *x, cf_config *c, const char *key, const node *v)
-{
-    if (!strcmp(key, "max_body_bytes"))
-        return get_ll(x, v, "limits.max_body_bytes", 1, (long long)1 << 40, &c->max_body_bytes);
-    if (!strcmp(key, "max_pixels"))
-        return get_ll(x, v, "limits.max_pixels", 1, (long long)1 << 40, &c->max_pixels);
-    if (!strcmp(key, "max_dimension"))
-        return get_int(x, v, "limits.max_dimension", 1, 1 << 20, &c->max_dimension);
-    if (!strcmp(key, "min_dimension"))
-        return get_int(x, v, "limits.min_dimension", 1, 1 << 20, &c->min_dimension);
-    if (!strcmp(key, "request_timeout_s"))
-        return get_int(x, v, "limits.request_timeout_s", 1, 86400, &c->request_timeout_s);
-    if (!strcmp(key, "max_connections")) {
-        x->max_connections_node = v;
-        return get_int(x, v, "limits.max_connections", 1, 65536, &c->max_connections);
+    if (m->kind != N_MAP)
+        return failf(x, m->line, m->col, "%s: expected a mapping (key: value)", what);
+    for (size_t i = 0; i + 1 < m->n; i += 2) {
+        const node *k = m->kids[i], *v = m->kids[i + 1];
+        if (k->kind != N_SCALAR) return failf(x, k->line, k->col, "%s: keys must be plain words", what);
+        for (size_t j = 0; j < i; j += 2)
+            if (!strcmp(m->kids[j]->text, k->text))
+                return failf(x, k->line, k->col, "%s: duplicate key '%s'", what, k->text);
+        if (fn(x, c, k, v)) return -1;
     }
-    return get_int(x, v, "limits.queue_depth", 1, 100000, &c->queue_depth);
-}
-
-static int output_pair(ctx *x, cf_config *c, const char *key, const node *v)
-{
-    if (!strcmp(key, "format")) {
-        int i;
-        if (get_choice(x, v, "output.format", "png|webp|jpeg", &i)) return -1;
-        c->out_format = i == 0 ? CUT_FORMAT_PNG : i == 1 ? CUT_FORMAT_WEBP : CUT_FORMAT_JPEG;
-        return 0;
-    }
-    if (!strcmp(key, "png_compression"))
-        return get_int(x, v, "output.png_compression", 0, 9, &c->png_compression);
-    if (!strcmp(key, "webp_quality"))
-        return get_int(x, v, "output.webp_quality", 1, 100, &c->webp_quality);
-    return get_int(x, v, "output.jpeg_quality", 1, 100, &c->jpeg_quality);
-}
-
-static int log_pair(ctx *x, cf_config *c, const char *key, const node *v)
-{
-    if (!strcmp(key, "level")) return get_choice(x, v, "log.level", "debug|info|warn|error", &c->log_level);
-    if (!strcmp(key, "format")) {
-        int i;
-        if (get_choice(x, v, "log.format", "text|json", &i)) return -1;
-        c->log_json = i;
-        return 0;
-    }
-    if (get_str(x, v, "log.file", c->log_file, sizeof c->log_file)) return -1;
-    if (!c->log_file[0]) return failf(x, v->line, v->col, "log.file: empty (use stderr)");
     return 0;
 }
 
-static int top_pair(ctx *x, cf_config *c, const char *key, const node *v)
+static int set_key(ctx *x, cf_config *c, const cf_key *key, const node *v)
 {
-    if (!strcmp(key, "listen")) {
-        if (get_str(x, v, "listen", c->listen, sizeof c->listen)) return -1;
-        return c->listen[0] ? check_listen(x, v, c->listen) : 0;
+    void *f = (char *)c + key->off;
+    int rc = 0;
+    switch (key->type) {
+    case T_INT: {
+        long long n;
+        rc = get_ll(x, v, key->path, key->lo, key->hi, &n);
+        if (!rc) *(int *)f = (int)n;
+        break;
     }
-    if (!strcmp(key, "workers")) return get_int(x, v, "workers", 1, CF_MAX_WORKERS, &c->workers);
-    if (!strcmp(key, "threads")) return get_int(x, v, "threads", 1, 256, &c->threads);
-    if (!strcmp(key, "backend")) return get_choice(x, v, "backend", "auto|cpu|opencl", &c->backend);
-    if (!strcmp(key, "device")) return get_str(x, v, "device", c->device, sizeof c->device);
-    if (!strcmp(key, "require_gpu")) return get_bool(x, v, "require_gpu", &c->require_gpu);
-    if (!strcmp(key, "cpu_threads")) return get_int(x, v, "cpu_threads", 1, 1024, &c->cpu_threads);
-    if (!strcmp(key, "models"))
-        return walk_map(x, c, v, "models", "default|paths", models_pair);
-    if (!strcmp(key, "batch")) return walk_map(x, c, v, "batch", "max_size|max_delay_ms", batch_pair);
-    if (!strcmp(key, "limits"))
-        return walk_map(x, c, v, "limits",
-                        "max_body_bytes|max_pixels|max_dimension|min_dimension|request_timeout_s|"
-                        "queue_depth|max_connections",
-                        limits_pair);
-    if (!strcmp(key, "output"))
-        return walk_map(x, c, v, "output", "format|png_compression|webp_quality|jpeg_quality",
-                        output_pair);
-    if (!strcmp(key, "max_requests"))
-        return get_ll(x, v, "max_requests", 0, LLONG_MAX, &c->max_requests);
-    return walk_map(x, c, v, "log", "level|format|file", log_pair);
+    case T_LL: rc = get_ll(x, v, key->path, key->lo, key->hi, f); break;
+    case T_BOOL: rc = get_bool(x, v, key->path, f); break;
+    case T_STR: rc = get_str(x, v, key->path, f, key->size); break;
+    case T_ENUM: {
+        int i = 0;
+        rc = get_choice(x, v, key->path, key->choices, &i);
+        if (!rc) *(int *)f = key->values ? key->values[i] : i;
+        break;
+    }
+    case T_MODELS:
+        c->n_models = 0; /* paths replaces the built-in list */
+        if (v->kind == N_SCALAR && v->text[0] == '\0') return 0;
+        return walk_map(x, c, v, key->path, model_path_pair);
+    }
+    return rc ? -1 : key->check ? key->check(x, v, c) : 0;
 }
 
-#define TOP_KEYS                                                                               \
-    "listen|workers|threads|backend|device|require_gpu|cpu_threads|models|batch|limits|output|" \
-    "max_requests|log"
+/* The section of a path ("" for a top-level key) and its last word. */
+static size_t section_len(const char *path)
+{
+    const char *dot = strchr(path, '.');
+    return dot ? (size_t)(dot - path) : 0;
+}
+
+static const char *leaf(const char *path)
+{
+    size_t n = section_len(path);
+    return n ? path + n + 1 : path;
+}
+
+/* The keys of a section ("" : the top level, where sections count as one
+ * key each), as "a|b|c" in table order. */
+static void section_keys(const char *sec, size_t seclen, char *out, size_t outlen)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const char *p = keys[i].path;
+        size_t sl = section_len(p);
+        const char *word = seclen ? leaf(p) : p;
+        size_t wl = seclen ? strlen(word) : (sl ? sl : strlen(p));
+        if (seclen && (sl != seclen || strncmp(p, sec, seclen))) continue;
+        if (!seclen && i && sl && sl == section_len(keys[i - 1].path) &&
+            !strncmp(p, keys[i - 1].path, sl))
+            continue; /* the section is listed once */
+        int k = snprintf(out + o, outlen - o, "%s%.*s", o ? "|" : "", (int)wl, word);
+        if (k < 0 || (size_t)k >= outlen - o) return;
+        o += (size_t)k;
+    }
+}
+
+static int section_pair(ctx *x, cf_config *c, const node *k, const node *v);
+
+/* One key of the top level (sec "") or of section sec. */
+static int top_or_section_pair(ctx *x, cf_config *c, const node *k, const node *v, const char *sec)
+{
+    size_t seclen = strlen(sec), kl = strlen(k->text);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const char *p = keys[i].path;
+        size_t sl = section_len(p);
+        if (seclen) {
+            if (sl == seclen && !strncmp(p, sec, sl) && !strcmp(leaf(p), k->text))
+                return set_key(x, c, &keys[i], v);
+        } else if (!sl && !strcmp(p, k->text)) {
+            return set_key(x, c, &keys[i], v);
+        } else if (sl && sl == kl && kl < sizeof x->sec && !strncmp(p, k->text, kl)) {
+            memcpy(x->sec, k->text, kl + 1);
+            int rc = walk_map(x, c, v, x->sec, section_pair);
+            x->sec[0] = '\0';
+            return rc;
+        }
+    }
+    char known[512];
+    section_keys(sec, seclen, known, sizeof known);
+    return failf(x, k->line, k->col, "unknown key '%s' in %s (expected one of %s)", k->text,
+                 seclen ? sec : "the configuration", known);
+}
+
+static int top_pair(ctx *x, cf_config *c, const node *k, const node *v)
+{
+    return top_or_section_pair(x, c, k, v, "");
+}
+
+static int section_pair(ctx *x, cf_config *c, const node *k, const node *v)
+{
+    return top_or_section_pair(x, c, k, v, x->sec);
+}
+
+/* ------------------------------------------------------------ defaults */
+
+void cf_defaults(cf_config *c)
+{
+    memset(c, 0, sizeof *c);
+    char err[256];
+    ctx x = {"defaults", err, sizeof err, 0, NULL, ""};
+    for (size_t i = 0; i < N_KEYS; i++) {
+        int empty;
+        node *v = parse_tree(&x, keys[i].def, strlen(keys[i].def), &empty);
+        node blank = {N_SCALAR, 0, 0, "", NULL, 0, 0};
+        set_key(&x, c, &keys[i], v ? v : &blank); /* the table's own values: they pass */
+        node_free(v);
+    }
+}
 
 int cf_load_string(const char *name, const char *text, size_t len, cf_config *c, char *err,
                    size_t errlen)
 {
-    ctx x = {name, err, errlen, 0, NULL};
+    ctx x = {name, err, errlen, 0, NULL, ""};
     int empty;
     node *root = parse_tree(&x, text, len, &empty);
     if (!root) return empty ? 0 : -1;
-    int rc = walk_map(&x, c, root, "the configuration", TOP_KEYS, top_pair);
+    int rc = walk_map(&x, c, root, "the configuration", top_pair);
     /* Every request thread must be able to hold a connection: a default
      * below `threads` grows with it, a value given below it is an error. */
     if (!rc && c->max_connections < c->threads) {
@@ -581,8 +638,8 @@ const char *cf_model_path_of(const cf_config *c, const char *name)
 
 /* ------------------------------------------------------------ printing */
 
-/* A YAML scalar: plain when safe, double-quoted otherwise. */
-static void put_scalar(FILE *f, const char *s)
+/* s as a YAML scalar: plain when safe, double-quoted otherwise. */
+static void yaml_scalar(const char *s, char *out, size_t len)
 {
     int plain = *s != '\0';
     for (const char *p = s; *p && plain; p++)
@@ -594,65 +651,108 @@ static void put_scalar(FILE *f, const char *s)
                   !strcasecmp(s, "off") || !strcasecmp(s, "null")))
         plain = 0;
     if (plain) {
-        fputs(s, f);
+        snprintf(out, len, "%s", s);
         return;
     }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\x%02x", *p);
-        else fputc(*p, f);
+    size_t o = 0;
+    out[o++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 6 < len; p++) {
+        if (*p == '"' || *p == '\\') o += (size_t)snprintf(out + o, len - o, "\\%c", *p);
+        else if (*p < 0x20) o += (size_t)snprintf(out + o, len - o, "\\x%02x", *p);
+        else out[o++] = (char)*p;
     }
-    fputc('"', f);
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+/* Key k's value in c as YAML. */
+static void key_value(const cf_key *k, const cf_config *c, char *out, size_t len)
+{
+    const void *f = (const char *)c + k->off;
+    switch (k->type) {
+    case T_INT: snprintf(out, len, "%d", *(const int *)f); return;
+    case T_LL: snprintf(out, len, "%lld", *(const long long *)f); return;
+    case T_BOOL: snprintf(out, len, "%s", *(const int *)f ? "true" : "false"); return;
+    case T_STR: yaml_scalar(f, out, len); return;
+    case T_ENUM: {
+        const char *w = k->choices;
+        for (int i = 0; *w; i++) {
+            size_t n = strcspn(w, "|");
+            if ((k->values ? k->values[i] : i) == *(const int *)f) {
+                snprintf(out, len, "%.*s", (int)n, w);
+                return;
+            }
+            w += n + (w[n] ? 1 : 0);
+        }
+        snprintf(out, len, "?");
+        return;
+    }
+    case T_MODELS: {
+        size_t o = (size_t)snprintf(out, len, "{");
+        for (int i = 0; i < c->n_models && o < len; i++) {
+            char name[CF_NAME_LEN * 4], path[CF_PATH_LEN * 4];
+            yaml_scalar(c->models[i].name, name, sizeof name);
+            yaml_scalar(c->models[i].path, path, sizeof path);
+            int n = snprintf(out + o, len - o, "%s%s: %s", i ? ", " : "", name, path);
+            if (n < 0) break;
+            o += (size_t)n;
+        }
+        if (o + 1 < len) snprintf(out + o, len - o, "}");
+        return;
+    }
+    }
 }
 
 void cf_print(FILE *f, const cf_config *c)
 {
-    static const char *backends[] = {"auto", "cpu", "opencl"};
-    static const char *levels[] = {"debug", "info", "warn", "error"};
     fprintf(f, "# cutout-fcgi configuration (fcgi/README.md \"Configuration (YAML)\")\n");
-    if (c->listen[0]) {
-        fprintf(f, "listen: ");
-        put_scalar(f, c->listen);
-        fprintf(f, "     # or unix:/path\n");
-    } else {
-        fprintf(f, "# listen: 127.0.0.1:9000   # or unix:/path; absent: the socket on fd 0 when\n"
-                   "#                           # there is one (spawn-fcgi), else 127.0.0.1:9000\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const cf_key *k = &keys[i];
+        size_t sl = section_len(k->path);
+        if (sl && (i == 0 || section_len(keys[i - 1].path) != sl ||
+                   strncmp(k->path, keys[i - 1].path, sl)))
+            fprintf(f, "%.*s:\n", (int)sl, k->path);
+        char v[CF_PATH_LEN * 4 + 8], line[CF_PATH_LEN * 4 + 80];
+        key_value(k, c, v, sizeof v);
+        if (k->type == T_STR && !((const char *)c + k->off)[0])
+            snprintf(line, sizeof line, "%s# %s:", sl ? "  " : "", leaf(k->path)); /* absent */
+        else
+            snprintf(line, sizeof line, "%s%s: %s", sl ? "  " : "", leaf(k->path),
+                     k->type == T_MODELS ? "" : v);
+        fprintf(f, "%-26s # %s\n", line, k->help);
+        for (int m = 0; k->type == T_MODELS && m < c->n_models; m++) {
+            char name[CF_NAME_LEN * 4], path[CF_PATH_LEN * 4];
+            yaml_scalar(c->models[m].name, name, sizeof name);
+            yaml_scalar(c->models[m].path, path, sizeof path);
+            fprintf(f, "    %s: %s\n", name, path);
+        }
     }
-    fprintf(f, "workers: %d                 # supervised processes (static pool)\n", c->workers);
-    fprintf(f, "threads: %d                 # request threads per worker (decode, encode)\n", c->threads);
-    fprintf(f, "backend: %s              # auto | cpu | opencl\n",
-            backends[c->backend >= 0 && c->backend <= 2 ? c->backend : 0]);
-    fprintf(f, "device: ");
-    put_scalar(f, c->device);
-    fprintf(f, "                  # OpenCL index or name substring\n");
-    fprintf(f, "require_gpu: %s         # fail at start instead of silently using the CPU\n",
-            c->require_gpu ? "true" : "false");
-    fprintf(f, "cpu_threads: %d\n", c->cpu_threads);
-    fprintf(f, "models:\n  default: ");
-    put_scalar(f, c->default_model);
-    fprintf(f, "\n  paths:\n");
-    for (int i = 0; i < c->n_models; i++) {
-        fprintf(f, "    ");
-        put_scalar(f, c->models[i].name);
-        fprintf(f, ": ");
-        put_scalar(f, c->models[i].path);
-        fputc('\n', f);
+}
+
+void cf_print_reference(FILE *f)
+{
+    static const char *type_names[] = {"int", "int", "bool", "string", "enum", "map"};
+    cf_config d;
+    cf_defaults(&d);
+    fprintf(f, "| Key | Type | Default | Range | Meaning |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const cf_key *k = &keys[i];
+        char v[CF_PATH_LEN * 4 + 8], range[256];
+        key_value(k, &d, v, sizeof v);
+        if (k->type == T_INT || k->type == T_LL) {
+            if (k->hi == LLONG_MAX) snprintf(range, sizeof range, "%lld or more", k->lo);
+            else snprintf(range, sizeof range, "%lld..%lld", k->lo, k->hi);
+        } else if (k->type == T_BOOL) {
+            snprintf(range, sizeof range, "true, false");
+        } else if (k->type == T_ENUM) {
+            size_t o = 0;
+            for (const char *w = k->choices; *w && o + 3 < sizeof range; w++)
+                o += (size_t)snprintf(range + o, sizeof range - o, *w == '|' ? ", " : "%c", *w);
+        } else {
+            snprintf(range, sizeof range, "%s", k->range);
+        }
+        int absent = k->type == T_STR && !((const char *)&d + k->off)[0];
+        fprintf(f, "| `%s` | %s | %s%s%s | %s | %s |\n", k->path, type_names[k->type],
+                absent ? "" : "`", absent ? "(absent)" : v, absent ? "" : "`", range, k->help);
     }
-    fprintf(f, "batch: {max_size: %d, max_delay_ms: %d}\n", c->batch_max_size, c->batch_max_delay_ms);
-    fprintf(f,
-            "limits: {max_body_bytes: %lld, max_pixels: %lld, max_dimension: %d,\n"
-            "         min_dimension: %d, request_timeout_s: %d, queue_depth: %d,\n"
-            "         max_connections: %d}   # FastCGI connections per worker\n",
-            c->max_body_bytes, c->max_pixels, c->max_dimension, c->min_dimension,
-            c->request_timeout_s, c->queue_depth, c->max_connections);
-    fprintf(f, "output: {format: %s, png_compression: %d, webp_quality: %d, jpeg_quality: %d}\n",
-            c->out_format == CUT_FORMAT_WEBP ? "webp" : c->out_format == CUT_FORMAT_JPEG ? "jpeg" : "png",
-            c->png_compression, c->webp_quality, c->jpeg_quality);
-    fprintf(f, "max_requests: %lld            # recycle a worker after N requests (0: never)\n",
-            c->max_requests);
-    fprintf(f, "log: {level: %s, format: %s, file: ", levels[c->log_level & 3],
-            c->log_json ? "json" : "text");
-    put_scalar(f, c->log_file);
-    fprintf(f, "}\n");
 }

@@ -35,7 +35,7 @@ typedef struct {
     long long max_body_bytes, max_pixels;
     int max_dimension, min_dimension, request_timeout_s, queue_depth;
     int max_connections;        /* open FastCGI connections per worker */
-    int out_format;             /* cut_image_format */
+    int out_format;             /* cutout_image_format */
     int png_compression, webp_quality, jpeg_quality;
     long long max_requests;     /* 0: never recycle */
     int log_level;              /* cf_log_level */
@@ -53,9 +53,13 @@ int cf_load_file(const char *path, cf_config *c, char *err, size_t errlen);
 int cf_load_string(const char *name, const char *text, size_t len, cf_config *c, char *err,
                    size_t errlen);
 
-/* The configuration as YAML (what --print-default-config prints for the
- * defaults). */
+/* The configuration as YAML, one key a line with its help (what
+ * --print-default-config prints for the defaults). */
 void cf_print(FILE *f, const cf_config *c);
+
+/* Every key as a Markdown table: key, type, default, range, meaning
+ * (--print-config-reference; fcgi/README.md holds a copy). */
+void cf_print_reference(FILE *f);
 
 /* Path of a model name from models.paths, or NULL. */
 const char *cf_model_path_of(const cf_config *c, const char *name);

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "conns.h"
-#include "handler.h"
+#include "router.h"
 #include "infer.h"
 #include "log.h"
 
@@ -59,11 +59,11 @@ static void *request_thread(void *arg)
     /* Helpers for this thread's image work (resizing, PNG deflate): a
      * request alone uses the idle cores, as the CLI keeps them busy across
      * images. Idle helpers sleep; under load the calling thread does what
-     * the busy helpers do not take (threadpool.h). */
-    threadpool *helpers = NULL;
+     * the busy helpers do not take (cutout_pool, cutout.h). */
+    cutout_pool *helpers = NULL;
     long ncpu = w->h.ncpu;
     int nhelp = ncpu > HELPERS_MAX ? HELPERS_MAX : ncpu < 1 ? 1 : (int)ncpu;
-    if (nhelp > 1 && tp_create(nhelp, &helpers)) {
+    if (nhelp > 1 && cutout_pool_create(nhelp, &helpers)) {
         log_msg(CF_LOG_WARN, "cannot start helper threads: image work on one thread");
         helpers = NULL;
     }
@@ -101,8 +101,18 @@ static void *request_thread(void *arg)
             stop_worker(w);
         }
     }
-    tp_destroy(helpers);
+    cutout_pool_free(helpers);
     return NULL;
+}
+
+void worker_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
 }
 
 int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
@@ -161,12 +171,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
 
     /* The master blocked these signals before forking; wait for them here. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
+    worker_signals(&set);
     pid_t parent = getppid();
     while (!__atomic_load_n(&w.stopping, __ATOMIC_SEQ_CST)) {
         struct timespec ts = {1, 0};

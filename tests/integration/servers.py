@@ -368,6 +368,13 @@ def test_photo_and_endpoints(port, photos, refs):
     j = json.loads(body) if st == 200 else {}
     check("GET /health 200 ok", st == 200 and j.get("status") == "ok" and j.get("model") == "u2netp"
           and j.get("backend") == "cpu" and "device" in j, f"{st} {body!r}")
+    st, h, body = request(port, "GET", "/models")
+    j = json.loads(body) if st == 200 else {}
+    check("GET /models 200: default u2netp, arch, input_size, description",
+          st == 200 and h.get("content-type") == "application/json" and j.get("default") == "u2netp"
+          and j.get("models") == [{"name": "u2netp", "arch": "u2netp", "input_size": 320,
+                                   "description": "U²-Net small (4.7 MB): fast, general objects"}],
+          f"{st} {body!r}")
     st, h, body = request(port, "GET", "/metrics")
     text = body.decode()
     m = re.search(r'^cutout_requests_total\{code="200"\} (\d+)$', text, re.M)

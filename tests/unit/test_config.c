@@ -184,12 +184,76 @@ static void test_print_roundtrip(void)
     free(buf);
 }
 
+/* A whole file (from the repository root, where the tests run); NULL if unreadable. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    int ch;
+    while (m && (ch = fgetc(f)) != EOF) fputc(ch, m);
+    fclose(f);
+    if (m) fclose(m);
+    return buf;
+}
+
+/* fcgi/README.md's configuration reference is --print-config-reference. */
+static void test_readme_reference(void)
+{
+    static const char begin[] = "<!-- config-reference:begin -->\n", end[] = "<!-- config-reference:end -->";
+    char *readme = slurp("fcgi/README.md"), *ref = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&ref, &len);
+    if (f) {
+        cf_print_reference(f);
+        fclose(f);
+    }
+    const char *b = readme ? strstr(readme, begin) : NULL;
+    const char *e = b ? strstr(b, end) : NULL;
+    int ok = b && e && ref && (size_t)(e - b - (sizeof begin - 1)) == len &&
+             !memcmp(b + sizeof begin - 1, ref, len);
+    check(ok, "fcgi/README.md's config reference equals --print-config-reference (make it with: "
+              "build/cutout-fcgi --print-config-reference)");
+    free(readme);
+    free(ref);
+}
+
+/* fcgi/conf/cutout.yaml parses, and is the defaults except where it says
+ * otherwise: listen and the installed path of models.paths. */
+static void test_shipped_file(void)
+{
+    cf_config d, c;
+    char err[512];
+    cf_defaults(&d);
+    cf_defaults(&c);
+    int rc = cf_load_file("fcgi/conf/cutout.yaml", &c, err, sizeof err);
+    check(rc == 0, "fcgi/conf/cutout.yaml parses");
+    if (rc) printf("     %s\n", err);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (!strcmp(keys[i].path, "listen") || keys[i].type == T_MODELS) continue;
+        char a[256], b[256];
+        key_value(&keys[i], &d, a, sizeof a);
+        key_value(&keys[i], &c, b, sizeof b);
+        if (strcmp(a, b)) {
+            printf("     %s: default %s, fcgi/conf/cutout.yaml %s\n", keys[i].path, a, b);
+            rc = -1;
+        }
+    }
+    check(rc == 0, "fcgi/conf/cutout.yaml holds the defaults (but listen and models.paths)");
+    check(c.n_models == 1 && !strcmp(c.models[0].name, d.models[0].name),
+          "fcgi/conf/cutout.yaml: the default model's name in models.paths");
+}
+
 int main(void)
 {
     test_defaults();
     test_full_file();
     test_errors();
     test_print_roundtrip();
+    test_readme_reference();
+    test_shipped_file();
     printf("%s\n", failures ? "test_config: FAILED" : "test_config: all passed");
     return failures ? 1 : 0;
 }

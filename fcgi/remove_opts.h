@@ -1,0 +1,29 @@
+/* The options of POST /remove and POST /api/remove: query and multipart
+ * form fields turned into a job's model, render and encode options
+ * (fcgi/README.md "HTTP API"). Bad values fail the response with 400. */
+#ifndef CUTOUT_FCGI_REMOVE_OPTS_H
+#define CUTOUT_FCGI_REMOVE_OPTS_H
+
+#include "form.h"
+#include "request.h"
+#include "response.h"
+
+typedef struct {
+    int model;
+    cutout_render_options ropt;
+    cutout_encode_options eopt;
+    const char *ctype;
+} job_opts;
+
+/* Fields of a multipart body other than "file" become parameters; file
+ * gets the image (pointing into the body). */
+int ro_multipart(request *rq, response *r, const char *boundary, form_params *p, mp_part *file);
+
+/* POST /remove parameters: model, format, quality, mask, crop,
+ * post_process, bg, margin, max_width, max_height. */
+int ro_remove_params(request *rq, response *r, const form_params *p, job_opts *o);
+
+/* POST /api/remove parameters (rembg server: model, om, ppm, a, bgc). */
+int ro_rembg_params(request *rq, response *r, const form_params *p, job_opts *o);
+
+#endif

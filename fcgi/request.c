@@ -1,0 +1,140 @@
+#define _DEFAULT_SOURCE /* random ids */
+#include "request.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "response.h"
+#include "app_util.h"
+
+static const char *param(FCGX_Request *req, const char *name)
+{
+    const char *v = FCGX_GetParam(name, req->envp);
+    return v ? v : "";
+}
+
+/* A caller's X-Request-Id is kept when it is a sane token; else a new one. */
+static void request_id(request *rq)
+{
+    const char *in = FCGX_GetParam("HTTP_X_REQUEST_ID", rq->req->envp);
+    if (in) {
+        size_t n = strlen(in);
+        int ok = n >= 1 && n <= 128;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = in[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 strchr("-_.:", c);
+        }
+        if (ok) {
+            memcpy(rq->id, in, n + 1);
+            return;
+        }
+    }
+    /* Unique enough for logs: pid, time and a per-thread counter. */
+    static _Thread_local unsigned long long counter;
+    static _Thread_local unsigned long long state;
+    if (!state) state = ((unsigned long long)getpid() << 32) ^ (unsigned long long)(mono_now() * 1e9) ^ (unsigned long long)(size_t)&counter;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    counter++;
+    snprintf(rq->id, sizeof rq->id, "%016llx", state ^ (counter * 0x9E3779B97F4A7C15ull));
+}
+
+void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->h = h;
+    rq->helpers = helpers;
+    rq->req = req;
+    rq->t0 = mono_now();
+    if (arrived > 0 && arrived < rq->t0) rq->t0 = arrived;
+    rq->method = param(req, "REQUEST_METHOD");
+    rq->query = param(req, "QUERY_STRING");
+    rq->ctype = param(req, "CONTENT_TYPE");
+    /* REQUEST_URI is the original path everywhere (nginx, lighttpd, Apache);
+     * DOCUMENT_URI / SCRIPT_NAME differ between servers. */
+    const char *uri = FCGX_GetParam("REQUEST_URI", req->envp);
+    if (!uri || !*uri) uri = param(req, "SCRIPT_NAME");
+    size_t plen = strcspn(uri, "?");
+    if (plen >= sizeof rq->path) plen = sizeof rq->path - 1;
+    memcpy(rq->path, uri, plen);
+    rq->path[plen] = '\0';
+    while (plen > 1 && rq->path[plen - 1] == '/') rq->path[--plen] = '\0';
+    request_id(rq);
+}
+
+int req_read_body(request *rq, response *r)
+{
+    long long max = rq->h->cfg->max_body_bytes;
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", rq->req->envp);
+    rq->content_length = -1;
+    if (cl && *cl) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(cl, &end, 10);
+        if (errno || *end || n < 0) {
+            resp_fail(r, 400, "bad_request", "invalid Content-Length");
+            return -1;
+        }
+        rq->content_length = n;
+        if (n > max) {
+            resp_fail(r, 413, "too_large", "the request body (%lld bytes) is larger than the limit of %lld bytes", n, max);
+            return -1;
+        }
+    }
+    size_t cap = rq->content_length >= 0 ? (size_t)rq->content_length : 65536;
+    rq->body = malloc(cap ? cap : 1);
+    if (!rq->body) {
+        resp_fail(r, 500, "internal", "out of memory");
+        return -1;
+    }
+    size_t len = 0;
+    for (;;) {
+        if (len == cap) {
+            if (rq->content_length >= 0) break;
+            if ((long long)cap > max) break;
+            size_t nc = cap * 2;
+            uint8_t *nb = realloc(rq->body, nc);
+            if (!nb) {
+                resp_fail(r, 500, "internal", "out of memory");
+                return -1;
+            }
+            rq->body = nb;
+            cap = nc;
+        }
+        size_t want = cap - len;
+        if (want > (1 << 20)) want = 1 << 20;
+        int got = FCGX_GetStr((char *)rq->body + len, (int)want, rq->req->in);
+        if (got <= 0) break;
+        len += (size_t)got;
+    }
+    rq->body_len = len;
+    if ((long long)len > max) {
+        resp_fail(r, 413, "too_large", "the request body is larger than the limit of %lld bytes", max);
+        return -1;
+    }
+    rq->body_read = rq->content_length < 0 || (long long)len == rq->content_length ||
+                    FCGX_HasSeenEOF(rq->req->in);
+    if (rq->content_length >= 0 && (long long)len < rq->content_length) {
+        resp_fail(r, 400, "bad_request", "the request body ended after %zu of %lld bytes", len,
+                  rq->content_length);
+        return -1;
+    }
+    return 0;
+}
+
+void req_discard_body(request *rq)
+{
+    if (rq->body_read) return;
+    char buf[65536];
+    long long left = rq->h->cfg->max_body_bytes * 2 + (1 << 20);
+    while (left > 0) {
+        int got = FCGX_GetStr(buf, sizeof buf, rq->req->in);
+        if (got <= 0) return;
+        left -= got;
+    }
+    rq->req->keepConnection = 0;
+}

@@ -1,0 +1,51 @@
+/* One request as the endpoints see it: the worker's shared context, the
+ * CGI parameters, the path, the request id and the body (read on demand,
+ * bounded by limits.max_body_bytes). */
+#ifndef CUTOUT_FCGI_REQUEST_H
+#define CUTOUT_FCGI_REQUEST_H
+
+#include <fcgiapp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board.h"
+#include "config.h"
+#include "infer.h"
+
+/* What every request of a worker shares. */
+typedef struct {
+    const cf_config *cfg;
+    infer_queue *q;
+    board *b;
+    board_slot *slot;
+    long ncpu; /* online CPUs */
+} handler_ctx;
+
+typedef struct {
+    handler_ctx *h;
+    cutout_pool *helpers; /* the request thread's helpers (image work), or NULL */
+    FCGX_Request *req;
+    const char *method, *path_full, *query, *ctype;
+    char path[512];
+    char id[130];
+    uint8_t *body;
+    size_t body_len;
+    long long content_length; /* -1 unknown */
+    int body_read;            /* the whole body was consumed */
+    double t0;
+} request;
+
+struct response;
+
+/* Fills rq from what FCGX_Accept_r read: method, query, content type, the
+ * path without query or trailing slashes, and the request id. */
+void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers);
+
+/* Reads the body; 0, or fails r (413 too large, 400 unreadable). */
+int req_read_body(request *rq, struct response *r);
+
+/* Reads and drops what is left of the body so a kept-alive connection
+ * stays in step; a body much larger than allowed closes the connection. */
+void req_discard_body(request *rq);
+
+#endif

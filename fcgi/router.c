@@ -1,0 +1,83 @@
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "response.h"
+#include "app_util.h"
+
+/* Matched by suffix, first match wins: the app may be mounted under a
+ * prefix (/cutout/remove), and /api/remove must come before /remove. */
+typedef struct {
+    const char *suffix;
+    int post;            /* 1: POST only; 0: GET and HEAD */
+    endpoint_fn fn;
+    const char *misused; /* 405 text after the method; NULL: "PATH: use GET" */
+} route;
+
+static const route routes[] = {
+    {"/api/remove", 1, ep_rembg,
+     "/api/remove: use POST with the image as the multipart field 'file' (fetching URLs is not supported)"},
+    {"/remove", 1, ep_remove, "/remove: use POST with the image"},
+    {"/health", 0, ep_health, NULL},
+    {"/metrics", 0, ep_metrics, NULL},
+    {"/status", 0, ep_status, NULL},
+    {"/models", 0, ep_models, NULL},
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static void route_request(request *rq, response *r)
+{
+    const route *rt = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !rt; i++)
+        if (ends_with(rq->path, routes[i].suffix)) rt = &routes[i];
+    if (!rt) {
+        resp_fail(r, 404, "not_found", "no such endpoint: %s (try POST /remove, POST /api/remove, GET /health, /metrics, /status, /models)",
+                  rq->path);
+        return;
+    }
+    int ok = rt->post ? !strcmp(rq->method, "POST")
+                      : !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
+    if (ok) {
+        rt->fn(rq, r);
+        return;
+    }
+    sb_puts(&r->headers, rt->post ? "Allow: POST\r\n" : "Allow: GET, HEAD\r\n");
+    if (rt->misused) resp_fail(r, 405, "method_not_allowed", "%s %s", rq->method, rt->misused);
+    else resp_fail(r, 405, "method_not_allowed", "%s %s: use GET", rq->method, rq->path);
+}
+
+void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers)
+{
+    request rq;
+    req_init(&rq, h, req, arrived, helpers);
+    board_add(&h->slot->inflight, 1);
+    response r;
+    memset(&r, 0, sizeof r);
+    sb_init(&r.body);
+    sb_init(&r.headers);
+    route_request(&rq, &r);
+    req_discard_body(&rq);
+    resp_send(&rq, &r);
+    double total = mono_now() - rq.t0;
+    board_add(&h->b->decode_us, (uint64_t)(r.decode_ms * 1000.0));
+    board_add(&h->b->encode_us, (uint64_t)(r.encode_ms * 1000.0));
+    board_add(&h->b->bytes_in, rq.body_len);
+    board_add(&h->b->bytes_out, r.image ? r.image_len : r.body.len);
+    board_request_done(h->b, r.status, total);
+    board_add(&h->slot->requests, 1);
+    board_sub(&h->slot->inflight, 1);
+    __atomic_store_n(&h->slot->last_request_ms, board_now_ms(), __ATOMIC_RELAXED);
+    resp_log(&rq, &r, total * 1000.0);
+    free(rq.body);
+    free(r.image);
+    sb_free(&r.body);
+    sb_free(&r.headers);
+}

@@ -1,0 +1,17 @@
+/* One HTTP request through FastCGI: the route table (method and path to an
+ * endpoint of endpoint.h), the answer written, the status board counted
+ * and the access log line. A bad request is answered and forgotten: it
+ * never takes the worker down. */
+#ifndef CUTOUT_FCGI_ROUTER_H
+#define CUTOUT_FCGI_ROUTER_H
+
+#include <fcgiapp.h>
+
+#include "request.h"
+
+/* Answers the request FCGX_Accept_r read. arrived: when its connection
+ * became readable (monotonic seconds); the request's time counts from it.
+ * helpers: the calling thread's pool for the image work (NULL: none). */
+void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers);
+
+#endif
