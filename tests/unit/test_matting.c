@@ -1,0 +1,114 @@
+/* rembg's alpha matting (engine/pipeline/matting.c) on small hand-made
+ * inputs: the trimap's erosion offsets and borders (as scipy's binary_erosion,
+ * checked by hand), the fallback cases, argument errors, and the same result
+ * with and without threads. Accuracy against a numpy/scipy reference is
+ * tests/pipeline/check_matting.py. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matting.h"
+#include "threadpool.h"
+#include "util.h"
+
+static int failures;
+
+static void check(int ok, const char *what)
+{
+    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    if (!ok) failures++;
+}
+
+static void test_trimap(void)
+{
+    /* 12x1 rows are too thin for a 2-high square: use 12x12. Mask: columns
+     * 0..5 = 255, 6..11 = 0. ae = 4: offsets -2..1. fg eroded: x-2 >= 0,
+     * x+1 <= 5, y-2 >= 0, y+1 <= 11 (border 0) -> x 2..4, y 2..10. bg eroded
+     * (border 1): x-2 >= 6 -> x 8..11, all rows. */
+    enum { W = 12, H = 12 };
+    uint8_t mask[W * H], tri[W * H];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) mask[y * W + x] = x < 6 ? 255 : 0;
+    char err[128];
+    int rc = cut_matting_trimap(mask, W, H, W, 240, 10, 4, tri, err, sizeof err);
+    int ok = rc == 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int want = (x >= 2 && x <= 4 && y >= 2 && y <= 10) ? 255 : x >= 8 ? 0 : 128;
+            ok &= tri[y * W + x] == want;
+        }
+    check(ok, "trimap: square erosion offsets -ae/2..ae-1-ae/2, border 0 for fg, 1 for bg");
+
+    /* ae = 0: scipy's 3x3 cross. A single bg hole at (5,5) in fg. */
+    for (int i = 0; i < W * H; i++) mask[i] = 255;
+    mask[5 * W + 5] = 0;
+    rc = cut_matting_trimap(mask, W, H, W, 240, 10, 0, tri, err, sizeof err);
+    /* Border pixels (outside counts 0) and the cross around the hole leave
+     * fg; the lone bg pixel erodes away too (its neighbours are not bg). */
+    check(rc == 0 && tri[5 * W + 5] == 128 && tri[5 * W + 6] == 128 && tri[5 * W + 7] == 255 &&
+              tri[0] == 128,
+          "trimap: ae = 0 erodes with the 3x3 cross");
+}
+
+static void make_image(uint8_t *rgb, uint8_t *mask, int w, int h)
+{
+    uint32_t s = 12345;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int fgp = x * 2 < w;
+            for (int c = 0; c < 3; c++) {
+                s = s * 1103515245u + 12345u;
+                int base = fgp ? 200 - 40 * c : 30 + 30 * c;
+                rgb[(y * w + x) * 3 + c] = (uint8_t)(base + (int)((s >> 16) % 21) - 10);
+            }
+            int d = x - w / 2;
+            int m = 128 - d * 20;
+            mask[y * w + x] = (uint8_t)(m < 0 ? 0 : m > 255 ? 255 : m);
+        }
+}
+
+static void test_cutout(void)
+{
+    enum { W = 40, H = 30 };
+    uint8_t rgb[W * H * 3], mask[W * H], out1[W * H * 4], out2[W * H * 4];
+    make_image(rgb, mask, W, H);
+    char err[128];
+    cut_matting_stats st;
+    int rc = cut_alpha_matting(rgb, W, H, W * 3, mask, W, 240, 10, 4, NULL, out1, W * 4, &st, err,
+                               sizeof err);
+    check(rc == 0 && st.unknown > 0 && st.iterations > 0 && st.rel_residual < 1e-7,
+          "cutout: converges on a two-colour image");
+    check(out1[(H / 2 * W + 5) * 4 + 3] == 255 && out1[(H / 2 * W + W - 2) * 4 + 3] == 0,
+          "cutout: known fg alpha 255, known bg alpha 0");
+    threadpool *tp;
+    if (tp_create(2, &tp) == 0) {
+        rc = cut_alpha_matting(rgb, W, H, W * 3, mask, W, 240, 10, 4, tp, out2, W * 4, NULL, err,
+                               sizeof err);
+        check(rc == 0 && memcmp(out1, out2, sizeof out1) == 0,
+              "cutout: the same bytes with 2 threads as with none");
+        tp_destroy(tp);
+    }
+
+    /* All foreground: pymatting raises ValueError, rembg falls back. */
+    memset(mask, 255, sizeof mask);
+    memset(out2, 7, sizeof out2);
+    rc = cut_alpha_matting(rgb, W, H, W * 3, mask, W, 240, 10, 4, NULL, out2, W * 4, NULL, err,
+                           sizeof err);
+    check(rc == CUT_MATTING_FALLBACK && out2[0] == 7, "cutout: no background -> fallback, output untouched");
+
+    rc = cut_alpha_matting(rgb, W, H, W * 2, mask, W, 240, 10, 4, NULL, out2, W * 4, NULL, err,
+                           sizeof err);
+    check(rc == CUTOUT_E_ARG && strstr(err, "stride"), "cutout: short stride is an argument error");
+    rc = cut_alpha_matting(rgb, 0x7fffffff, 0x7fffffff, SIZE_MAX, mask, SIZE_MAX, 240, 10, 4,
+                           NULL, out2, SIZE_MAX, NULL, err, sizeof err);
+    check(rc == CUTOUT_E_LIMIT, "cutout: sizes that overflow are refused");
+}
+
+int main(void)
+{
+    test_trimap();
+    test_cutout();
+    printf("%s\n", failures ? "FAILED" : "all passed");
+    return failures ? 1 : 0;
+}
