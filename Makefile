@@ -165,6 +165,7 @@ endif
 	tests/image/run $(BUILD)
 	/usr/bin/python3 tests/pipeline/check_masks.py $(BUILD)
 	/usr/bin/python3 tests/pipeline/check_rembg_fixtures.py $(BUILD)
+	/usr/bin/python3 tests/pipeline/check_matting.py $(BUILD)
 
 # nginx on 127.0.0.1:8080 in front of cutout-fcgi (shipped u2netp), in the
 # foreground; Ctrl-C stops both.

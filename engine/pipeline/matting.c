@@ -32,7 +32,7 @@ static double now_s(void)
 static void run(threadpool *tp, int n, tp_task_fn fn, void *ctx)
 {
     if (tp)
-        tp_run(tp, n, fn, ctx);
+        cut_pool_run(tp, n, fn, ctx);
     else
         for (int t = 0; t < n; t++) fn(ctx, t, 0);
 }
@@ -412,7 +412,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     c.row_start = row_start;
     c.n = n;
     c.pw = w + 4;
-    int threads = tp ? tp_threads(tp) : 1;
+    int threads = tp ? cutout_pool_threads(tp) : 1;
     size_t nchunks = (n + CHUNK - 1) / CHUNK;
     size_t grid = (size_t)(w + 4) * (size_t)(h + 4), vals_n, ring_n;
     if (nchunks > (size_t)1 << 30 || !cut_mul_size(n, 25, &vals_n) ||

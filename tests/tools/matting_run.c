@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     int af = atoi(argv[i + 2]), ab = atoi(argv[i + 3]), ae = atoi(argv[i + 4]);
     const char *outdir = argv[i + 5];
     threadpool *tp = NULL;
-    if (threads > 1 && tp_create(threads, &tp)) return 2;
+    if (threads > 1 && cutout_pool_create(threads, &tp)) return 2;
     size_t n = (size_t)w * h;
     uint8_t *trimap = malloc(n), *rgba = malloc(4 * n);
     double *alpha = malloc(n * sizeof *alpha);
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
            "\"t_laplacian\":%.4f,\"t_cg\":%.4f,\"t_foreground\":%.4f,\"error\":\"%s\"}\n",
            rc, w, h, threads, st.unknown, st.iterations, st.rel_residual, best, st.t_trimap,
            st.t_laplacian, st.t_cg, st.t_foreground, err);
-    if (tp) tp_destroy(tp);
+    if (tp) cutout_pool_free(tp);
     free(fg);
     free(alpha);
     free(rgba);

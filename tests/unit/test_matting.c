@@ -82,12 +82,12 @@ static void test_cutout(void)
     check(out1[(H / 2 * W + 5) * 4 + 3] == 255 && out1[(H / 2 * W + W - 2) * 4 + 3] == 0,
           "cutout: known fg alpha 255, known bg alpha 0");
     threadpool *tp;
-    if (tp_create(2, &tp) == 0) {
+    if (cutout_pool_create(2, &tp) == 0) {
         rc = cut_alpha_matting(rgb, W, H, W * 3, mask, W, 240, 10, 4, tp, out2, W * 4, NULL, err,
                                sizeof err);
         check(rc == 0 && memcmp(out1, out2, sizeof out1) == 0,
               "cutout: the same bytes with 2 threads as with none");
-        tp_destroy(tp);
+        cutout_pool_free(tp);
     }
 
     /* All foreground: pymatting raises ValueError, rembg falls back. */
