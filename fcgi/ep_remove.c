@@ -39,9 +39,13 @@ static void timed_out(request *rq, response *r)
 }
 
 /* A decoder's (or the header probe's) refusal as the HTTP answer. */
-static void decode_failed(response *r, int rc, const char *err)
+static void decode_failed(response *r, int rc, const char *err, int size_checked)
 {
-    if (rc == CUTOUT_E_LIMIT) resp_fail(r, 413, "too_large", "%s", err);
+    /* Past the size limits, a limit is the file's complexity (JPEG scans):
+     * not too large, but not decodable here. */
+    if (rc == CUTOUT_E_LIMIT && size_checked)
+        resp_fail(r, 422, "undecodable_image", "the image could not be decoded: %s", err);
+    else if (rc == CUTOUT_E_LIMIT) resp_fail(r, 413, "too_large", "%s", err);
     else if (rc == CUTOUT_E_UNSUPPORTED) resp_fail(r, 415, "unsupported_media_type", "%s", err);
     else if (rc == CUTOUT_E_NOMEM) resp_fail(r, 500, "internal", "out of memory while decoding");
     else resp_fail(r, 422, "undecodable_image", "the image could not be decoded: %s", err);
@@ -60,7 +64,7 @@ static int reserve_memory(request *rq, response *r, const uint8_t *data, size_t 
     *reserved = 0;
     int rc = cutout_image_probe(data, len, model_size, &pi, err, sizeof err);
     if (rc) {
-        decode_failed(r, rc, err);
+        decode_failed(r, rc, err, 0);
         return -1;
     }
     if ((uint64_t)pi.width * (uint64_t)pi.height > (uint64_t)c->max_pixels ||
@@ -124,7 +128,7 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
     int rc = cutout_image_decode(data, len, &lim, (cutout_decode_flags){0}, &img, NULL, err, sizeof err);
     r->decode_ms = ms_since(t);
     if (rc) {
-        decode_failed(r, rc, err);
+        decode_failed(r, rc, err, reserved > 0);
         goto done;
     }
     if (img.width < c->min_dimension || img.height < c->min_dimension) {

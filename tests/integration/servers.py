@@ -217,8 +217,10 @@ limits:
   request_timeout_s: {cfg['timeout']}
   queue_depth: {cfg['queue_depth']}
 {"  max_connections: %d" % cfg["max_connections"] if "max_connections" in cfg else ""}
+{"  max_memory_mb: %d" % cfg["max_memory_mb"] if "max_memory_mb" in cfg else ""}
 max_requests: {cfg['max_requests']}
 log: {{level: info, format: json, file: {log}}}
+{cfg.get("extra", "")}
 """)
 
 
@@ -1107,6 +1109,126 @@ def other_server(name, tmp, photos, refs):
         srv.stop()
 
 
+def get_from(addr, port, path):
+    """GET path with the client socket bound to addr (Linux routes all of
+    127/8 to lo): the web server sees REMOTE_ADDR = addr."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(addr, 0))
+    try:
+        return request(port, "GET", path, conn=conn)[0]
+    finally:
+        conn.close()
+
+
+def vm_kb(pid, field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def shipped_nginx_conf(prefix, port, fport):
+    """fcgi/conf/nginx.conf itself, pointed at this test's ports and files."""
+    text = open(os.path.join(ROOT, "fcgi", "conf", "nginx.conf")).read()
+    for a, b in (("server 127.0.0.1:9000;", f"server 127.0.0.1:{fport};"),
+                 ("listen 80;", f"listen 127.0.0.1:{port};"),
+                 ("root /usr/local/share/cutout/web;", f"root {os.path.join(ROOT, 'web')};"),
+                 ("include fastcgi_params;", "include /etc/nginx/fastcgi_params;")):
+        assert a in text, a
+        text = text.replace(a, b)
+    return nginx_conf(prefix, text)
+
+
+def test_hardening(tmp, photos, refs=None):
+    """Decode bombs (test_image_io --write-bombs: a 5 KB PNG and a 2 KB
+    animated WebP declaring 40-42 Mpixel, a 65 KB JPEG cycling 631 scans)
+    on one worker with limits.max_memory_mb 300: 413/422 in bounded time and
+    the worker's peak RSS (VmHWM) grows by less than the budget; a photo
+    still works. admin.allow [127.0.0.1/32]: /status and /metrics 200 from
+    127.0.0.1, 404 from 127.0.0.2; /x/status 404; the shipped nginx.conf
+    keeps /status local; a unix socket is created 0660."""
+    prefix = os.path.join(tmp, "hardening")
+    os.makedirs(prefix, exist_ok=True)
+    r = subprocess.run([os.path.join(BUILD, "tests", "test_image_io"), "--write-bombs", prefix],
+                       capture_output=True, text=True, timeout=120)
+    if not check("hardening: bomb files written", r.returncode == 0, r.stderr):
+        return
+    fport, port = free_port(), free_port()
+    cfg, log = os.path.join(prefix, "cutout.yaml"), os.path.join(prefix, "server.log")
+    write_config(cfg, fport, log, workers=1, max_pixels=50000000, max_memory_mb=300,
+                 extra="admin: {allow: [127.0.0.1/32]}")
+    srv = Proc([FCGI, "--config", cfg], os.path.join(prefix, "server.out"))
+    web = start_nginx(os.path.join(prefix, "nginx"), port, fport)
+    try:
+        if not check("hardening: server up", wait_for(lambda: len(ready_workers(port)) == 1, 60)):
+            return
+        pid = ready_workers(port)[0]["pid"]
+        hwm0 = vm_kb(pid, "VmHWM")
+        for name, want in (("bomb.png", 413), ("bomb.webp", 413), ("scans.jpg", 422)):
+            data = open(os.path.join(prefix, name), "rb").read()
+            t = time.time()
+            st, _, body = request(port, "POST", "/remove", body=data,
+                                  headers={"Content-Type": "application/octet-stream"})
+            dt = time.time() - t
+            check(f"bomb {name} ({len(data)} bytes): {st} (want {want}) in {dt:.2f} s (< 10 s)",
+                  st == want and dt < 10 and is_error_json(body), body[:300])
+            if want == 413:
+                check(f"bomb {name}: the 413 names limits.max_memory_mb",
+                      b"limits.max_memory_mb" in body, body[:300])
+        grown = (vm_kb(pid, "VmHWM") - hwm0) / 1024
+        check(f"bombs: the worker's peak RSS grew by {grown:.0f} MB (< the 300 MB budget)",
+              0 <= grown < 300, f"VmHWM {hwm0} kB before")
+        st, _, _ = request(port, "POST", "/remove", body=open(photos["astronaut"], "rb").read())
+        check("hardening: a photo is still answered 200 under the budget", st == 200)
+        got = {(a, p): get_from(a, port, p) for a in ("127.0.0.1", "127.0.0.2")
+               for p in ("/status", "/metrics", "/health", "/x/status/", "/x/metrics")}
+        check("admin.allow: /status, /metrics 200 from 127.0.0.1, 404 from 127.0.0.2; /health 200 "
+              "from both; /x/status/, /x/metrics 404", got == {
+                  ("127.0.0.1", "/status"): 200, ("127.0.0.1", "/metrics"): 200,
+                  ("127.0.0.2", "/status"): 404, ("127.0.0.2", "/metrics"): 404,
+                  ("127.0.0.1", "/health"): 200, ("127.0.0.2", "/health"): 200,
+                  ("127.0.0.1", "/x/status/"): 404, ("127.0.0.2", "/x/status/"): 404,
+                  ("127.0.0.1", "/x/metrics"): 404, ("127.0.0.2", "/x/metrics"): 404}, str(got))
+    finally:
+        web.stop()
+        srv.stop()
+    # The shipped nginx.conf in front of a server with the default admin.allow.
+    fport, port = free_port(), free_port()
+    cfg = os.path.join(prefix, "default-admin.yaml")
+    write_config(cfg, fport, log, workers=1)
+    srv = Proc([FCGI, "--config", cfg], os.path.join(prefix, "server2.out"))
+    nprefix = os.path.join(prefix, "nginx-shipped")
+    os.makedirs(os.path.join(nprefix, "tmp"), exist_ok=True)
+    conf = os.path.join(nprefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(shipped_nginx_conf(nprefix, port, fport))
+    web = Proc(["nginx", "-p", nprefix, "-c", conf, "-g", "daemon off;"], os.path.join(nprefix, "nginx.out"))
+    try:
+        if check("shipped nginx.conf: up", wait_for(lambda: len(ready_workers(port)) == 1, 60)):
+            got = {(a, p): get_from(a, port, p) for a in ("127.0.0.1", "127.0.0.2")
+                   for p in ("/status", "/x/status/", "/health")}
+            check("shipped nginx.conf: /status 200 from 127.0.0.1, 403 from 127.0.0.2; /x/status/ "
+                  "404 from both; /health 200", got == {
+                      ("127.0.0.1", "/status"): 200, ("127.0.0.2", "/status"): 403,
+                      ("127.0.0.1", "/x/status/"): 404, ("127.0.0.2", "/x/status/"): 404,
+                      ("127.0.0.1", "/health"): 200, ("127.0.0.2", "/health"): 200}, str(got))
+    finally:
+        web.stop()
+        srv.stop()
+    # A unix socket: listen_mode's default.
+    sock = os.path.join(prefix, "cutout.sock")
+    cfg = os.path.join(prefix, "unix.yaml")
+    write_config(cfg, 9, log, workers=1)
+    text = open(cfg).read().replace("listen: 127.0.0.1:9", f"listen: unix:{sock}")
+    open(cfg, "w").write(text)
+    srv = Proc([FCGI, "--config", cfg], os.path.join(prefix, "server3.out"))
+    try:
+        up = wait_for(lambda: os.path.exists(sock), 30)
+        mode = os.stat(sock).st_mode & 0o777 if up else None
+        check(f"unix socket created with mode {oct(mode) if up else None} (want 0o660)", mode == 0o660)
+    finally:
+        srv.stop()
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -1159,6 +1281,7 @@ def main():
     test_keepalive_fairness(tmp, photos)
     test_timeouts_and_watchdog(tmp, photos)
     test_socket_activation(tmp, photos, refs)
+    test_hardening(tmp, photos, refs)
     if not os.environ.get("CUTOUT_IT_SKIP_UPSTREAM"):
         test_upstream(tmp, photos, refs)
     for name in ("lighttpd", "apache"):

@@ -387,12 +387,13 @@ static void test_cmyk_jpeg(void)
 /* A valid progressive grey JPEG with 1 + 63 * 10 scans (every AC band in
  * 10 successive-approximation steps): legal, but far past the 500-scan
  * limit that keeps hostile files from taking minutes. */
-/* A 1-component progressive JPEG with the given scan script. */
-static unsigned char *jpeg_with_scans(const jpeg_scan_info *scans, int n, int w, int h,
+/* A 1-component progressive JPEG with the given scan script, of noise or
+ * (flat) one grey: a few bytes a scan. */
+static unsigned char *jpeg_with_scans(const jpeg_scan_info *scans, int n, int w, int h, int flat,
                                       unsigned long *len)
 {
     uint8_t *px = malloc((size_t)w * (size_t)h);
-    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) px[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) px[i] = (uint8_t)(flat ? 128 : rnd());
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr jerr;
     c.err = jpeg_std_error(&jerr);
@@ -431,7 +432,7 @@ static void test_jpeg_scan_limit(void)
         for (int al = 8; al >= 0; al--) scans[n++] = (jpeg_scan_info){1, {0}, band, band, al + 1, al};
     }
     unsigned long len;
-    unsigned char *buf = jpeg_with_scans(scans, n, 16, 16, &len);
+    unsigned char *buf = jpeg_with_scans(scans, n, 16, 16, 0, &len);
     cutout_image out;
     char err[256];
     int rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
@@ -449,13 +450,13 @@ static void test_jpeg_scan_limit(void)
         over[band + 1] = at_cap[band];
     }
     check(CUTOUT_JPEG_MAX_SCANS == 64, "the scan cap is 64 (the scripts below assume it)");
-    buf = jpeg_with_scans(at_cap, 64, 64, 48, &len);
+    buf = jpeg_with_scans(at_cap, 64, 64, 48, 0, &len);
     rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
     check(rc == 0 && out.width == 64, "JPEG with %d scans (the cap) decodes: %s",
           CUTOUT_JPEG_MAX_SCANS, rc ? err : "ok");
     cutout_image_free(&out);
     free(buf);
-    buf = jpeg_with_scans(over, 65, 64, 48, &len);
+    buf = jpeg_with_scans(over, 65, 64, 48, 0, &len);
     rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
     check(rc == CUTOUT_E_LIMIT, "JPEG with %d scans (one over) is a limit error: %s",
           CUTOUT_JPEG_MAX_SCANS + 1, err);
@@ -708,7 +709,7 @@ static void test_bombs(void)
     at_cap[0] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
     for (int band = 1; band <= 63; band++) at_cap[band] = (jpeg_scan_info){1, {0}, band, band, 0, 0};
     unsigned long jlen;
-    unsigned char *jpg = jpeg_with_scans(at_cap, 64, 3000, 2000, &jlen);
+    unsigned char *jpg = jpeg_with_scans(at_cap, 64, 3000, 2000, 0, &jlen);
     rc = cutout_image_probe(jpg, jlen, 320, &pi, err, sizeof err);
     check(rc == 0 && pi.progressive, "probe: progressive JPEG");
     peak = decode_peak_bytes(jpg, jlen, &rc);
@@ -1042,9 +1043,44 @@ static void test_convert(void)
     cutout_image_free(&im);
 }
 
-int main(void)
+/* test_image_io --write-bombs DIR: the bomb files for the server's
+ * integration test (tests/integration/servers.py, test_hardening). */
+static int write_bombs(const char *dir)
+{
+    char path[1024];
+    size_t len;
+    uint8_t *png = png_bomb(8000, 5000, &len);
+    WebPData wd;
+    webp_anim(7000, 6000, 100, 100, &wd);
+    /* Every AC coefficient refined bit by bit: 631 scans over 4000x4000. */
+    static jpeg_scan_info cycling[1 + 63 * 10];
+    int n = 0;
+    cycling[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int band = 1; band <= 63; band++) {
+        cycling[n++] = (jpeg_scan_info){1, {0}, band, band, 0, 9};
+        for (int al = 8; al >= 0; al--) cycling[n++] = (jpeg_scan_info){1, {0}, band, band, al + 1, al};
+    }
+    unsigned long jlen;
+    unsigned char *jpg = jpeg_with_scans(cycling, n, 4000, 4000, 1, &jlen);
+    const struct { const char *name; const void *data; size_t n; } files[] = {
+        {"bomb.png", png, len}, {"bomb.webp", wd.bytes, wd.size}, {"scans.jpg", jpg, jlen}};
+    int rc = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(files[i].data, 1, files[i].n, f) != files[i].n) rc = 1;
+        if (f && fclose(f)) rc = 1;
+    }
+    free(png);
+    WebPDataClear(&wd);
+    free(jpg);
+    return rc;
+}
+
+int main(int argc, char **argv)
 {
     rng_state = 88172645u; /* the data this test was written with */
+    if (argc == 3 && !strcmp(argv[1], "--write-bombs")) return write_bombs(argv[2]);
     test_roundtrips();
     test_png_variants();
     test_cmyk_jpeg();
