@@ -63,9 +63,9 @@ int cutout_image_probe(const void *data, size_t size, int model_size,
         px * 8 + px * decoder_eighths_per_pixel(info, components, lossless, png_bits) / 8;
     uint64_t s = (uint64_t)model_size, w = (uint64_t)info->width, h = (uint64_t)info->height;
     /* The network's input (3 floats a pixel) and output (1 float), and the
-     * resampler's intermediate rows between the image and the model size
-     * (4 floats a pixel, each way). */
-    uint64_t model = model_size ? s * s * 16 + s * (w + h) * 16 * 2 : 0;
+     * resampler's intermediate between the image and the model size (model
+     * size x image side, 4 floats a pixel). */
+    uint64_t model = model_size ? s * s * 16 + s * (w + h) * 16 : 0;
     info->peak_bytes =
         u64max(info->decode_bytes, px * AFTER_DECODE_BYTES_PER_PIXEL) + model;
     return CUTOUT_OK;
