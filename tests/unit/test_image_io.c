@@ -419,18 +419,35 @@ static unsigned char *jpeg_with_scans(const jpeg_scan_info *scans, int n, int w,
     return buf;
 }
 
+/* Scan scripts for 1 component. cycling: every AC coefficient refined bit
+ * by bit (631 scans, the hostile kind); at_cap: DC, then each AC coefficient
+ * in its own scan (64). Both return the number of scans. */
+#define CYCLING_SCANS (1 + 63 * 10)
+static int cycling_scans(jpeg_scan_info *s)
+{
+    int n = 0;
+    s[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int band = 1; band <= 63; band++) {
+        s[n++] = (jpeg_scan_info){1, {0}, band, band, 0, 9};
+        for (int al = 8; al >= 0; al--) s[n++] = (jpeg_scan_info){1, {0}, band, band, al + 1, al};
+    }
+    return n;
+}
+
+static int at_cap_scans(jpeg_scan_info *s)
+{
+    s[0] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int band = 1; band <= 63; band++) s[band] = (jpeg_scan_info){1, {0}, band, band, 0, 0};
+    return 64;
+}
+
 /* Hostile files cycle through thousands of scans (each a pass over every
  * block); CUTOUT_JPEG_MAX_SCANS is the cap: exactly that many decode, one
  * more is a limit error. */
 static void test_jpeg_scan_limit(void)
 {
-    static jpeg_scan_info scans[1 + 63 * 10];
-    int n = 0;
-    scans[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
-    for (int band = 1; band <= 63; band++) {
-        scans[n++] = (jpeg_scan_info){1, {0}, band, band, 0, 9};
-        for (int al = 8; al >= 0; al--) scans[n++] = (jpeg_scan_info){1, {0}, band, band, al + 1, al};
-    }
+    static jpeg_scan_info scans[CYCLING_SCANS];
+    int n = cycling_scans(scans);
     unsigned long len;
     unsigned char *buf = jpeg_with_scans(scans, n, 16, 16, 0, &len);
     cutout_image out;
@@ -442,13 +459,10 @@ static void test_jpeg_scan_limit(void)
     /* DC, then the 63 AC coefficients one scan each: 64 scans. With the DC
      * split in two (Al 1, then its refinement): 65. */
     static jpeg_scan_info at_cap[64], over[65];
-    at_cap[0] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    at_cap_scans(at_cap);
+    at_cap_scans(over + 1);
     over[0] = (jpeg_scan_info){1, {0}, 0, 0, 0, 1};
     over[1] = (jpeg_scan_info){1, {0}, 0, 0, 1, 0};
-    for (int band = 1; band <= 63; band++) {
-        at_cap[band] = (jpeg_scan_info){1, {0}, band, band, 0, 0};
-        over[band + 1] = at_cap[band];
-    }
     check(CUTOUT_JPEG_MAX_SCANS == 64, "the scan cap is 64 (the scripts below assume it)");
     buf = jpeg_with_scans(at_cap, 64, 64, 48, 0, &len);
     rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
@@ -706,8 +720,7 @@ static void test_bombs(void)
 
     /* Progressive JPEG at the scan cap, large: coefficients + pixels. */
     static jpeg_scan_info at_cap[64];
-    at_cap[0] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
-    for (int band = 1; band <= 63; band++) at_cap[band] = (jpeg_scan_info){1, {0}, band, band, 0, 0};
+    at_cap_scans(at_cap);
     unsigned long jlen;
     unsigned char *jpg = jpeg_with_scans(at_cap, 64, 3000, 2000, 0, &jlen);
     rc = cutout_image_probe(jpg, jlen, 320, &pi, err, sizeof err);
@@ -1052,14 +1065,9 @@ static int write_bombs(const char *dir)
     uint8_t *png = png_bomb(8000, 5000, &len);
     WebPData wd;
     webp_anim(7000, 6000, 100, 100, &wd);
-    /* Every AC coefficient refined bit by bit: 631 scans over 4000x4000. */
-    static jpeg_scan_info cycling[1 + 63 * 10];
-    int n = 0;
-    cycling[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
-    for (int band = 1; band <= 63; band++) {
-        cycling[n++] = (jpeg_scan_info){1, {0}, band, band, 0, 9};
-        for (int al = 8; al >= 0; al--) cycling[n++] = (jpeg_scan_info){1, {0}, band, band, al + 1, al};
-    }
+    /* 631 scans over 4000x4000 of one grey: 65 KB. */
+    static jpeg_scan_info cycling[CYCLING_SCANS];
+    int n = cycling_scans(cycling);
     unsigned long jlen;
     unsigned char *jpg = jpeg_with_scans(cycling, n, 4000, 4000, 1, &jlen);
     const struct { const char *name; const void *data; size_t n; } files[] = {
