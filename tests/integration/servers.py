@@ -1022,8 +1022,9 @@ server.bind = "127.0.0.1"
 server.port = {port}
 server.pid-file = "{prefix}/lighttpd.pid"
 server.errorlog = "{prefix}/error.log"
-server.modules += ( "mod_fastcgi" )
+server.modules += ( "mod_access", "mod_fastcgi" )
 server.max-request-size = 8192
+{admin}
 fastcgi.server = ( "/" => ((
     "host" => "127.0.0.1", "port" => {fport}, "check-local" => "disable", "fix-root-scriptname" => "enable"
 )) )
@@ -1039,11 +1040,23 @@ LogLevel warn
 {user}
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
 LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
 LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
 DocumentRoot {prefix}
 ProxyPass "/" "fcgi://127.0.0.1:{fport}/" enablereuse=on
+{admin}
 """
+
+
+def shipped_admin_block(name):
+    """The block of fcgi/conf/NAME.conf that keeps /status and /metrics local."""
+    text = open(os.path.join(ROOT, "fcgi", "conf", f"{name}.conf")).read()
+    pat = r'^\$HTTP\["url"\] =~ "\^/\(status\|metrics\)\$" \{.*?^\}' if name == "lighttpd" else \
+        r"^<LocationMatch .*?^</LocationMatch>"
+    m = re.search(pat, text, re.M | re.S)
+    assert m, f"no admin block in fcgi/conf/{name}.conf"
+    return m.group(0)
 
 
 def other_server(name, tmp, photos, refs):
@@ -1063,12 +1076,14 @@ def other_server(name, tmp, photos, refs):
     os.makedirs(prefix, exist_ok=True)
     if name == "lighttpd":
         conf = os.path.join(prefix, "lighttpd.conf")
-        open(conf, "w").write(LIGHTTPD_CONF.format(prefix=prefix, port=port, fport=fport))
+        open(conf, "w").write(LIGHTTPD_CONF.format(prefix=prefix, port=port, fport=fport,
+                                                   admin=shipped_admin_block("lighttpd")))
         web = Proc(["lighttpd", "-D", "-f", conf], os.path.join(prefix, "out"))
     else:
         conf = os.path.join(prefix, "httpd.conf")
         user = "User www-data\nGroup www-data" if os.getuid() == 0 else ""
-        open(conf, "w").write(APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user))
+        open(conf, "w").write(APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user,
+                                                 admin=shipped_admin_block("apache")))
         web = Proc(["apache2", "-f", conf, "-DFOREGROUND"], os.path.join(prefix, "out"),)
     try:
         up = wait_for(lambda: request(port, "GET", "/health", timeout=5)[0] == 200, 30)
@@ -1079,6 +1094,13 @@ def other_server(name, tmp, photos, refs):
         if not check(f"{name}: /health through {name}", up, open(os.path.join(prefix, "error.log"), errors="replace").read()[-500:]
                      if os.path.exists(os.path.join(prefix, "error.log")) else ""):
             return
+        got = {(a, p): get_from(a, port, p) for a in ("127.0.0.1", "127.0.0.2")
+               for p in ("/status", "/metrics", "/x/status/")}
+        check(f"{name}: the shipped admin block: /status, /metrics 200 from 127.0.0.1, 403 from "
+              "127.0.0.2; /x/status/ 404", got == {
+                  ("127.0.0.1", "/status"): 200, ("127.0.0.1", "/metrics"): 200,
+                  ("127.0.0.2", "/status"): 403, ("127.0.0.2", "/metrics"): 403,
+                  ("127.0.0.1", "/x/status/"): 404, ("127.0.0.2", "/x/status/"): 404}, str(got))
         astro = open(photos["astronaut"], "rb").read()
         st, h, body = request(port, "POST", "/remove", astro, {"Content-Type": "image/png"})
         ok = st == 200
