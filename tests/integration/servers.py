@@ -32,6 +32,9 @@ import uuid
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hostile  # noqa: E402 - the hostile-client tests; they use this module's helpers
+
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FCGI = os.path.join(BUILD, "cutout-fcgi")
@@ -217,6 +220,10 @@ limits:
   request_timeout_s: {cfg['timeout']}
   queue_depth: {cfg['queue_depth']}
 {"  max_connections: %d" % cfg["max_connections"] if "max_connections" in cfg else ""}
+{"  idle_timeout_s: %d" % cfg["idle_timeout"] if "idle_timeout" in cfg else ""}
+{"  read_timeout_s: %d" % cfg["read_timeout"] if "read_timeout" in cfg else ""}
+{"  write_timeout_s: %d" % cfg["write_timeout"] if "write_timeout" in cfg else ""}
+{"  drain_timeout_s: %d" % cfg["drain_timeout"] if "drain_timeout" in cfg else ""}
 max_requests: {cfg['max_requests']}
 log: {{level: info, format: json, file: {log}}}
 """)
@@ -1127,8 +1134,9 @@ def main():
     only = os.environ.get("CUTOUT_IT_ONLY", "")
     if only:  # development: CUTOUT_IT_ONLY=fairness,... runs just those
         for name in only.split(","):
-            globals()["test_" + {"fairness": "keepalive_fairness", "watchdog": "timeouts_and_watchdog",
-                                 "systemd": "socket_activation"}.get(name, name)](tmp, photos, refs)
+            fn = "test_" + {"fairness": "keepalive_fairness", "watchdog": "timeouts_and_watchdog",
+                            "systemd": "socket_activation"}.get(name, name)
+            (globals().get(fn) or getattr(hostile, fn))(tmp, photos, refs)
         print(f"{passed} passed, {failed} failed")
         return 1 if failed else 0
     fport, port = free_port(), free_port()
@@ -1159,6 +1167,9 @@ def main():
     test_keepalive_fairness(tmp, photos)
     test_timeouts_and_watchdog(tmp, photos)
     test_socket_activation(tmp, photos, refs)
+    hostile.test_silent_clients(tmp, photos)
+    hostile.test_timeouts_direct(tmp, photos)
+    hostile.test_recycle_drain(tmp, photos)
     if not os.environ.get("CUTOUT_IT_SKIP_UPSTREAM"):
         test_upstream(tmp, photos, refs)
     for name in ("lighttpd", "apache"):
