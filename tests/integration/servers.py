@@ -258,6 +258,7 @@ NGINX_BODY = """
     upstream cutout {{
         server 127.0.0.1:{fport};
         keepalive {keepalive};
+        keepalive_timeout 60s;  # < limits.idle_timeout_s, as fcgi/conf/nginx.conf
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -1047,7 +1048,7 @@ LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
 LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
 DocumentRoot {prefix}
-ProxyPass "/" "fcgi://127.0.0.1:{fport}/" enablereuse=on
+ProxyPass "/" "fcgi://127.0.0.1:{fport}/" enablereuse=on ttl=60
 """
 
 
