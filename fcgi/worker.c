@@ -100,6 +100,10 @@ static void *request_thread(void *arg)
             board_add(&w->h.b->write_timeouts, 1);
             log_msg(CF_LOG_INFO, "answer not read within write_timeout_s: connection closed");
         }
+        /* Closing, libfcgi reads what the client still sends until it
+         * has been quiet for 2 s (so that no reset destroys the answer):
+         * bounded, or a trickle after a 413 would hold the thread. */
+        conns_watch(&w->pool, fd, mono_now() + w->cfg->read_timeout_s);
         FCGX_Finish_r(&req); /* closes the connection unless it is kept */
         board_sub(&w->h.slot->busy_threads, 1);
         kept = req.ipcFd >= 0;

@@ -252,9 +252,24 @@ def test_timeouts_direct(tmp, photos, refs=None):
         t = time.time()
         s.sendall(fcgi_record(STDIN, b"x"))
         r = fcgi_answer(s, 5)
-        s.close()
         S.check(f"max_body_bytes: byte max + 1 -> 413 at once ({time.time() - t:.2f} s), nothing more read",
                 r and r[0] == 413 and S.is_error_json(r[2], "too_large"), str(r and r[:2]))
+        # The client trickles on: libfcgi's lingering close reads (and drops)
+        # until 2 s of quiet, which a byte every 0.5 s never gives; the read
+        # deadline still ends it.
+        t, closed = time.time(), False
+        s.settimeout(0.5)
+        while not closed and time.time() - t < 10:
+            try:
+                s.sendall(fcgi_record(STDIN, b"x"))
+                closed = s.recv(4096) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        s.close()
+        S.check(f"max_body_bytes: a client trickling on after the 413 is cut ({time.time() - t:.1f} s <= "
+                "read_timeout_s 2 + 2 s)", closed and time.time() - t <= 4.5)
         r = fcgi_request(fport, "POST", "/remove", b"x" * maxb)
         S.check("max_body_bytes: a body of exactly max bytes is read (not 413)", r and r[0] not in (413,),
                 str(r and r[:2]))
@@ -367,4 +382,42 @@ def test_recycle_drain(tmp, photos, refs=None):
     finally:
         if stuck:
             stuck.close()
+        srv.stop()
+
+
+def test_overload_early(tmp, photos, refs=None):
+    """queue_depth 0 (auto), request_timeout_s 2, 1 worker x 8 threads,
+    batches of 1: a burst of 16 is answered 200 or, at once, 503 with
+    Retry-After for the images that would wait past the deadline; before,
+    they waited in a queue of 64 and got 504 after 2 s."""
+    timeout = 2
+    srv, fport, prefix, up = start_server(tmp, "overload", workers=1, threads=8, batch_size=1, delay=0,
+                                          timeout=timeout, queue_depth=0)
+    cat = open(photos["chelsea"], "rb").read()
+    try:
+        if not S.check("overload: cutout-fcgi (queue_depth auto, request_timeout_s 2) up", up):
+            return
+        fcgi_request(fport, "POST", "/remove?mask=1", cat)  # warm-up: times a forward pass
+        results = [None] * 16
+
+        def one(i):
+            results[i] = timed(lambda: fcgi_request(fport, "POST", "/remove?mask=1", cat, timeout=30))
+
+        th = [threading.Thread(target=one, args=(i,)) for i in range(len(results))]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join(60)
+        codes = [r[0][0] if r and r[0] else None for r in results]
+        busy = [(r, dt) for r, dt in results if r and r[0] == 503]
+        slowest = max((dt for _, dt in busy), default=0)
+        print(f"     overload: {sorted(codes, key=str)}; slowest 503 after {slowest:.2f} s", flush=True)
+        S.check("overload: a burst -> only 200, 503 (and 504 past the estimate)",
+                all(c in (200, 503, 504) for c in codes), str(codes))
+        S.check(f"overload: the images that would wait past request_timeout_s -> 503 early "
+                f"({len(busy)} of 16, slowest {slowest:.2f} s < {timeout} s) with Retry-After",
+                busy and slowest < timeout and all(r[1].get("retry-after") == "1" and
+                                                   S.is_error_json(r[2], "overloaded") for r, _ in busy),
+                str(codes))
+    finally:
         srv.stop()
