@@ -154,8 +154,14 @@ def test_silent_clients(tmp, photos, refs=None):
         def series(n=12):
             out = []
             for _ in range(n):
-                r, dt = timed(lambda: S.request(port, "POST", "/remove?mask=1", cat, timeout=30)[0])
-                out.append((r, dt))
+                t = time.time()
+                try:
+                    r = S.request(port, "POST", "/remove?mask=1", cat, timeout=20)[0]
+                except Exception as e:  # noqa: BLE001 - a stolen thread: reported below
+                    r = repr(e)
+                out.append((r, time.time() - t))
+                if r != 200:
+                    break  # the check fails anyway; no need to wait out the rest
             return out
 
         base = series()
@@ -371,11 +377,16 @@ def test_recycle_drain(tmp, photos, refs=None):
             closed = True
         new = [p for p in seen if p != old and "ready" in seen[p]]
         o = seen.get(old, {})
-        print(f"     recycle: old worker {old} {sorted((k, round(v - o.get('recycling', v), 2)) for k, v in o.items())}, "
-              f"new {new}", flush=True)
+        t_first = min(o.values(), default=0)
+        print(f"     recycle: old worker {old}: {sorted((round(v - t_first, 2), k) for k, v in o.items())}, "
+              f"replacements {new}", flush=True)
         S.check("recycle: requests answered", codes == [200, 200], str(codes))
-        S.check("recycle: the replacement was ready before the old worker began to drain",
-                new and "draining" in o and seen[new[0]]["ready"] <= o["draining"], str(seen))
+        # The old worker is seen serving on ("recycling") after max_requests,
+        # and its replacement is ready before it drains. (Before, it stopped
+        # accepting at once and requests waited for the replacement's start.)
+        S.check("recycle: the old worker serves on (recycling) until its replacement is ready, then drains",
+                new and "recycling" in o and "draining" in o and
+                o["recycling"] <= seen[new[0]]["ready"] <= o["draining"], str(seen))
         left = o.get("gone", 1e9) - o.get("draining", 0)
         S.check(f"recycle: the old worker left {left:.1f} s after its drain began, a stuck connection "
                 f"open (<= drain_timeout_s {drain} + 1.5 s)", left <= drain + 1.5 and closed, str(o))
