@@ -214,9 +214,11 @@ static void *infer_main(void *arg)
             j->state = 1;
             batch[n++] = j;
         }
+        q->running = 1;
         pthread_mutex_unlock(&q->mu);
         run_batch(q, batch, n);
         pthread_mutex_lock(&q->mu);
+        q->running = 0;
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -283,16 +285,18 @@ fail:
     return -1;
 }
 
-/* Under mu: 1 when a new input would wait longer than request_timeout_s
- * for its forward pass. It waits for the batch running now and for the
- * ceil((len + 1) / max_batch) batches ahead of and with it, each taking
- * about batch_s (measured: moving average of the passes so far; none yet:
- * no estimate). Such a request would only end in 504 after the whole
- * timeout: it is refused with 503 now, while the queue is not yet full. */
+/* Under mu: 1 when a new input would not have its forward pass done
+ * within request_timeout_s. It waits for the batch running now (if any)
+ * and for the ceil((len + 1) / max_batch) batches ahead of and with it,
+ * each taking about batch_s (a moving average of the passes so far; none
+ * yet: no estimate). Such a request would only end in 504 after the whole
+ * timeout: it is refused with 503 now, while the queue is not yet full.
+ * An idle worker always takes it: the estimate may be stale (one slow
+ * pass), and only a pass can bring it up to date. */
 static int wait_too_long(const infer_queue *q)
 {
-    if (!q->bound_wait || q->batch_s <= 0) return 0;
-    int batches = (q->len + 1 + q->max_batch - 1) / q->max_batch + 1;
+    if (!q->bound_wait || q->batch_s <= 0 || (!q->len && !q->running)) return 0;
+    int batches = (q->len + 1 + q->max_batch - 1) / q->max_batch + q->running;
     return batches * q->batch_s > q->timeout_s;
 }
 

@@ -50,6 +50,7 @@ typedef struct {
     int bound_wait;   /* queue_depth auto: refuse what would wait past timeout_s */
     double timeout_s; /* request_timeout_s */
     double batch_s;   /* moving average of a forward pass (0: none yet) */
+    int running;      /* a batch is in its forward pass */
     int expected; /* requests preparing an input (infer_expect): company worth waiting for */
     infer_model models[CF_MAX_MODELS];
     int n_models;
