@@ -15,10 +15,11 @@
  * fewer requests (in flight + waiting, from the status board); otherwise
  * after ACCEPT_DEFER_S, when the better placed worker has not taken it.
  * Connections are accepted one at a time so that the next one sees the new
- * load. At most max_conns are open; at the bound, the idle connection unused
- * for longest is closed to make room (the web server reuses its most
- * recently freed connection first, so the oldest is the least likely to be
- * in use).
+ * load. At most max_conns are open; at the bound, an idle connection is
+ * closed to make room: one that never carried a request (a flood of silent
+ * connections must not push out the web server's kept ones), else the one
+ * unused for longest (the web server reuses its most recently freed
+ * connection first, so the oldest is the least likely to be in use).
  *
  * A connection costs a request thread only once it carries a whole request
  * head: the poller peeks (MSG_PEEK, nothing consumed) at what arrived and
