@@ -346,7 +346,10 @@ static void *poller_main(void *arg)
             for (int j = 0; j < m; j++)
                 for (int i = 0; i < p->idle_len; i++)
                     if (p->idle[i].fd == ev[j].data.fd && p->idle[i].first > 0) {
-                        check_idle(p, i);
+                        /* A half-sent head whose sender has closed can
+                         * never be completed: closed now, not at read_s. */
+                        if (!check_idle(p, i) && (ev[j].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                            close_conn(p, take_idle(p, i));
                         break;
                     }
         }
