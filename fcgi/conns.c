@@ -16,6 +16,7 @@
 
 #include "infer.h" /* mono_now */
 #include "log.h"
+#include "reqhead.h"
 
 /* See poller_main. */
 #define ACCEPT_DEFER_S 0.005
@@ -83,29 +84,6 @@ static void push_ready(conns *p, conns_entry e)
     pthread_cond_signal(&p->ready_cv);
 }
 
-/* FastCGI record types (the FastCGI specification). */
-#define FCGI_BEGIN_REQUEST 1
-#define FCGI_PARAMS 4
-
-/* 1 when the n bytes peeked hold a whole request head: complete records up
- * to the empty PARAMS record that ends the parameters. Anything else a
- * thread can settle at once (another record type, a version that is not
- * FastCGI 1: libfcgi answers or refuses it) counts as whole as well. */
-static int head_complete(const unsigned char *b, size_t n)
-{
-    size_t off = 0;
-    while (off + 8 <= n) {
-        unsigned type = b[off + 1];
-        size_t clen = ((size_t)b[off + 4] << 8) | b[off + 5], end = off + 8 + clen + b[off + 6];
-        if (b[off] != 1) return 1;
-        if (end > n) return 0;
-        if (type == FCGI_PARAMS && clen == 0) return 1;
-        if (type != FCGI_BEGIN_REQUEST && type != FCGI_PARAMS) return 1;
-        off = end;
-    }
-    return 0;
-}
-
 /* Looks at idle connection i: a whole request head on it sends it to the
  * ready queue; the web server closed it (EOF) or it broke: closed; a
  * partial head is watched for more (edge-triggered). Returns 1 when it
@@ -119,7 +97,7 @@ static int check_idle(conns *p, int i)
         close_conn(p, take_idle(p, i));
         return 1;
     }
-    if (!head_complete(p->peek, (size_t)k) && k < CONNS_PEEK_MAX) {
+    if (!reqhead_complete(p->peek, (size_t)k) && k < CONNS_PEEK_MAX) {
         if (e->first == 0) {
             e->first = mono_now();
             struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = e->fd};
