@@ -492,10 +492,22 @@ static const cf_key keys[] = {
         "memory for image work per worker, reserved per request from the image header before "
         "decoding (waits when full, 413 when one image needs more); 0: half the machine's memory "
         "over workers"),
-    INT("limits.queue_depth", queue_depth, 1, 100000, "64",
-        "images waiting for the network per worker (503 beyond)"),
+    INT("limits.queue_depth", queue_depth, 0, 100000, "0",
+        "images waiting for the network per worker (503 beyond); 0: auto, 503 when an image "
+        "would wait past request_timeout_s (at most 64)"),
     {"limits.max_connections", T_INT, FIELD(max_connections), 1, 65536, NULL, NULL, "64", NULL,
      note_max_connections, "FastCGI connections open per worker (at least threads)"},
+    INT("limits.idle_timeout_s", idle_timeout_s, 1, 86400, "75",
+        "a kept FastCGI connection with no request is closed after this (keep it above the web "
+        "server's upstream keepalive_timeout)"),
+    INT("limits.read_timeout_s", read_timeout_s, 1, 86400, "30",
+        "a request's head must arrive within this of its first byte (a new connection's: of the "
+        "accept); its body too, plus 1 s per 4 KiB received; else the connection is closed"),
+    INT("limits.write_timeout_s", write_timeout_s, 1, 86400, "30",
+        "an answer the client does not read for this long is cut (connection closed)"),
+    INT("limits.drain_timeout_s", drain_timeout_s, 1, 86400, "60",
+        "a draining worker (SIGHUP, SIGTERM, max_requests) closes what is still busy after this "
+        "and exits"),
     {"output.format", T_ENUM, FIELD(out_format), 0, 0, "png|webp|jpeg", out_formats, "png", NULL,
      NULL, "the answer's format when the request names none"},
     INT("output.png_compression", png_compression, 0, 9, "3", "zlib level of PNG answers"),

@@ -47,6 +47,7 @@ typedef struct {
     long long max_body_bytes, max_pixels;
     int max_dimension, min_dimension, request_timeout_s, queue_depth;
     int max_connections;        /* open FastCGI connections per worker */
+    int idle_timeout_s, read_timeout_s, write_timeout_s, drain_timeout_s; /* conns.h */
     int out_format;             /* cutout_image_format */
     int png_compression, webp_quality, jpeg_quality;
     int max_memory_mb;          /* image work per worker; 0: from the machine (cf_max_memory_mb) */

@@ -45,8 +45,11 @@ static void test_defaults(void)
           "defaults: models {default: u2netp, paths: {u2netp: models/u2netp.onnx}}");
     check(c.batch_max_size == 8 && c.batch_max_delay_ms == 5, "defaults: batch 8 / 5 ms");
     check(c.max_body_bytes == 20971520 && c.max_pixels == 40000000 && c.max_dimension == 12000 &&
-              c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 64,
+              c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 0,
           "defaults: limits as fcgi/README.md");
+    check(c.idle_timeout_s == 75 && c.read_timeout_s == 30 && c.write_timeout_s == 30 &&
+              c.drain_timeout_s == 60,
+          "defaults: idle/read/write/drain_timeout_s 75/30/30/60");
     check(c.max_connections == 64, "defaults: limits.max_connections 64 (per worker)");
     check(c.out_format == CUTOUT_FORMAT_PNG && c.png_compression == 3 && c.webp_quality == 90 &&
               c.jpeg_quality == 90 && c.max_requests == 0,
