@@ -32,34 +32,38 @@ size_t cut_wino_scratch_floats(const bk_conv_desc *d)
     return (size_t)WINO_POS * pos_stride(d->cin) + (size_t)d->cout * WINO_M_CO;
 }
 
-void cut_wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp)
+/* The six values of G·x for one column (or row) x of three: G's rows are
+ * (1/4, 0, 0), (-1/6, -1/6, -1/6), (-1/6, 1/6, -1/6), (1/24, 1/12, 1/6),
+ * (1/24, -1/12, 1/6), (0, 0, 1); shared sums computed once. */
+static inline void g_apply(double x0, double x1, double x2, double out[6])
 {
-    static const double G[6][3] = {
-        {1.0 / 4, 0, 0},
-        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-        {1.0 / 24, 1.0 / 12, 1.0 / 6},
-        {1.0 / 24, -1.0 / 12, 1.0 / 6},
-        {0, 0, 1},
-    };
+    double e = x0 + x2, f = x0 / 24 + x2 / 6, h = x1 / 12;
+    out[0] = x0 / 4;
+    out[1] = -(e + x1) / 6;
+    out[2] = -(e - x1) / 6;
+    out[3] = f + h;
+    out[4] = f - h;
+    out[5] = x2;
+}
+
+void cut_wino_transform_weights_rows(const bk_conv_desc *d, float *U, int co0, int co1)
+{
     size_t mk = (size_t)d->cout * d->cin;
-    /* Row-major per position first: U[p][co][ci]. */
-    for (int co = 0; co < d->cout; co++)
-        for (int ci = 0; ci < d->cin; ci++) {
+    for (int co = co0; co < co1; co++) {
+        size_t first;
+        int step;
+        cut_gemm_packed_a_row(d->cout, d->cin, co, &first, &step);
+        float *dst = U + first;
+        for (int ci = 0; ci < d->cin; ci++, dst += step) {
             const float *g = d->weight + ((size_t)co * d->cin + ci) * 9;
-            double t[6][3]; /* G·g */
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    double u = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
-                    U[(size_t)(i * 6 + j) * mk + (size_t)co * d->cin + ci] = (float)u;
-                }
+            double t[3][6]; /* G·g, column by column of g */
+            for (int j = 0; j < 3; j++) g_apply(g[j], g[3 + j], g[6 + j], t[j]);
+            for (int i = 0; i < 6; i++) {
+                double u[6]; /* row i of (G·g)·Gᵀ */
+                g_apply(t[0][i], t[1][i], t[2][i], u);
+                for (int j = 0; j < 6; j++) dst[(size_t)(i * 6 + j) * mk] = (float)u[j];
+            }
         }
-    for (int pos = 0; pos < WINO_POS; pos++) {
-        cut_gemm_pack_a(U + pos * mk, (size_t)d->cin, d->cout, d->cin, tmp);
-        memcpy(U + pos * mk, tmp, mk * sizeof(float));
     }
 }
 
