@@ -53,7 +53,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 # The test scripts ask it whether this build has an OpenCL backend.
 export CUTOUT_OPENCL
 
-.PHONY: all test asan-build symbols-test unit-test sanitize-test reference-test model-test integration-test browser-test run bench install clean deps
+.PHONY: all test asan-build symbols-test unit-test sanitize-test reference-test model-test integration-test browser-test run bench bench-report install clean deps
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
@@ -175,6 +175,11 @@ run: deps
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# The throughput tuner's report: sweeps, plots, bench/results/REPORT.md
+# (bench/README.md). BENCH_REPORT_FLAGS=--quick for the ~2-minute version.
+bench-report: all
+	bench/report $(BENCH_REPORT_FLAGS) $(BUILD)
 
 deps:
 	tools/install-deps
