@@ -32,18 +32,20 @@ size_t cut_wino_scratch_floats(const bk_conv_desc *d)
     return (size_t)WINO_POS * pos_stride(d->cin) + (size_t)d->cout * WINO_M_CO;
 }
 
-/* The six values of G·x for one column (or row) x of three: G's rows are
- * (1/4, 0, 0), (-1/6, -1/6, -1/6), (-1/6, 1/6, -1/6), (1/24, 1/12, 1/6),
- * (1/24, -1/12, 1/6), (0, 0, 1); shared sums computed once. */
+/* The six values of G·x for one column (or row) x of three, summed in the
+ * same order as the matrix product so that U is bit-for-bit what it was
+ * when the transform was written as two plain products. */
 static inline void g_apply(double x0, double x1, double x2, double out[6])
 {
-    double e = x0 + x2, f = x0 / 24 + x2 / 6, h = x1 / 12;
-    out[0] = x0 / 4;
-    out[1] = -(e + x1) / 6;
-    out[2] = -(e - x1) / 6;
-    out[3] = f + h;
-    out[4] = f - h;
-    out[5] = x2;
+    static const double G[6][3] = {
+        {1.0 / 4, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+        {0, 0, 1},
+    };
+    for (int r = 0; r < 6; r++) out[r] = G[r][0] * x0 + G[r][1] * x1 + G[r][2] * x2;
 }
 
 void cut_wino_transform_weights_rows(const bk_conv_desc *d, float *U, int co0, int co1)
