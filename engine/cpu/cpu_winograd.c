@@ -37,26 +37,24 @@ size_t cut_wino_scratch_floats(const bk_conv_desc *d)
  * when the transform was written as two plain products. */
 static inline void g_apply(double x0, double x1, double x2, double out[6])
 {
-    static const double G[6][3] = {
-        {1.0 / 4, 0, 0},
-        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-        {1.0 / 24, 1.0 / 12, 1.0 / 6},
-        {1.0 / 24, -1.0 / 12, 1.0 / 6},
-        {0, 0, 1},
-    };
-    for (int r = 0; r < 6; r++) out[r] = G[r][0] * x0 + G[r][1] * x1 + G[r][2] * x2;
+    for (int r = 0; r < 6; r++)
+        out[r] = WINO_G[r][0] * x0 + WINO_G[r][1] * x1 + WINO_G[r][2] * x2;
 }
 
 void cut_wino_transform_weights_rows(const bk_conv_desc *d, float *U, int co0, int co1)
 {
     size_t mk = (size_t)d->cout * d->cin;
+    int fast = cut_gemm_have_avx2();
     for (int co = co0; co < co1; co++) {
         size_t first;
         int step;
         cut_gemm_packed_a_row(d->cout, d->cin, co, &first, &step);
         float *dst = U + first;
-        for (int ci = 0; ci < d->cin; ci++, dst += step) {
+        int ci = 0;
+        if (fast)
+            for (; ci + 4 <= d->cin; ci += 4, dst += 4 * step)
+                cut_wino_weights4_avx2(d->weight + ((size_t)co * d->cin + ci) * 9, dst, step, mk);
+        for (; ci < d->cin; ci++, dst += step) {
             const float *g = d->weight + ((size_t)co * d->cin + ci) * 9;
             double t[3][6]; /* G·g, column by column of g */
             for (int j = 0; j < 3; j++) g_apply(g[j], g[3 + j], g[6 + j], t[j]);
