@@ -3,7 +3,7 @@
  * Transparent huge pages (madvise MADV_HUGEPAGE) were tried for these
  * buffers: 7× fewer faults, ~5% faster steady passes, but the kernel's
  * compaction on the huge-page faults made engine creation 1.5-4× slower and
- * unpredictable on a loaded machine (bench/results/load-2025-12-07.md). */
+ * unpredictable on a loaded machine (bench/results/load-2026-12-07.md). */
 #include "pretouch.h"
 
 #include <string.h>
