@@ -53,7 +53,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 # The test scripts ask it whether this build has an OpenCL backend.
 export CUTOUT_OPENCL
 
-.PHONY: all test asan-build symbols-test unit-test sanitize-test reference-test model-test integration-test browser-test fuzz fuzz-test soak run bench install clean deps
+.PHONY: all test asan-build symbols-test unit-test sanitize-test reference-test model-test integration-test browser-test fuzz fuzz-test soak run bench bench-report install clean deps
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
@@ -192,6 +192,11 @@ bench: all
 # 5k, 10k (at most +2% after the first 1,000); bench/results/soak-<date>.md.
 soak: all
 	/usr/bin/python3 bench/fcgi_soak.py --bin $(BUILD) --report bench/results/soak-$$(date +%F).md
+
+# The throughput tuner's report: sweeps, plots, bench/results/REPORT.md
+# (bench/README.md). BENCH_REPORT_FLAGS=--quick for the ~2-minute version.
+bench-report: all
+	bench/report $(BENCH_REPORT_FLAGS) $(BUILD)
 
 deps:
 	tools/install-deps
