@@ -9,10 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "remove_opts.h"
+#include "remove_run.h"
 #include "app_util.h"
-
-static double ms_since(double t) { return (mono_now() - t) * 1000.0; }
 
 /* The request thread's helpers while there are idle cores for them: with
  * as many requests in flight in the pool as the CPUs can give a full set of
@@ -42,113 +40,40 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
                               job_opts *o)
 {
     handler_ctx *h = rq->h;
-    const cf_config *c = h->cfg;
-    infer_model *m = &h->q->models[o->model];
-    r->model = m->name;
-    if (len == 0) {
-        resp_fail(r, 400, "bad_request", "no image in the request (send the image as the body or as the multipart field 'file')");
-        return;
-    }
-    if (cutout_image_sniff(data, len) == CUTOUT_FORMAT_UNKNOWN) {
-        resp_fail(r, 415, "unsupported_media_type", "not a PNG, JPEG or WebP image");
-        return;
-    }
+    r->model = h->q->models[o->model].name;
+    if (remove_check(data, len, r)) return;
     if (infer_full(h->q)) { /* refuse before spending time on decoding */
         board_add(&h->b->queue_full, 1);
         r->retry_after = 1;
         resp_fail(r, 503, "overloaded", "the inference queue is full; retry later");
         return;
     }
-    double deadline = rq->t0 + c->request_timeout_s;
+    double deadline = rq->t0 + h->cfg->request_timeout_s;
     if (mono_now() >= deadline) { /* waited that long for a free request thread */
         timed_out(rq, r);
         return;
     }
-    cutout_image img = {0}, mask = {0}, out = {0};
-    infer_job *job = NULL;
-    char err[512];
+    remove_work w;
     infer_expect(h->q); /* settled by infer_submit, or below */
-    int expecting = 1;
-    double t = mono_now();
-    cutout_image_limits lim = {(uint64_t)c->max_pixels, c->max_dimension, 1};
-    int rc = cutout_image_decode(data, len, &lim, (cutout_decode_flags){0}, &img, NULL, err, sizeof err);
-    r->decode_ms = ms_since(t);
-    if (rc == CUTOUT_E_LIMIT) {
-        resp_fail(r, 413, "too_large", "%s", err);
+    if (remove_prepare(h, helpers(rq), data, len, o, r, &w)) {
+        infer_unexpect(h->q);
         goto done;
     }
-    if (rc == CUTOUT_E_UNSUPPORTED) {
-        resp_fail(r, 415, "unsupported_media_type", "%s", err);
-        goto done;
-    }
-    if (rc == CUTOUT_E_NOMEM) {
-        resp_fail(r, 500, "internal", "out of memory while decoding");
-        goto done;
-    }
-    if (rc) {
-        resp_fail(r, 422, "undecodable_image", "the image could not be decoded: %s", err);
-        goto done;
-    }
-    if (img.width < c->min_dimension || img.height < c->min_dimension) {
-        resp_fail(r, 422, "image_too_small", "the image is %dx%d; both sides must be at least %d pixels",
-             img.width, img.height, c->min_dimension);
-        goto done;
-    }
-    job = infer_job_new(o->model, m->size);
-    if (!job) {
-        resp_fail(r, 500, "internal", "out of memory");
-        goto done;
-    }
-    t = mono_now();
-    rc = cutout_pipeline_preprocess(&img, m->size, m->mean, m->std, job->input, helpers(rq), err,
-                                    sizeof err);
-    r->decode_ms += ms_since(t);
-    if (rc) {
-        resp_fail(r, 500, "internal", "preprocessing failed: %s", err);
-        goto done;
-    }
-    expecting = 0;
-    if (infer_submit(h->q, job)) {
+    if (infer_submit(h->q, w.job)) {
         board_add(&h->b->queue_full, 1);
         r->retry_after = 1;
         resp_fail(r, 503, "overloaded", "the inference queue is full; retry later");
         goto done;
     }
-    rc = infer_wait(h->q, job, deadline);
+    int rc = infer_wait(h->q, w.job, deadline);
     if (rc) {
-        if (rc == -2) job = NULL; /* abandoned: the inference thread frees it */
+        if (rc == -2) w.job = NULL; /* abandoned: the inference thread frees it */
         timed_out(rq, r);
         goto done;
     }
-    r->queue_ms = (job->t_start - job->t_enqueue) * 1000.0;
-    r->infer_ms = (job->t_end - job->t_start) * 1000.0;
-    r->batch = job->batch_n;
-    board_add(&h->b->queue_us, (uint64_t)(r->queue_ms * 1000.0));
-    if (job->status) {
-        resp_fail(r, 500, "internal", "inference failed: %s", job->err);
-        goto done;
-    }
-    t = mono_now();
-    cutout_pool *tp = helpers(rq);
-    rc = cutout_pipeline_mask(job->pred, m->size, img.width, img.height, &mask, tp, err,
-                              sizeof err);
-    if (!rc) rc = cutout_render(&img, &mask, &o->ropt, &out, tp, err, sizeof err);
-    /* PNGs are deflated in strips on the helpers (eopt.png_strips): c=1 latency. */
-    if (!rc)
-        rc = cutout_image_encode(&out, &o->eopt, &r->image, &r->image_len, tp, err, sizeof err);
-    r->encode_ms = ms_since(t);
-    if (rc) {
-        resp_fail(r, 500, "internal", "building the output failed: %s", err);
-        goto done;
-    }
-    r->status = 200;
-    snprintf(r->ctype, sizeof r->ctype, "%s", o->ctype);
+    remove_finish(h, helpers(rq), &w, o, r);
 done:
-    if (expecting) infer_unexpect(h->q);
-    cutout_image_free(&img);
-    cutout_image_free(&mask);
-    cutout_image_free(&out);
-    infer_job_free(job);
+    remove_work_free(&w);
 }
 
 /* The query, then the body (raw image or multipart), then the options:
