@@ -93,7 +93,7 @@ FCGI_SRC := $(wildcard fcgi/*.c)
 FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(FCGI_SRC))
 
 $(BUILD)/cutout-fcgi: $(FCGI_OBJ) $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfcgi -lyaml $(LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfcgi -lyaml -lsqlite3 $(LDLIBS)
 
 # Unit tests of the server's parsers compile the fcgi/ source they test.
 $(BUILD)/tests/test_config: LDLIBS += -lyaml

@@ -66,9 +66,10 @@ void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cu
     request_id(rq);
 }
 
-int req_read_body(request *rq, response *r)
+int req_read_body(request *rq, response *r) { return req_read_body_max(rq, r, rq->h->cfg->max_body_bytes); }
+
+int req_read_body_max(request *rq, response *r, long long max)
 {
-    long long max = rq->h->cfg->max_body_bytes;
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", rq->req->envp);
     rq->content_length = -1;
     if (cl && *cl) {

@@ -35,6 +35,7 @@ static int ends_with(const char *s, const char *suffix)
 
 static void route_request(request *rq, response *r)
 {
+    if (ep_jobs_route(rq, r)) return; /* /jobs, /jobs/ID/... (ep_jobs.c) */
     const route *rt = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !rt; i++)
         if (ends_with(rq->path, routes[i].suffix)) rt = &routes[i];
