@@ -361,7 +361,7 @@ def test_cli(port, tmp, photos, refs):
         shutil.copy(p, src)
     with open(os.path.join(src, "broken.jpg"), "wb") as f:
         f.write(b"\xff\xd8\xff garbage")
-    r = subprocess.run([cli, "--server", f"http://127.0.0.1:{port}", src, "-o", out, "--max-width", "256"],
+    r = subprocess.run([cli, "--server", f"http://127.0.0.1:{port}", src, "-o", out, "--max-size", "256x1000000"],
                        capture_output=True, text=True, timeout=300)
     got = sorted(os.listdir(out)) if os.path.isdir(out) else []
     check("cutout --server DIR -o OUT: exit 1 naming the failed file, the others downloaded",
@@ -371,7 +371,7 @@ def test_cli(port, tmp, photos, refs):
                for k, p in enumerate(photos)) if len(got) == 4 else False
     check("cutout --server: the results equal POST /remove's bytes", same)
     os.remove(os.path.join(src, "broken.jpg"))
-    r = subprocess.run([cli, "--server", f"http://127.0.0.1:{port}", src, "-o", out + "2", "--max-width", "256"],
+    r = subprocess.run([cli, "--server", f"http://127.0.0.1:{port}", src, "-o", out + "2", "--max-size", "256x1000000"],
                        capture_output=True, text=True, timeout=300)
     check("cutout --server: exit 0 when every item succeeds, progress on stderr",
           r.returncode == 0 and "%" in r.stderr, f"rc {r.returncode} {r.stderr[-300:]}")
