@@ -18,13 +18,6 @@
 
 #define JOBS_LIST_MAX 100
 
-static double epoch_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int method_is(const request *rq, const char *m) { return !strcmp(rq->method, m); }
 
 static int is_get(const request *rq) { return method_is(rq, "GET") || method_is(rq, "HEAD"); }
@@ -136,12 +129,8 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
     jobs_ctx *jc = jobs_get();
     const cf_config *c = rq->h->cfg;
     form_params p;
-    p.n = 0;
     char err[256];
-    if (form_parse_urlencoded(rq->query, strlen(rq->query), &p, err, sizeof err)) {
-        resp_fail(r, 400, "bad_parameter", "%s", err);
-        return;
-    }
+    if (ro_query(rq, r, &p)) return;
     /* Every file within max_body_bytes, and multipart framing besides. */
     long long max = (long long)c->jobs_max_items * c->max_body_bytes + (1 << 20);
     if (req_read_body_max(rq, r, max)) return;
@@ -221,7 +210,7 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
         resp_fail(r, 500, "internal", "no random bytes for a job id");
         goto out;
     }
-    job.created = epoch_now();
+    job.created = jobs_now();
     job.expires = job.created + c->jobs_ttl_s;
     /* Inputs durable first; the job becomes visible (claimable) only
      * when all of them are. */
@@ -271,12 +260,7 @@ void ep_jobs_list(request *rq, response *r, const char *base)
 {
     jobs_ctx *jc = jobs_get();
     form_params p;
-    p.n = 0;
-    char err[256];
-    if (form_parse_urlencoded(rq->query, strlen(rq->query), &p, err, sizeof err)) {
-        resp_fail(r, 400, "bad_parameter", "%s", err);
-        return;
-    }
+    if (ro_query(rq, r, &p)) return;
     const char *status = form_get(&p, "status"), *after = form_get(&p, "after"), *v;
     static const char *known[] = {"queued", "running", "done", "failed", "cancelled"};
     int ok = !status || !*status;
@@ -299,7 +283,7 @@ void ep_jobs_list(request *rq, response *r, const char *base)
         resp_fail(r, 500, "internal", "out of memory");
         return;
     }
-    double now = epoch_now();
+    double now = jobs_now();
     int n = jc->store->ops->list(jc->store, status ? status : "", after ? after : "", limit, jobs, now);
     if (n < 0) {
         resp_fail(r, 500, "internal", "the job store could not be read");

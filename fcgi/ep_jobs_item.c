@@ -19,18 +19,11 @@
 /* The internal location nginx maps onto jobs.dir (fcgi/conf/nginx.conf). */
 #define X_ACCEL_PREFIX "/cutout-jobs-files/"
 
-static double epoch_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* The job and its items, or r failed (404). */
 static int load(response *r, const char *id, js_job *j, js_item **items, int *n)
 {
     jobs_ctx *jc = jobs_get();
-    int rc = jc->store->ops->get(jc->store, id, epoch_now(), j, items, n);
+    int rc = jc->store->ops->get(jc->store, id, jobs_now(), j, items, n);
     if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
     else if (rc < 0) resp_fail(r, 500, "internal", "the job store could not be read");
     return rc ? -1 : 0;

@@ -81,12 +81,7 @@ done:
 static void remove_image(request *rq, response *r, int rembg)
 {
     form_params p;
-    p.n = 0;
-    char err[256];
-    if (form_parse_urlencoded(rq->query, strlen(rq->query), &p, err, sizeof err)) {
-        resp_fail(r, 400, "bad_parameter", "%s", err);
-        return;
-    }
+    if (ro_query(rq, r, &p)) return;
     if (req_read_body(rq, r)) return;
     const uint8_t *data = rq->body;
     size_t len = rq->body_len;

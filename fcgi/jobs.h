@@ -32,6 +32,10 @@ jobs_ctx *jobs_get(void);
 /* New items were stored: the runner looks now instead of at its next poll. */
 void jobs_wake(void);
 
+/* Wall-clock seconds (job times are epoch seconds: shown to clients, and
+ * compared across restarts). */
+double jobs_now(void);
+
 /* 32 hex digits from 128 bits of getrandom; 0 or -1. */
 int jobs_new_id(char out[JOB_ID_LEN]);
 

@@ -43,13 +43,6 @@ void jobs_wake(void)
     pthread_mutex_unlock(&mu);
 }
 
-static double epoch_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Field 22 of /proc/PID/stat: the process's start time in clock ticks,
  * so that a new process that got a dead one's PID is not taken for it. */
 static int start_time(long pid, unsigned long long *out)
@@ -83,7 +76,7 @@ static void sweep(void)
     int n = s->ops->requeue_dead(s, owner_alive);
     if (n > 0) log_msg(CF_LOG_WARN, "jobs: %d item(s) left running by a dead process queued again", n);
     char ids[EXPIRE_BATCH][JOB_ID_LEN];
-    int k = s->ops->expire(s, epoch_now(), ids, EXPIRE_BATCH);
+    int k = s->ops->expire(s, jobs_now(), ids, EXPIRE_BATCH);
     for (int i = 0; i < k; i++) spool_job_remove(ctx.dir, ids[i]);
     if (k > 0) log_msg(CF_LOG_INFO, "jobs: %d expired job(s) deleted", k);
 }
@@ -107,7 +100,7 @@ static void finish_failed(item_run *it)
     size_t n = it->r.body.len;
     while (n && it->r.body.p[n - 1] == '\n') n--;
     snprintf(res.error, sizeof res.error, "%.*s", (int)n, it->r.body.p ? it->r.body.p : "");
-    ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, epoch_now());
+    ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, jobs_now());
 }
 
 static const char *ext_of(const char *ctype)
@@ -127,7 +120,7 @@ static void finish_done(item_run *it)
     if (spool_write(ctx.dir, it->c.id, res.result, it->r.image, it->r.image_len)) {
         int e = errno;
         if (e == ENOENT) { /* the job was deleted meanwhile */
-            ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, epoch_now());
+            ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, jobs_now());
             return;
         }
         resp_fail(&it->r, e == ENOSPC || e == EDQUOT ? 507 : 500, e == ENOSPC || e == EDQUOT ? "insufficient_storage" : "internal",
@@ -135,7 +128,7 @@ static void finish_done(item_run *it)
         finish_failed(it);
         return;
     }
-    if (ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, epoch_now()) == 1) {
+    if (ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, jobs_now()) == 1) {
         char p[4096]; /* cancelled meanwhile: its files are going */
         if (!spool_path(ctx.dir, it->c.id, res.result, p, sizeof p)) unlink(p);
     }
@@ -236,7 +229,7 @@ static void *runner_main(void *arg)
             next_sweep = now + SWEEP_EVERY_S;
         }
         int n = 0;
-        if (!infer_busy(ctx.h->q)) n = ctx.store->ops->claim(ctx.store, ctx.owner, max, claims, epoch_now());
+        if (!infer_busy(ctx.h->q)) n = ctx.store->ops->claim(ctx.store, ctx.owner, max, claims, jobs_now());
         if (n > 0) {
             run_batch(claims, n);
             continue;

@@ -33,21 +33,9 @@ from servers import check, request, multipart, wait_for, free_port  # noqa: E402
 
 OPTS = "max_width=256"  # an option, so that the job's options are seen to apply
 
-NGINX_JOBS_BODY = """
-    client_max_body_size 64m;
-    upstream cutout {{
-        server 127.0.0.1:{fport};
-        keepalive 4;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            include /etc/nginx/fastcgi_params;
-            fastcgi_pass cutout;
-            fastcgi_keep_conn on;
-            fastcgi_read_timeout 120s;
-        }}
-        # jobs.serve: x-accel-redirect (as fcgi/conf/nginx.conf)
+# jobs.serve: x-accel-redirect (as fcgi/conf/nginx.conf): the internal
+# location nginx sends results from, added to the tests' usual server block.
+INTERNAL = """
         location /cutout-jobs-files/ {{
             internal;
             alias {spool}/;
@@ -56,13 +44,16 @@ NGINX_JOBS_BODY = """
             add_header X-Model $upstream_http_x_model;  # upstream headers are not kept otherwise
         }}
     }}"""
+# POST /jobs is not resent to another connection (it creates a job).
+NGINX_JOBS_BODY = (S.NGINX_BODY.replace("client_max_body_size 8m", "client_max_body_size 64m")
+                   .replace("timeout non_idempotent;", "timeout;").rstrip()[:-len("}}")] + INTERNAL)
 
 
 def start_nginx(prefix, port, fport, spool):
     os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
     conf = os.path.join(prefix, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(S.nginx_conf(prefix, NGINX_JOBS_BODY.format(port=port, fport=fport, spool=spool)))
+        f.write(S.nginx_conf(prefix, NGINX_JOBS_BODY.format(port=port, fport=fport, spool=spool, keepalive=4)))
     return S.Proc(["nginx", "-p", prefix, "-c", conf, "-g", "daemon off;"], os.path.join(prefix, "nginx.out"))
 
 
