@@ -85,15 +85,16 @@ APP_UTIL_OBJ := $(BUILD)/tools/app_util.o
 $(BUILD)/cutout-bench: $(BUILD)/bench/cutout_bench.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/cutout: $(BUILD)/tools/cutout.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+# cutout --server (tools/cutout_client.c) talks HTTP with libcurl.
+$(BUILD)/cutout: $(BUILD)/tools/cutout.o $(BUILD)/tools/cutout_client.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lcurl $(LDLIBS)
 
 # The FastCGI server (fcgi/): libfcgi + libyaml on top of libcutout.
 FCGI_SRC := $(wildcard fcgi/*.c)
 FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(FCGI_SRC))
 
 $(BUILD)/cutout-fcgi: $(FCGI_OBJ) $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfcgi -lyaml $(LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfcgi -lyaml -lsqlite3 $(LDLIBS)
 
 # Unit tests of the server's parsers compile the fcgi/ source they test.
 $(BUILD)/tests/test_config: LDLIBS += -lyaml

@@ -450,6 +450,18 @@ int cf_max_memory_mb(const cf_config *c)
     return mb < 256 ? 256 : mb > INT_MAX ? INT_MAX : (int)mb;
 }
 
+static int check_jobs_store(ctx *x, const node *v, cf_config *c)
+{
+    const char *s = c->jobs_store;
+    if (!s[0] || (!strncmp(s, "sqlite:", 7) && s[7])) return 0;
+    return failf(x, v->line, v->col, "jobs.store: expected sqlite:PATH (redis:// is not implemented yet), found '%s'", s);
+}
+
+static int check_jobs_dir(ctx *x, const node *v, cf_config *c)
+{
+    return c->jobs_dir[0] ? 0 : failf(x, v->line, v->col, "jobs.dir: empty");
+}
+
 static const int out_formats[] = {CUTOUT_FORMAT_PNG, CUTOUT_FORMAT_WEBP, CUTOUT_FORMAT_JPEG};
 
 #define FIELD(f) offsetof(cf_config, f), sizeof(((cf_config *)0)->f)
@@ -523,6 +535,18 @@ static const cf_key keys[] = {
      "one JSON object or one text line per message"},
     {"log.file", T_STR, FIELD(log_file), 0, 0, NULL, NULL, "stderr", "stderr, stdout or a path",
      check_log_file, "where log lines go (SIGUSR1 reopens it)"},
+    {"jobs.store", T_STR, FIELD(jobs_store), 0, 0, NULL, NULL, "", "sqlite:PATH", check_jobs_store,
+     "where job state lives; absent: /jobs answers 404 (jobs are not enabled)"},
+    {"jobs.dir", T_STR, FIELD(jobs_dir), 0, 0, NULL, NULL, "var/jobs", "a directory", check_jobs_dir,
+     "spool of job inputs and results (created when missing)"},
+    INT("jobs.ttl_s", jobs_ttl_s, 1, 365 * 86400, "86400",
+        "a job, its inputs and results are deleted this long after it was created"),
+    INT("jobs.max_items", jobs_max_items, 1, 10000, "100", "most images in one job (413 above)"),
+    INT("jobs.max_queued_items", jobs_max_queued_items, 1, 100000000, "10000",
+        "most items queued or running over all jobs (503 above)"),
+    {"jobs.serve", T_ENUM, FIELD(jobs_serve), 0, 0, "direct|x-accel-redirect|x-sendfile", NULL,
+     "direct", NULL, NULL,
+     "who sends result files: the server itself, nginx (X-Accel-Redirect) or lighttpd/Apache (X-Sendfile)"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

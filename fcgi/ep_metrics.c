@@ -1,6 +1,8 @@
 /* GET /metrics: the status board in the Prometheus text format (0.0.4). */
 #include "endpoint.h"
 
+#include "jobs.h"
+
 #include <stdio.h>
 
 /* One Prometheus counter with its HELP and TYPE lines. */
@@ -88,4 +90,5 @@ void ep_metrics(request *rq, response *r)
                  "cutout_queued_inputs %llu\n", queued);
     sb_printf(o, "# HELP cutout_start_time_seconds Start of the master process.\n# TYPE cutout_start_time_seconds gauge\n"
                  "cutout_start_time_seconds %.3f\n", b->started_ms / 1000.0);
+    jobs_metrics(o); /* nothing when jobs are not enabled */
 }

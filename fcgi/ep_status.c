@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include "jobs.h"
+
 void ep_status(request *rq, response *r)
 {
     handler_ctx *h = rq->h;
@@ -31,7 +33,9 @@ void ep_status(request *rq, response *r)
         if (i) sb_puts(o, ",");
         sb_json_str(o, h->q->models[i].name);
     }
-    sb_puts(o, "]},\"workers\":[");
+    sb_puts(o, "],\"jobs\":");
+    jobs_status_json(o); /* null when jobs are not enabled */
+    sb_puts(o, "},\"workers\":[");
     int first = 1;
     for (int i = 0; i < BOARD_SLOTS; i++) {
         board_slot *s = &b->slots[i];

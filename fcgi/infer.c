@@ -308,6 +308,14 @@ int infer_full(infer_queue *q)
     return full;
 }
 
+int infer_busy(infer_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int busy = q->len > 0 || q->expected > 0;
+    pthread_mutex_unlock(&q->mu);
+    return busy;
+}
+
 void infer_expect(infer_queue *q)
 {
     pthread_mutex_lock(&q->mu);

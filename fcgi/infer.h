@@ -79,6 +79,10 @@ int infer_model_index(const infer_queue *q, const char *name);
 /* 1 when the queue is full right now (a hint to refuse before decoding). */
 int infer_full(infer_queue *q);
 
+/* 1 while synchronous work is queued or on its way (the job runner waits:
+ * requests come first). */
+int infer_busy(infer_queue *q);
+
 /* A request is about to decode and preprocess an image for the network:
  * a batch waits (up to batch.max_delay_ms) for company only while some are
  * on their way, so a lone request never waits for nothing. Settled by

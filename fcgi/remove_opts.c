@@ -154,6 +154,15 @@ int ro_rembg_params(request *rq, response *r, const form_params *p, job_opts *o)
     return 0;
 }
 
+int ro_query(request *rq, response *r, form_params *p)
+{
+    char err[256];
+    p->n = 0;
+    if (!form_parse_urlencoded(rq->query, strlen(rq->query), p, err, sizeof err)) return 0;
+    resp_fail(r, 400, "bad_parameter", "%s", err);
+    return -1;
+}
+
 int ro_multipart(request *rq, response *r, const char *boundary, form_params *p, mp_part *file)
 {
     mp_part parts[MP_MAX_PARTS];

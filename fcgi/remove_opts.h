@@ -15,6 +15,9 @@ typedef struct {
     const char *ctype;
 } job_opts;
 
+/* The query string into p; 0, or -1 with r failed (400 bad_parameter). */
+int ro_query(request *rq, response *r, form_params *p);
+
 /* Fields of a multipart body other than "file" become parameters; file
  * gets the image (pointing into the body). */
 int ro_multipart(request *rq, response *r, const char *boundary, form_params *p, mp_part *file);

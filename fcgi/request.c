@@ -86,7 +86,11 @@ static void refuse_rest(request *rq)
 
 int req_read_body(request *rq, response *r)
 {
-    long long max = rq->h->cfg->max_body_bytes;
+    return req_read_body_max(rq, r, rq->h->cfg->max_body_bytes);
+}
+
+int req_read_body_max(request *rq, response *r, long long max)
+{
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", rq->req->envp);
     rq->content_length = -1;
     if (cl && *cl) {

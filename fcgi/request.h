@@ -51,6 +51,9 @@ void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cu
  * deadline); 0, or fails r (413 too large, 400 unreadable or stalled). */
 int req_read_body(request *rq, struct response *r);
 
+/* The same with another bound (POST /jobs: several images). */
+int req_read_body_max(request *rq, struct response *r, long long max);
+
 /* Reads and drops what is left of the body so a kept-alive connection
  * stays in step; a body much larger than allowed closes the connection. */
 void req_discard_body(request *rq);

@@ -11,6 +11,10 @@ static const char *reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 202: return "Accepted";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 507: return "Insufficient Storage";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -49,7 +53,7 @@ void resp_send(const request *rq, response *r)
     FCGX_Stream *out = rq->req->out;
     if (r->body.oom) resp_fail(r, 500, "internal", "out of memory");
     const void *body = r->image ? (const void *)r->image : r->body.p;
-    size_t len = r->image ? r->image_len : r->body.len;
+    size_t len = r->stream ? r->stream_len : r->image ? r->image_len : r->body.len;
     /* libfcgi's own printf knows no %zu: headers are formatted here. */
     strbuf hd;
     sb_init(&hd);
@@ -65,7 +69,12 @@ void resp_send(const request *rq, response *r)
     sb_puts(&hd, "\r\n");
     if (!hd.oom) FCGX_PutStr(hd.p, (int)hd.len, out);
     sb_free(&hd);
-    if (len && strcmp(rq->method, "HEAD")) {
+    if (r->stream) {
+        if (strcmp(rq->method, "HEAD")) r->stream(r->stream_arg, out);
+        if (r->stream_free) r->stream_free(r->stream_arg);
+        r->stream = NULL;
+        r->stream_free = NULL;
+    } else if (len && strcmp(rq->method, "HEAD")) {
         const char *p = body;
         while (len) { /* FCGX_PutStr takes an int */
             int n = len > (1u << 30) ? 1 << 30 : (int)len;

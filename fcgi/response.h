@@ -22,6 +22,13 @@ typedef struct response {
     int retry_after;      /* seconds; 0: none */
     double decode_ms, queue_ms, infer_ms, encode_ms;
     int batch;
+    /* A body written by the endpoint's own function (GET /jobs/ID/archive):
+     * stream_len bytes, Content-Length known in advance; stream_free(arg)
+     * runs after it (also for HEAD). */
+    int (*stream)(void *arg, FCGX_Stream *out);
+    void (*stream_free)(void *arg);
+    void *stream_arg;
+    size_t stream_len;
 } response;
 
 /* Makes r the JSON error {"error": message, "code": slug}. */

@@ -44,6 +44,7 @@ static void route_request(request *rq, response *r)
 {
     const route *rt = NULL;
     const char *path = app_path(rq);
+    if (path && ep_jobs_route(rq, r, path)) return; /* /jobs, /jobs/ID/... (ep_jobs.c) */
     for (size_t i = 0; path && i < sizeof routes / sizeof routes[0] && !rt; i++)
         if (!strcmp(path, routes[i].path)) rt = &routes[i];
     if (rt && rt->admin) { /* not for the world: as if it did not exist */

@@ -25,6 +25,7 @@
 #include "conns.h"
 #include "router.h"
 #include "infer.h"
+#include "jobs.h"
 #include "log.h"
 
 /* Threads (the request thread included) that share one request's image
@@ -171,6 +172,13 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     w.h.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     w.h.pool = &w.pool;
 
+    if (jobs_start(&w.h, err, sizeof err)) { /* the job runner (jobs.h) */
+        log_msg(CF_LOG_ERROR, "worker cannot start: %s", err);
+        stop_worker(&w);
+        conns_join(&w.pool);
+        infer_stop(&q);
+        return WORKER_EXIT_START;
+    }
     pthread_t *th = calloc((size_t)cfg->threads, sizeof *th);
     int started = 0;
     if (th)
@@ -226,6 +234,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     }
     free(th);
     conns_join(&w.pool);
+    jobs_stop();
     infer_stop(&q);
     log_msg(CF_LOG_INFO, "worker done after %lld requests", w.served);
     return w.recycle ? WORKER_EXIT_RECYCLE : WORKER_EXIT_OK;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "app_util.h"
+#include "cutout_client.h"
 #include "cutout.h"
 
 #define QUEUE_DEPTH 3
@@ -94,6 +95,13 @@ static void help(void)
         "        Downscale the output (LANCZOS, aspect kept) to fit in W x H.\n"
         "        --post-process\n"
         "        rembg's post_process_mask: opening, Gaussian blur, threshold (hard edges).\n"
+        "        --server URL\n"
+        "        Do the work on a cutout-fcgi server instead (http://host/ or\n"
+        "        http://host/prefix/): the inputs go as one job (POST /jobs), the\n"
+        "        progress bar follows the job, and the results are downloaded to the\n"
+        "        outputs. -m names one of the server's models; -b, -t, --device,\n"
+        "        --require-gpu and --bg-image do not apply. At most the server's\n"
+        "        jobs.max_items inputs (100 by default).\n"
         "    -q, --quiet\n"
         "        No progress bar.\n"
         "    -h, --help\n"
@@ -540,9 +548,36 @@ static int is_dir(const char *p)
     } while (0)
 
 enum {
-    OPT_DEVICE = 256, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG, OPT_BG_IMAGE, OPT_CROP,
+    OPT_DEVICE = 256, OPT_SERVER, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG, OPT_BG_IMAGE, OPT_CROP,
     OPT_MARGIN, OPT_MAX_SIZE, OPT_POST
 };
+
+/* The options as the server's parameters of POST /remove and POST /jobs
+ * (fcgi/README.md); percent-encoding is needed for bg's '#' only. */
+static void server_query(char *q, size_t len, const char *model, cutout_image_format format,
+                         int quality, const cutout_render_options *r, const char *bg,
+                         const char *margin)
+{
+    size_t o = 0;
+#define ADD(...) do { int k_ = snprintf(q + o, len - o, __VA_ARGS__); if (k_ > 0 && (size_t)k_ < len - o) o += (size_t)k_; } while (0)
+    q[0] = '\0';
+    if (strcmp(model, "u2netp")) ADD("&model=%s", model);
+    ADD("&format=%s", format_ext(format)[0] == 'j' ? "jpeg" : format_ext(format));
+    if (quality) ADD("&quality=%d", quality);
+    if (r->mask_only) ADD("&mask=1");
+    if (r->crop) ADD("&crop=1");
+    if (margin) {
+        ADD("&margin=");
+        for (const char *m = margin; *m; m++)
+            if (*m == '%') ADD("%%25");
+            else ADD("%c", *m);
+    }
+    if (r->post_process) ADD("&post_process=1");
+    if (bg) ADD("&bg=%s%s", bg[0] == '#' ? "%23" : "", bg[0] == '#' ? bg + 1 : bg);
+    if (r->max_w) ADD("&max_width=%d&max_height=%d", r->max_w, r->max_h);
+#undef ADD
+    if (q[0] == '&') memmove(q, q + 1, strlen(q));
+}
 
 int main(int argc, char **argv)
 {
@@ -558,6 +593,7 @@ int main(int argc, char **argv)
         {"crop", no_argument, NULL, OPT_CROP},      {"margin", required_argument, NULL, OPT_MARGIN},
         {"max-size", required_argument, NULL, OPT_MAX_SIZE},
         {"post-process", no_argument, NULL, OPT_POST},
+        {"server", required_argument, NULL, OPT_SERVER},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *out_arg = NULL, *model_arg = "u2netp", *bg_image_path = NULL;
@@ -567,6 +603,7 @@ int main(int argc, char **argv)
     cutout_render_options_default(&ropt);
     cutout_image_format format = CUTOUT_FORMAT_UNKNOWN;
     int quality = 0, recursive = 0, quiet = 0, c;
+    const char *server = NULL, *bg_arg = NULL, *margin_arg = NULL;
 
     while ((c = getopt_long(argc, argv, "o:rm:b:t:qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -596,6 +633,7 @@ int main(int argc, char **argv)
             if (cutout_parse_color(optarg, ropt.bg_color))
                 USAGE("--bg: '%s' is not #rrggbb[aa] or r,g,b[,a]", optarg);
             ropt.has_bg_color = 1;
+            bg_arg = optarg;
             break;
         case OPT_BG_IMAGE: bg_image_path = optarg; break;
         case OPT_CROP: ropt.crop = 1; break;
@@ -603,6 +641,7 @@ int main(int argc, char **argv)
             char buf[32];
             size_t n = strlen(optarg);
             if (n == 0 || n >= sizeof buf) USAGE("--margin: '%s' is not N or N%%", optarg);
+            margin_arg = optarg;
             memcpy(buf, optarg, n + 1);
             if (buf[n - 1] == '%') {
                 ropt.margin_percent = 1;
@@ -622,6 +661,7 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_POST: ropt.post_process = 1; break;
+        case OPT_SERVER: server = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(); return 0;
         default: usage_short(stderr); return 2;
@@ -681,6 +721,22 @@ int main(int argc, char **argv)
             jobs_add(&rs.jobs, a, o);
             free(o);
         }
+    }
+    if (server) { /* the work goes to a cutout-fcgi server as one job */
+        if (bg_image_path) USAGE("--bg-image is not available with --server");
+        char query[1024];
+        server_query(query, sizeof query, model_arg, format, quality, &ropt, bg_arg, margin_arg);
+        char **ins = calloc(rs.jobs.n, sizeof *ins), **outs = calloc(rs.jobs.n, sizeof *outs);
+        if (!ins || !outs) {
+            fprintf(stderr, "%s: out of memory\n", prog);
+            return 1;
+        }
+        for (size_t k = 0; k < rs.jobs.n; k++) ins[k] = rs.jobs.v[k].in, outs[k] = rs.jobs.v[k].out;
+        int st = rs.jobs.n ? client_run(prog, server, query, ins, outs, rs.jobs.n, quiet) : 1;
+        if (!rs.jobs.n) fprintf(stderr, "%s: no images found in the inputs\n", prog);
+        free(ins);
+        free(outs);
+        return st || input_errors ? 1 : 0;
     }
     char err[512], path[4096];
     cutout_image bg_image = {0};
