@@ -48,6 +48,7 @@ static int load_model(infer_queue *q, const cf_config *c, const char *name, char
         snprintf(err, errlen, "model %s (%s): %s", name, path, e);
         return -1;
     }
+    cutout_model_use_registry(m->model, name); /* a registry name's own mean/std */
     snprintf(m->name, sizeof m->name, "%s", name);
     m->size = cutout_model_input_size(m->model);
     cutout_model_mean_std(m->model, m->mean, m->std);

@@ -682,7 +682,7 @@ int main(int argc, char **argv)
             free(o);
         }
     }
-    char err[512], path[4096];
+    char err[512];
     cutout_image bg_image = {0};
     cutout_model *model = NULL;
     cutout_engine *engine = NULL;
@@ -740,8 +740,7 @@ int main(int argc, char **argv)
     }
     rs.render = ropt;
 
-    if (cutout_model_find(model_arg, path, sizeof path, err, sizeof err) ||
-        cutout_model_load_file(path, &model, err, sizeof err)) {
+    if (cutout_model_load_named(model_arg, &model, err, sizeof err)) {
         fprintf(stderr, "%s: model %s: %s\n", prog, model_arg, err);
         status = 1;
         goto done;
