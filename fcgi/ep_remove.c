@@ -38,6 +38,34 @@ static void timed_out(request *rq, response *r)
 }
 
 /* Decode, network, mask, output: fills r with the image or an error. */
+/* u2net_cloth_seg: the class o->cloth rendered, or (0) rembg's no-cc answer:
+ * upper, lower and full rendered and stacked vertically (RGB when opaque). */
+static int render_classes(const cutout_image *img, const float *pred, const infer_model *m,
+                          const job_opts *o, cutout_image *out, cutout_pool *tp, char *err,
+                          size_t errlen)
+{
+    cutout_image map = {0}, parts[3] = {{0}};
+    int n = 0;
+    int rc = cutout_pipeline_class_map(pred, m->out_ch, m->size, img->width, img->height, &map,
+                                       tp, err, errlen);
+    for (int cls = CUTOUT_CLOTH_UPPER; !rc && cls <= CUTOUT_CLOTH_FULL; cls++) {
+        if (o->cloth && cls != o->cloth) continue;
+        cutout_image mask = {0};
+        rc = cutout_pipeline_class_mask(&map, cls, &mask, err, errlen);
+        if (!rc) rc = cutout_render(img, &mask, &o->ropt, &parts[n++], tp, err, errlen);
+        cutout_image_free(&mask);
+    }
+    if (!rc && n == 1) {
+        *out = parts[0];
+        parts[0] = (cutout_image){0};
+    } else if (!rc) {
+        rc = cutout_stack_vertical(parts, n, o->ropt.opaque ? 3 : 4, out, err, errlen);
+    }
+    for (int i = 0; i < 3; i++) cutout_image_free(&parts[i]);
+    cutout_image_free(&map);
+    return rc;
+}
+
 static void cut_image_request(request *rq, response *r, const uint8_t *data, size_t len,
                               job_opts *o)
 {
@@ -94,7 +122,7 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
              img.width, img.height, c->min_dimension);
         goto done;
     }
-    job = infer_job_new(o->model, m->size);
+    job = infer_job_new(o->model, m->size, m->out_ch);
     if (!job) {
         resp_fail(r, 500, "internal", "out of memory");
         goto done;
@@ -130,9 +158,12 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
     }
     t = mono_now();
     cutout_pool *tp = helpers(rq);
-    rc = cutout_pipeline_mask(job->pred, m->size, img.width, img.height, &mask, tp, err,
-                              sizeof err);
-    if (!rc) rc = cutout_render(&img, &mask, &o->ropt, &out, tp, err, sizeof err);
+    if (m->out_ch > 1)
+        rc = render_classes(&img, job->pred, m, o, &out, tp, err, sizeof err);
+    else
+        rc = cutout_pipeline_mask(job->pred, m->size, img.width, img.height, &mask, tp, err,
+                                  sizeof err);
+    if (!rc && m->out_ch == 1) rc = cutout_render(&img, &mask, &o->ropt, &out, tp, err, sizeof err);
     /* PNGs are deflated in strips on the helpers (eopt.png_strips): c=1 latency. */
     if (!rc)
         rc = cutout_image_encode(&out, &o->eopt, &r->image, &r->image_len, tp, err, sizeof err);

@@ -300,6 +300,15 @@ enum { CUTOUT_CLOTH_UPPER = 1, CUTOUT_CLOTH_LOWER = 2, CUTOUT_CLOTH_FULL = 3 };
 int cutout_pipeline_class_mask(const cutout_image *map, int cls, cutout_image *mask, char *err,
                                size_t errlen);
 
+/* rembg's get_concat_v_multi: the n images one below the other in a new
+ * image as wide as the first, in `channels` channels (each converted as by
+ * cutout_image_convert; grey -> RGBA is grey with alpha 255, like PIL's
+ * paste of an L image into RGBA). Parts of a narrower image's rows stay 0
+ * (transparent black); a wider one is clipped. rembg's remove() returns this
+ * for u2net_cloth_seg with no cc: upper, lower, full, each rendered. */
+int cutout_stack_vertical(const cutout_image *imgs, int n, int channels, cutout_image *out,
+                          char *err, size_t errlen);
+
 /* Parses "#rrggbb", "#rrggbbaa", "r,g,b" or "r,g,b,a" (decimal 0..255).
  * Returns 0 and fills rgba (alpha 255 when absent) or -1. */
 int cutout_parse_color(const char *text, uint8_t rgba[4]);

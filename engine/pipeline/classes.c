@@ -52,3 +52,38 @@ int cutout_pipeline_class_mask(const cutout_image *map, int cls, cutout_image *m
     }
     return CUTOUT_OK;
 }
+
+int cutout_stack_vertical(const cutout_image *imgs, int n, int channels, cutout_image *out,
+                          char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!imgs || n < 1 || (channels != 1 && channels != 3 && channels != 4))
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "stack: bad arguments");
+    int height = 0;
+    for (int i = 0; i < n; i++) {
+        if (!imgs[i].pixels || imgs[i].height > (1 << 30) - height)
+            return cut_fail(err, errlen, CUTOUT_E_ARG, "stack: bad image %d", i);
+        height += imgs[i].height;
+    }
+    int rc = cutout_image_alloc(out, imgs[0].width, height, channels, err, errlen);
+    if (rc) return rc;
+    /* PIL's Image.new("RGBA") + paste: uncovered pixels stay 0 (transparent black) */
+    memset(out->pixels, 0, out->stride * (size_t)height);
+    int y0 = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        cutout_image conv = {0};
+        const cutout_image *src = &imgs[i];
+        if (src->channels != channels) {
+            rc = cutout_image_convert(src, channels, &conv, err, errlen);
+            src = &conv;
+        }
+        int w = src->width < out->width ? src->width : out->width;
+        for (int y = 0; !rc && y < src->height; y++)
+            memcpy(out->pixels + (size_t)(y0 + y) * out->stride,
+                   src->pixels + (size_t)y * src->stride, (size_t)w * channels);
+        y0 += imgs[i].height;
+        cutout_image_free(&conv);
+    }
+    if (rc) cutout_image_free(out);
+    return rc;
+}
