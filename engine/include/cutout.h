@@ -182,7 +182,8 @@ typedef enum {
     CUTOUT_FORMAT_UNKNOWN = 0,
     CUTOUT_FORMAT_PNG = 1,
     CUTOUT_FORMAT_JPEG = 2,
-    CUTOUT_FORMAT_WEBP = 3
+    CUTOUT_FORMAT_WEBP = 3,
+    CUTOUT_FORMAT_BMP = 4 /* decoding only */
 } cutout_image_format;
 
 /* By magic bytes only. */
@@ -212,9 +213,11 @@ typedef struct {
     char warning[160];           /* not an error, e.g. animation truncated; "" if none */
 } cutout_image_info;
 
-/* Decodes a PNG, JPEG or WebP held in memory into grey (1), RGB (3) or RGBA
+/* Decodes a PNG, JPEG, WebP or BMP held in memory into grey (1), RGB (3) or RGBA
  * (4) with the EXIF orientation applied. Grey stays grey; every source with
- * transparency (alpha, tRNS) becomes RGBA; CMYK JPEGs become RGB with PIL's
+ * transparency (alpha, tRNS) becomes RGBA; BMP as PIL 9.4 reads it (1/4/8-bit palette, grey
+ * when PIL would call it greyscale; 16/24/32-bit; BI_BITFIELDS layouts PIL
+ * knows, RGBA only where the masks name alpha; RLE8/RLE4; see image_bmp.c); CMYK JPEGs become RGB with PIL's
  * formula (Adobe-inverted CMYK, as PIL always assumes). 16-bit samples keep
  * their high byte (PIL's unpacking). An animated WebP or PNG yields its first
  * frame (as PIL's Image.open) and a warning in info->warning.
@@ -226,7 +229,7 @@ typedef struct {
  * corrupt entropy data are rejected (PIL silently decodes garbage); XMP
  * orientation and ImageMagick "Raw profile type exif" text chunks are ignored.
  *
- * Errors: CUTOUT_E_UNSUPPORTED (not PNG/JPEG/WebP), CUTOUT_E_FORMAT (corrupt or
+ * Errors: CUTOUT_E_UNSUPPORTED (not PNG/JPEG/WebP/BMP, e.g. TIFF), CUTOUT_E_FORMAT (corrupt or
  * truncated), CUTOUT_E_LIMIT (limits), CUTOUT_E_NOMEM. limits and info may be
  * NULL. On error *out is zeroed. */
 int cutout_image_decode(const void *data, size_t size, const cutout_image_limits *limits,
