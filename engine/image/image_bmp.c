@@ -285,7 +285,7 @@ int cut_bmp_decode(const uint8_t *data, size_t size, const cutout_image_limits *
     if (bp->compression == BI_RLE8 || bp->compression == BI_RLE4) {
         if (bp->offset > size) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "BMP: truncated");
         size_t total = 0;
-        if (cut_mul_size((size_t)bp->width, h, &total))
+        if (!cut_mul_size((size_t)bp->width, h, &total))
             return cut_fail(err, errlen, CUTOUT_E_LIMIT, "BMP: too large");
         /* an RLE pair gives at most 255 pixels: refuse a header far larger
          * than its data before allocating for it */
