@@ -164,7 +164,7 @@ static int has_image_ext(const char *name)
 {
     const char *dot = strrchr(name, '.');
     if (!dot) return 0;
-    static const char *exts[] = {".png", ".jpg", ".jpeg", ".webp", ".jpe"};
+    static const char *exts[] = {".png", ".jpg", ".jpeg", ".webp", ".jpe", ".bmp", ".dib"};
     for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
         if (!strcasecmp(dot, exts[i])) return 1;
     return 0;
