@@ -2,26 +2,10 @@
  * and the stacking of rendered class outputs. Runs from the source root
  * (tests/run-unit): loads the shipped models/u2netp.onnx. */
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cutout.h"
-
-static int failures;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "ok  " : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    failures += !ok;
-}
+#include "../tools/unit_check.h"
 
 static int near3(const float a[3], float x, float y, float z)
 {
@@ -83,6 +67,8 @@ static void test_stack(void)
 
 int main(void)
 {
+    (void)rnd; /* unit_check.h's image helpers: not needed here */
+    (void)same_pixels;
     test_norm();
     test_stack();
     return failures ? 1 : 0;
