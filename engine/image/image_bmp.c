@@ -165,6 +165,21 @@ static int parse_header(bmp *b, char *err, size_t errlen)
     return 0;
 }
 
+int cut_bmp_header(const uint8_t *data, size_t size, int *width, int *height, int *rle,
+                   char *err, size_t errlen)
+{
+    bmp b;
+    memset(&b, 0, sizeof b);
+    b.data = data;
+    b.size = size;
+    int rc = parse_header(&b, err, errlen);
+    if (rc) return rc;
+    *width = b.width;
+    *height = b.height;
+    *rle = b.compression == BI_RLE8 || b.compression == BI_RLE4;
+    return 0;
+}
+
 /* One stored row (or RLE index row) into output row out. */
 static void put_row(const bmp *b, const uint8_t *in, int indices, uint8_t *out)
 {

@@ -246,11 +246,45 @@ static void test_shipped_file(void)
           "fcgi/conf/cutout.yaml: the default model's name in models.paths");
 }
 
+/* admin.allow, listen_mode and max_memory_mb: parsed, checked, applied. */
+static void test_security_keys(void)
+{
+    cf_config c;
+    char err[512];
+    cf_defaults(&c);
+    check(cf_admin_allowed(&c, "127.0.0.1") && cf_admin_allowed(&c, "::1") &&
+              !cf_admin_allowed(&c, "127.0.0.2") && !cf_admin_allowed(&c, "10.0.0.1") &&
+              !cf_admin_allowed(&c, "not an address"),
+          "admin.allow default: 127.0.0.1 and ::1 only");
+    check(!strcmp(c.listen_mode, "0660") && c.max_memory_mb == 0 && cf_max_memory_mb(&c) >= 256,
+          "defaults: listen_mode 0660, max_memory_mb from the machine (>= 256)");
+    cf_defaults(&c);
+    int rc = load("admin: {allow: [10.0.0.0/8, 192.168.1.7, \"2001:db8::/33\"]}\n"
+                  "limits: {max_memory_mb: 300}\nlisten_mode: \"0600\"\n", &c, err, sizeof err);
+    check(rc == 0 && cf_admin_allowed(&c, "10.255.0.1") && !cf_admin_allowed(&c, "11.0.0.1") &&
+              cf_admin_allowed(&c, "192.168.1.7") && !cf_admin_allowed(&c, "192.168.1.8") &&
+              cf_admin_allowed(&c, "::ffff:10.1.2.3") && cf_admin_allowed(&c, "2001:db8:7fff::1") &&
+              !cf_admin_allowed(&c, "2001:db8:8000::1") && !cf_admin_allowed(&c, "127.0.0.1") &&
+              cf_max_memory_mb(&c) == 300,
+          "admin.allow: prefixes of v4, v6 and v4-mapped addresses; max_memory_mb 300");
+    cf_defaults(&c);
+    rc = load("admin: {allow: []}\n", &c, err, sizeof err);
+    check(rc == 0 && !cf_admin_allowed(&c, "127.0.0.1"), "admin.allow []: nobody");
+    bad("admin: {allow: [10.0.0.0/33]}\n", "t.yaml:1:17: admin.allow: expected an address block",
+        "admin.allow: prefix out of range");
+    bad("admin: {allow: [example.com]}\n", "t.yaml:1:17: admin.allow", "admin.allow: a name");
+    bad("listen_mode: \"0999\"\n", "t.yaml:1:14: listen_mode: expected an octal mode",
+        "listen_mode: not octal");
+    bad("listen_group: no-such-group-here\n", "t.yaml:1:15: listen_group: no group",
+        "listen_group: unknown group");
+}
+
 int main(void)
 {
     test_defaults();
     test_full_file();
     test_errors();
+    test_security_keys();
     test_print_roundtrip();
     test_readme_reference();
     test_shipped_file();
