@@ -38,6 +38,7 @@ engine_inc = -Iengine/include $(addprefix -Iengine/,$(LAYERS_$(call layer_of,$(1
 
 ENGINE_SRC := $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.c))
 ENGINE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC)) \
+              $(BUILD)/registry_table.o \
               $(if $(filter 1,$(CUTOUT_OPENCL)),$(BUILD)/kernels.o)
 KERNEL_SRC := $(wildcard kernels/*.cl)
 # Unit tests and test tools may include any engine header (they test internals).
@@ -74,6 +75,14 @@ $(BUILD)/kernels.c: $(KERNEL_SRC) tools/embed-kernels
 
 $(BUILD)/kernels.o: $(BUILD)/kernels.c
 	$(CC) $(CSTD) $(DEPFLAGS) -Iengine/opencl $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# The model registry's normalisation columns (engine/model/registry_table.h).
+$(BUILD)/registry_table.c: models/registry.tsv tools/embed-registry
+	@mkdir -p $(dir $@)
+	tools/embed-registry $@ models/registry.tsv
+
+$(BUILD)/registry_table.o: $(BUILD)/registry_table.c
+	$(CC) $(CSTD) $(DEPFLAGS) -Iengine/model $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcutout.a: $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)

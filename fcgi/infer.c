@@ -48,8 +48,10 @@ static int load_model(infer_queue *q, const cf_config *c, const char *name, char
         snprintf(err, errlen, "model %s (%s): %s", name, path, e);
         return -1;
     }
+    cutout_model_use_registry(m->model, name); /* a registry name's own mean/std */
     snprintf(m->name, sizeof m->name, "%s", name);
     m->size = cutout_model_input_size(m->model);
+    m->out_ch = cutout_model_output_channels(m->model);
     cutout_model_mean_std(m->model, m->mean, m->std);
     q->n_models++;
     return 0;
@@ -97,14 +99,14 @@ static void beat(infer_queue *q, int busy)
     __atomic_store_n(&q->slot->infer_busy_since_ms, busy ? now : 0, __ATOMIC_RELAXED);
 }
 
-infer_job *infer_job_new(int model, int size)
+infer_job *infer_job_new(int model, int size, int channels)
 {
     size_t plane = (size_t)size * (size_t)size;
     infer_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->model = model;
     j->input = malloc(3 * plane * sizeof *j->input);
-    j->pred = malloc(plane * sizeof *j->pred);
+    j->pred = malloc((size_t)channels * plane * sizeof *j->pred);
     if (!j->input || !j->pred) {
         infer_job_free(j);
         return NULL;
@@ -123,7 +125,7 @@ void infer_job_free(infer_job *job)
 static void run_batch(infer_queue *q, infer_job **jobs, int n)
 {
     infer_model *m = &q->models[jobs[0]->model];
-    size_t plane = (size_t)m->size * (size_t)m->size;
+    size_t plane = (size_t)m->size * (size_t)m->size, out = (size_t)m->out_ch * plane;
     char err[256] = "";
     beat(q, 1);
     int rc = ensure_engine(q, jobs[0]->model, err, sizeof err);
@@ -135,7 +137,7 @@ static void run_batch(infer_queue *q, infer_job **jobs, int n)
         rc = cutout_engine_run(m->engine, q->batch_in, n, m->size, m->size, outs, err, sizeof err);
         if (!rc)
             for (int i = 0; i < n; i++)
-                memcpy(jobs[i]->pred, q->batch_out + (size_t)i * plane, plane * sizeof(float));
+                memcpy(jobs[i]->pred, q->batch_out + (size_t)i * out, out * sizeof(float));
     }
     double t1 = mono_now();
     beat(q, 0);
@@ -256,12 +258,14 @@ int infer_start(infer_queue *q, const cf_config *c, board *b, board_slot *slot, 
         if (strcmp(c->models[i].name, c->default_model) &&
             load_model(q, c, c->models[i].name, err, errlen))
             goto fail;
-    int maxs = 0;
-    for (int i = 0; i < q->n_models; i++)
+    int maxs = 0, maxc = 1;
+    for (int i = 0; i < q->n_models; i++) {
         if (q->models[i].size > maxs) maxs = q->models[i].size;
+        if (q->models[i].out_ch > maxc) maxc = q->models[i].out_ch;
+    }
     q->batch_plane = (size_t)maxs * (size_t)maxs;
     q->batch_in = malloc((size_t)q->max_batch * 3 * q->batch_plane * sizeof(float));
-    q->batch_out = malloc((size_t)q->max_batch * q->batch_plane * sizeof(float));
+    q->batch_out = malloc((size_t)q->max_batch * maxc * q->batch_plane * sizeof(float));
     if (!q->batch_in || !q->batch_out) {
         snprintf(err, errlen, "out of memory for the batch buffers");
         goto fail;

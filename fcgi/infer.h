@@ -22,7 +22,7 @@
 typedef struct infer_job {
     int model;          /* index into the worker's model table */
     float *input;       /* 3 x S x S, normalised */
-    float *pred;        /* S x S, output 0 */
+    float *pred;        /* C x S x S, output 0 (C: the model's out_ch) */
     /* set by the inference thread */
     int status;         /* cutout_status */
     char err[256];
@@ -39,6 +39,7 @@ typedef struct {
     cutout_model *model;
     cutout_engine *engine; /* inference thread only */
     int size;
+    int out_ch;         /* output channels: 4 for u2net_cloth_seg, else 1 */
     float mean[3], std[3];
 } infer_model;
 
@@ -96,7 +97,7 @@ int infer_submit(infer_queue *q, infer_job *job);
 
 /* A job for an input of side `size` (input and pred allocated with it);
  * NULL when out of memory. */
-infer_job *infer_job_new(int model, int size);
+infer_job *infer_job_new(int model, int size, int channels);
 void infer_job_free(infer_job *job);
 
 /* Waits for the job until deadline (monotonic seconds). 0 when it ran (see

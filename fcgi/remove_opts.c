@@ -43,6 +43,18 @@ static int pick_model(request *rq, response *r, const char *v, job_opts *o)
     return 0;
 }
 
+/* u2net_cloth_seg's class (rembg's cc): upper, lower, full; all or empty: 0. */
+static int pick_cloth(response *r, const char *field, const char *v, job_opts *o)
+{
+    static const char *const names[] = {"upper", "lower", "full"};
+    o->cloth = 0;
+    if (!v || !*v || !strcmp(v, "all")) return 0;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(v, names[i])) return o->cloth = CUTOUT_CLOTH_UPPER + i, 0;
+    resp_fail(r, 400, "bad_parameter", "%s: '%s' is not upper, lower, full or all", field, v);
+    return -1;
+}
+
 static void set_format(job_opts *o, const cf_config *c, int format)
 {
     cutout_encode_options_default(&o->eopt, (cutout_image_format)format);
@@ -59,6 +71,7 @@ int ro_remove_params(request *rq, response *r, const form_params *p, job_opts *o
     cutout_render_options_default(&o->ropt);
     const char *v;
     if (pick_model(rq, r, form_get(p, "model"), o)) return -1;
+    if (pick_cloth(r, "cloth", form_get(p, "cloth"), o)) return -1;
     int format = c->out_format;
     if ((v = form_get(p, "format")) && *v) {
         if (!strcasecmp(v, "png")) format = CUTOUT_FORMAT_PNG;
@@ -128,6 +141,7 @@ int ro_rembg_params(request *rq, response *r, const form_params *p, job_opts *o)
     cutout_render_options_default(&o->ropt);
     const char *v;
     if (pick_model(rq, r, form_get(p, "model"), o)) return -1;
+    if (pick_cloth(r, "cc", form_get(p, "cc"), o)) return -1;
     set_format(o, c, CUTOUT_FORMAT_PNG);
     if ((v = form_get(p, "om")) && is_true(v, &o->ropt.mask_only)) {
         resp_fail(r, 400, "bad_parameter", "om: '%s' is not true/false", v);

@@ -10,6 +10,7 @@
 
 typedef struct {
     int model;
+    int cloth;          /* u2net_cloth_seg: CUTOUT_CLOTH_* class, or 0 (all, stacked) */
     cutout_render_options ropt;
     cutout_encode_options eopt;
     const char *ctype;
@@ -23,10 +24,10 @@ int ro_query(request *rq, response *r, form_params *p);
 int ro_multipart(request *rq, response *r, const char *boundary, form_params *p, mp_part *file);
 
 /* POST /remove parameters: model, format, quality, mask, crop,
- * post_process, bg, margin, max_width, max_height. */
+ * post_process, bg, margin, max_width, max_height, cloth. */
 int ro_remove_params(request *rq, response *r, const form_params *p, job_opts *o);
 
-/* POST /api/remove parameters (rembg server: model, om, ppm, a, bgc). */
+/* POST /api/remove parameters (rembg server: model, om, ppm, a, bgc, cc). */
 int ro_rembg_params(request *rq, response *r, const form_params *p, job_opts *o);
 
 #endif

@@ -15,7 +15,7 @@ int remove_check(const uint8_t *data, size_t len, response *r)
         return -1;
     }
     if (cutout_image_sniff(data, len) == CUTOUT_FORMAT_UNKNOWN) {
-        resp_fail(r, 415, "unsupported_media_type", "not a PNG, JPEG or WebP image");
+        resp_fail(r, 415, "unsupported_media_type", "not a PNG, JPEG, WebP or BMP image");
         return -1;
     }
     return 0;
@@ -97,7 +97,7 @@ int remove_prepare(handler_ctx *h, cutout_pool *tp, const uint8_t *data, size_t 
                   w->img.width, w->img.height, c->min_dimension);
         return -1;
     }
-    w->job = infer_job_new(o->model, m->size);
+    w->job = infer_job_new(o->model, m->size, m->out_ch);
     if (!w->job) {
         resp_fail(r, 500, "internal", "out of memory");
         return -1;
@@ -111,6 +111,34 @@ int remove_prepare(handler_ctx *h, cutout_pool *tp, const uint8_t *data, size_t 
         return -1;
     }
     return 0;
+}
+
+/* u2net_cloth_seg: the class o->cloth rendered, or (0) rembg's no-cc answer:
+ * upper, lower and full rendered and stacked vertically (RGB when opaque). */
+static int render_classes(const cutout_image *img, const float *pred, const infer_model *m,
+                          const job_opts *o, cutout_image *out, cutout_pool *tp, char *err,
+                          size_t errlen)
+{
+    cutout_image map = {0}, parts[3] = {{0}};
+    int n = 0;
+    int rc = cutout_pipeline_class_map(pred, m->out_ch, m->size, img->width, img->height, &map,
+                                       tp, err, errlen);
+    for (int cls = CUTOUT_CLOTH_UPPER; !rc && cls <= CUTOUT_CLOTH_FULL; cls++) {
+        if (o->cloth && cls != o->cloth) continue;
+        cutout_image mask = {0};
+        rc = cutout_pipeline_class_mask(&map, cls, &mask, err, errlen);
+        if (!rc) rc = cutout_render(img, &mask, &o->ropt, &parts[n++], tp, err, errlen);
+        cutout_image_free(&mask);
+    }
+    if (!rc && n == 1) {
+        *out = parts[0];
+        parts[0] = (cutout_image){0};
+    } else if (!rc) {
+        rc = cutout_stack_vertical(parts, n, o->ropt.opaque ? 3 : 4, out, err, errlen);
+    }
+    for (int i = 0; i < 3; i++) cutout_image_free(&parts[i]);
+    cutout_image_free(&map);
+    return rc;
 }
 
 void remove_finish(handler_ctx *h, cutout_pool *tp, remove_work *w, const job_opts *o,
@@ -129,9 +157,14 @@ void remove_finish(handler_ctx *h, cutout_pool *tp, remove_work *w, const job_op
     char err[512];
     cutout_image mask = {0}, out = {0};
     double t = mono_now();
-    int rc = cutout_pipeline_mask(job->pred, m->size, w->img.width, w->img.height, &mask, tp, err,
-                                  sizeof err);
-    if (!rc) rc = cutout_render(&w->img, &mask, &o->ropt, &out, tp, err, sizeof err);
+    int rc;
+    if (m->out_ch > 1) {
+        rc = render_classes(&w->img, job->pred, m, o, &out, tp, err, sizeof err);
+    } else {
+        rc = cutout_pipeline_mask(job->pred, m->size, w->img.width, w->img.height, &mask, tp,
+                                  err, sizeof err);
+        if (!rc) rc = cutout_render(&w->img, &mask, &o->ropt, &out, tp, err, sizeof err);
+    }
     /* PNGs are deflated in strips on the helpers (eopt.png_strips): c=1 latency. */
     if (!rc)
         rc = cutout_image_encode(&out, &o->eopt, &r->image, &r->image_len, tp, err, sizeof err);

@@ -46,7 +46,7 @@ static void help(void)
         "    cutout [OPTIONS] INPUT [INPUT...]\n"
         "\n"
         "DESCRIPTION\n"
-        "    Each INPUT (PNG, JPEG or WebP; a directory means the images in it) goes through\n"
+        "    Each INPUT (PNG, JPEG, WebP or BMP; a directory means the images in it) goes through\n"
         "    the same steps as rembg: EXIF orientation, LANCZOS resize to the model size,\n"
         "    normalisation, the network, a min-max normalised 8-bit mask resized back to the\n"
         "    image. The output is the image with the mask as its alpha channel (RGBA PNG by\n"
@@ -102,6 +102,10 @@ static void help(void)
         "        outputs. -m names one of the server's models; -b, -t, --device,\n"
         "        --require-gpu and --bg-image do not apply. At most the server's\n"
         "        jobs.max_items inputs (100 by default).\n"
+        "        --cloth upper|lower|full|all\n"
+        "        u2net_cloth_seg only (rembg's cc): the clothes class to cut out. One class\n"
+        "        writes OUTPUT; all (the default) writes one file per class, NAME-upper.png,\n"
+        "        NAME-lower.png and NAME-full.png.\n"
         "    -q, --quiet\n"
         "        No progress bar.\n"
         "    -h, --help\n"
@@ -168,7 +172,7 @@ static int has_image_ext(const char *name)
 {
     const char *dot = strrchr(name, '.');
     if (!dot) return 0;
-    static const char *exts[] = {".png", ".jpg", ".jpeg", ".webp", ".jpe"};
+    static const char *exts[] = {".png", ".jpg", ".jpeg", ".webp", ".jpe", ".bmp", ".dib"};
     for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
         if (!strcasecmp(dot, exts[i])) return 1;
     return 0;
@@ -273,7 +277,7 @@ typedef struct {
     char err[512];
     cutout_image img;  /* decoded, orientation applied */
     float *tensor;  /* 3 x S x S network input */
-    float *pred;    /* S x S output 0 */
+    float *pred;    /* C x S x S output 0 (C: the model's output channels) */
 } item;
 
 typedef struct {
@@ -339,6 +343,8 @@ static void item_free(item *it)
 typedef struct {
     job_list jobs;
     int size;
+    int out_ch;     /* output channels: 4 for u2net_cloth_seg */
+    int cloth;      /* CUTOUT_CLOTH_* to write, CLOTH_ALL, or 0 (not given) */
     float mean[3], std[3];
     cutout_render_options render;
     cutout_encode_options enc;
@@ -382,7 +388,7 @@ static void *decoder_main(void *arg)
         free(data);
         if (!rc) {
             it->tensor = malloc(3 * plane * sizeof(float));
-            it->pred = malloc(plane * sizeof(float));
+            it->pred = malloc((size_t)rs->out_ch * plane * sizeof(float));
             if (!it->tensor || !it->pred)
                 rc = app_fail(it->err, sizeof it->err, CUTOUT_E_NOMEM, "out of memory");
         }
@@ -482,6 +488,56 @@ static int write_output(run_state *rs, const char *path, const uint8_t *data, si
     return 0;
 }
 
+#define CLOTH_ALL 4
+static const char *const cloth_names[] = {NULL, "upper", "lower", "full", "all"};
+
+/* PATH with -SUFFIX before the extension of its last component. */
+static int suffixed_path(const char *path, const char *suffix, char *out, size_t outlen)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    int stem = dot ? (int)(dot - path) : (int)strlen(path);
+    int n = snprintf(out, outlen, "%.*s-%s%s", stem, path, suffix, dot ? dot : "");
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* Renders, encodes and writes one mask of the item to path. */
+static int write_one(run_state *rs, item *it, cutout_image *mask, const char *path)
+{
+    cutout_image out = {0};
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = cutout_render(&it->img, mask, &rs->render, &out, NULL, it->err, sizeof it->err);
+    if (!rc) rc = cutout_image_encode(&out, &rs->enc, &data, &size, NULL, it->err, sizeof it->err);
+    if (!rc) rc = write_output(rs, path, data, size, it->err, sizeof it->err);
+    free(data);
+    cutout_image_free(&out);
+    return rc;
+}
+
+/* u2net_cloth_seg: one output per selected class (rembg's cc). */
+static int write_classes(run_state *rs, item *it, const char *path)
+{
+    cutout_image map = {0};
+    int rc = cutout_pipeline_class_map(it->pred, rs->out_ch, rs->size, it->img.width,
+                                       it->img.height, &map, NULL, it->err, sizeof it->err);
+    int all = rs->cloth == CLOTH_ALL || rs->cloth == 0;
+    for (int cls = CUTOUT_CLOTH_UPPER; !rc && cls <= CUTOUT_CLOTH_FULL; cls++) {
+        if (!all && cls != rs->cloth) continue;
+        char named[4096];
+        if (all && suffixed_path(path, cloth_names[cls], named, sizeof named)) {
+            rc = app_fail(it->err, sizeof it->err, CUTOUT_E_ARG, "output path too long");
+            break;
+        }
+        cutout_image mask = {0};
+        rc = cutout_pipeline_class_mask(&map, cls, &mask, it->err, sizeof it->err);
+        if (!rc) rc = write_one(rs, it, &mask, all ? named : path);
+        cutout_image_free(&mask);
+    }
+    cutout_image_free(&map);
+    return rc;
+}
+
 static void *encoder_main(void *arg)
 {
     run_state *rs = arg;
@@ -489,17 +545,16 @@ static void *encoder_main(void *arg)
     while ((it = queue_pop(&rs->inferred))) {
         const job *jb = &rs->jobs.v[it->idx];
         if (!it->failed) {
-            cutout_image mask = {0}, out = {0};
-            uint8_t *data = NULL;
-            size_t size = 0;
-            int rc = cutout_pipeline_mask(it->pred, rs->size, it->img.width, it->img.height, &mask,
-                                       NULL, it->err, sizeof it->err);
-            if (!rc) rc = cutout_render(&it->img, &mask, &rs->render, &out, NULL, it->err, sizeof it->err);
-            if (!rc) rc = cutout_image_encode(&out, &rs->enc, &data, &size, NULL, it->err, sizeof it->err);
-            if (!rc) rc = write_output(rs, jb->out, data, size, it->err, sizeof it->err);
-            free(data);
-            cutout_image_free(&mask);
-            cutout_image_free(&out);
+            int rc;
+            if (rs->out_ch > 1) {
+                rc = write_classes(rs, it, jb->out);
+            } else {
+                cutout_image mask = {0};
+                rc = cutout_pipeline_mask(it->pred, rs->size, it->img.width, it->img.height,
+                                          &mask, NULL, it->err, sizeof it->err);
+                if (!rc) rc = write_one(rs, it, &mask, jb->out);
+                cutout_image_free(&mask);
+            }
             if (rc) it->failed = 1;
         }
         if (it->failed) report_failure(rs, jb->in, it->err);
@@ -548,8 +603,8 @@ static int is_dir(const char *p)
     } while (0)
 
 enum {
-    OPT_DEVICE = 256, OPT_SERVER, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG, OPT_BG_IMAGE, OPT_CROP,
-    OPT_MARGIN, OPT_MAX_SIZE, OPT_POST
+    OPT_DEVICE = 256, OPT_SERVER, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG,
+    OPT_BG_IMAGE, OPT_CROP, OPT_MARGIN, OPT_MAX_SIZE, OPT_POST, OPT_CLOTH
 };
 
 /* The options as the server's parameters of POST /remove and POST /jobs
@@ -594,12 +649,14 @@ int main(int argc, char **argv)
         {"max-size", required_argument, NULL, OPT_MAX_SIZE},
         {"post-process", no_argument, NULL, OPT_POST},
         {"server", required_argument, NULL, OPT_SERVER},
+        {"cloth", required_argument, NULL, OPT_CLOTH},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *out_arg = NULL, *model_arg = "u2netp", *bg_image_path = NULL;
     cutout_engine_options eopt;
     cutout_engine_options_default(&eopt);
     cutout_render_options ropt;
+    int cloth = 0;
     cutout_render_options_default(&ropt);
     cutout_image_format format = CUTOUT_FORMAT_UNKNOWN;
     int quality = 0, recursive = 0, quiet = 0, c;
@@ -662,6 +719,11 @@ int main(int argc, char **argv)
         }
         case OPT_POST: ropt.post_process = 1; break;
         case OPT_SERVER: server = optarg; break;
+        case OPT_CLOTH:
+            for (cloth = CLOTH_ALL; cloth > 0; cloth--)
+                if (!strcmp(optarg, cloth_names[cloth])) break;
+            if (!cloth) USAGE("--cloth: '%s' is not upper, lower, full or all", optarg);
+            break;
         case 'q': quiet = 1; break;
         case 'h': help(); return 0;
         default: usage_short(stderr); return 2;
@@ -691,6 +753,7 @@ int main(int argc, char **argv)
 
     run_state rs;
     memset(&rs, 0, sizeof rs);
+    rs.cloth = cloth;
     cutout_encode_options_default(&rs.enc, format);
     if (quality) rs.enc.quality = quality;
     if (format == CUTOUT_FORMAT_WEBP) rs.enc.lossless = quality == 0;
@@ -738,7 +801,7 @@ int main(int argc, char **argv)
         free(outs);
         return st || input_errors ? 1 : 0;
     }
-    char err[512], path[4096];
+    char err[512];
     cutout_image bg_image = {0};
     cutout_model *model = NULL;
     cutout_engine *engine = NULL;
@@ -796,8 +859,7 @@ int main(int argc, char **argv)
     }
     rs.render = ropt;
 
-    if (cutout_model_find(model_arg, path, sizeof path, err, sizeof err) ||
-        cutout_model_load_file(path, &model, err, sizeof err)) {
+    if (cutout_model_load_named(model_arg, &model, err, sizeof err)) {
         fprintf(stderr, "%s: model %s: %s\n", prog, model_arg, err);
         status = 1;
         goto done;
@@ -808,6 +870,22 @@ int main(int argc, char **argv)
         goto done;
     }
     rs.size = cutout_model_input_size(model);
+    rs.out_ch = cutout_model_output_channels(model);
+    if (rs.cloth && rs.out_ch != 4) {
+        fprintf(stderr, "%s: --cloth needs u2net_cloth_seg; model %s has one output\n", prog,
+                model_arg);
+        status = 2;
+        goto done;
+    }
+    if (rs.out_ch > 1 && rs.cloth != CUTOUT_CLOTH_UPPER && rs.cloth != CUTOUT_CLOTH_LOWER &&
+        rs.cloth != CUTOUT_CLOTH_FULL)
+        for (size_t i = 0; i < rs.jobs.n; i++)
+            if (!strcmp(rs.jobs.v[i].out, "-")) {
+                fprintf(stderr, "%s: --cloth all writes a file per class: give -o, or one "
+                        "class\n", prog);
+                status = 2;
+                goto done;
+            }
     cutout_model_mean_std(model, rs.mean, rs.std);
     rs.progress = !quiet && rs.jobs.n > 1 && isatty(STDERR_FILENO);
     rs.t0 = now_s();

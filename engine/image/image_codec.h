@@ -27,6 +27,13 @@ int cut_png_header(const uint8_t *data, size_t size, int *width, int *height, in
 int cut_webp_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
                     cutout_image *out, cutout_image_info *info, char *err, size_t errlen);
 
+/* A BMP's dimensions and whether it is RLE-compressed, from its header (checked
+ * as the decoder checks it). */
+int cut_bmp_header(const uint8_t *data, size_t size, int *width, int *height, int *rle,
+                   char *err, size_t errlen);
+int cut_bmp_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
+                   cutout_image *out, cutout_image_info *info, char *err, size_t errlen);
+
 int cut_png_encode(const cutout_image *img, int level, uint8_t **data, size_t *size, char *err,
                    size_t errlen);
 /* The same PNG (pixels) as cut_png_encode, for levels 0..3 deflated in

@@ -1,4 +1,4 @@
-/* Format sniffing, limits and dispatch to the PNG/JPEG/WebP codecs. */
+/* Format sniffing, limits and dispatch to the PNG/JPEG/WebP/BMP codecs. */
 #include <string.h>
 
 #include "image_codec.h"
@@ -14,6 +14,8 @@ cutout_image_format cutout_image_sniff(const void *data, size_t size)
     if (size >= 3 && memcmp(p, jpeg_magic, 3) == 0) return CUTOUT_FORMAT_JPEG;
     if (size >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
         return CUTOUT_FORMAT_WEBP;
+    /* "BM" and a header size below 2^24 (PIL's are 12 .. 124): not any text starting BM */
+    if (size >= 18 && p[0] == 'B' && p[1] == 'M' && p[17] == 0) return CUTOUT_FORMAT_BMP;
     return CUTOUT_FORMAT_UNKNOWN;
 }
 
@@ -23,6 +25,7 @@ const char *cutout_image_format_name(cutout_image_format format)
     case CUTOUT_FORMAT_PNG: return "PNG";
     case CUTOUT_FORMAT_JPEG: return "JPEG";
     case CUTOUT_FORMAT_WEBP: return "WebP";
+    case CUTOUT_FORMAT_BMP: return "BMP";
     default: return "unknown";
     }
 }
@@ -36,6 +39,7 @@ static cutout_image_format truncated_magic(const uint8_t *p, size_t size)
     if (size < 12 && memcmp(p, "RIFF", size < 4 ? size : 4) == 0 &&
         (size <= 8 || memcmp(p + 8, "WEBP", size - 8) == 0))
         return CUTOUT_FORMAT_WEBP;
+    if (size < 18 && memcmp(p, "BM", size < 2 ? size : 2) == 0) return CUTOUT_FORMAT_BMP;
     return CUTOUT_FORMAT_UNKNOWN;
 }
 
@@ -43,7 +47,6 @@ static cutout_image_format truncated_magic(const uint8_t *p, size_t size)
 static const char *other_format(const uint8_t *p, size_t size)
 {
     if (size >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0)) return "GIF";
-    if (size >= 2 && memcmp(p, "BM", 2) == 0) return "BMP";
     if (size >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0)) return "TIFF";
     if (size >= 12 && memcmp(p + 4, "ftyp", 4) == 0) return "HEIF/AVIF";
     if (size >= 12 && memcmp(p, "\0\0\0\x0cjP  ", 8) == 0) return "JPEG 2000";
@@ -71,10 +74,13 @@ int cutout_image_decode(const void *data, size_t size, const cutout_image_limits
                             cutout_image_format_name(t));
         if (size == 0) return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "empty input");
         const char *other = other_format(p, size);
+        if (other && !strcmp(other, "TIFF"))
+            return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
+                            "TIFF is not supported; convert to PNG");
         if (other)
             return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
-                            "%s images are not supported (PNG, JPEG or WebP)", other);
-        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "not a PNG, JPEG or WebP image");
+                            "%s images are not supported (PNG, JPEG, WebP or BMP)", other);
+        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "not a PNG, JPEG, WebP or BMP image");
     }
     cutout_image raw;
     int rc;
@@ -82,8 +88,10 @@ int cutout_image_decode(const void *data, size_t size, const cutout_image_limits
         rc = cut_png_decode(p, size, limits, flags, &raw, info, err, errlen);
     else if (f == CUTOUT_FORMAT_JPEG)
         rc = cut_jpeg_decode(p, size, limits, &raw, info, err, errlen);
-    else
+    else if (f == CUTOUT_FORMAT_WEBP)
         rc = cut_webp_decode(p, size, limits, &raw, info, err, errlen);
+    else
+        rc = cut_bmp_decode(p, size, limits, &raw, info, err, errlen);
     if (rc) return rc;
     info->has_alpha = raw.channels == 4;
     if (info->orientation == 1) {

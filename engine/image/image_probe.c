@@ -21,12 +21,13 @@ static uint64_t u64max(uint64_t a, uint64_t b) { return a > b ? a : b; }
  * animation frames decode through a whole-frame ARGB buffer; PNG's raw
  * rows are kept when they need converting (palettes, 16 bits). */
 static uint64_t decoder_eighths_per_pixel(const cutout_image_probe_info *pi, int components,
-                                          int lossless, int png_bits)
+                                          int lossless, int png_bits, int bmp_rle)
 {
     switch (pi->format) {
     case CUTOUT_FORMAT_JPEG: return pi->progressive ? 16u * (uint64_t)components : 0;
     case CUTOUT_FORMAT_WEBP: return lossless ? 32 : 0;
     case CUTOUT_FORMAT_PNG: return (uint64_t)png_bits;
+    case CUTOUT_FORMAT_BMP: return bmp_rle ? 8 : 0; /* RLE expands to an index buffer */
     default: return 0;
     }
 }
@@ -39,7 +40,7 @@ int cutout_image_probe(const void *data, size_t size, int model_size,
     const uint8_t *p = data;
     info->format = cutout_image_sniff(p, size);
     info->frames = 1;
-    int components = 3, lossless = 0, png_bits = 0, rc;
+    int components = 3, lossless = 0, png_bits = 0, bmp_rle = 0, rc;
     switch (info->format) {
     case CUTOUT_FORMAT_PNG:
         rc = cut_png_header(p, size, &info->width, &info->height, &info->frames, &png_bits, err,
@@ -53,14 +54,17 @@ int cutout_image_probe(const void *data, size_t size, int model_size,
         rc = cut_webp_header(p, size, &info->width, &info->height, &info->frames, &lossless, err,
                              errlen);
         break;
+    case CUTOUT_FORMAT_BMP:
+        rc = cut_bmp_header(p, size, &info->width, &info->height, &bmp_rle, err, errlen);
+        break;
     default:
-        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "not a PNG, JPEG or WebP image");
+        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED, "not a PNG, JPEG, WebP or BMP image");
     }
     if (rc) return rc;
     uint64_t px = (uint64_t)info->width * (uint64_t)info->height; /* < 2^62 */
     /* The output (RGBA at most) and its EXIF-rotated copy, plus the decoder's own. */
     info->decode_bytes =
-        px * 8 + px * decoder_eighths_per_pixel(info, components, lossless, png_bits) / 8;
+        px * 8 + px * decoder_eighths_per_pixel(info, components, lossless, png_bits, bmp_rle) / 8;
     uint64_t s = (uint64_t)model_size, w = (uint64_t)info->width, h = (uint64_t)info->height;
     /* The network's input (3 floats a pixel) and output (1 float), and the
      * resampler's intermediate between the image and the model size (model

@@ -47,6 +47,24 @@ int cutout_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t 
  * tools/fetch-model writes) and the installed data directory, in that order. */
 int cutout_model_find(const char *name_or_path, char *path, size_t pathlen, char *err,
                       size_t errlen);
+/* A name of a rembg model cutout does not run (BiRefNet, BRIA RMBG, BEN, SAM,
+ * u2net_custom/dis_custom) fails with CUTOUT_E_UNSUPPORTED and a message that
+ * says what it is and which models cutout runs; a file of such a network is
+ * refused the same way by cutout_model_load_file when its graph shows it
+ * (attention / layer-norm operators). */
+
+/* cutout_model_find + cutout_model_load_file, and for a registry name the
+ * registry's normalisation (cutout_model_use_registry): what an application
+ * loading a model the user named should call. */
+int cutout_model_load_named(const char *name_or_path, cutout_model **out, char *err,
+                            size_t errlen);
+/* Gives the model the mean and std of the registry row NAME (models/registry.tsv,
+ * compiled in): 1 if NAME is a registry model cutout runs, 0 otherwise (the
+ * model keeps its architecture's default). Call it before sharing the model,
+ * e.g. for a file loaded by path that the configuration names. Two models of
+ * one architecture can differ: isnet-anime uses mean 0.485,0.456,0.406 and
+ * std 1, isnet-general-use mean 0.5 and std 1. */
+int cutout_model_use_registry(cutout_model *model, const char *name);
 
 cutout_arch cutout_model_arch(const cutout_model *model);
 /* "u2net", "u2netp" (U²-Net with 16-channel RSU middles) or "isnet". */
@@ -55,7 +73,14 @@ const char *cutout_model_arch_name(const cutout_model *model);
 int cutout_model_input_size(const cutout_model *model);
 /* Number of outputs (output 0 plus side outputs): 7 for U²-Net, 6 for ISNet. */
 int cutout_model_num_outputs(const cutout_model *model);
-/* Normalisation constants rembg uses for this architecture. */
+/* Channels of each output: 1 (a saliency map), or 4 for u2net_cloth_seg
+ * (class scores: background, upper body, lower body, full body; see
+ * cutout_pipeline_class_masks). */
+int cutout_model_output_channels(const cutout_model *model);
+/* Normalisation constants rembg uses for this model: its registry row when it
+ * was loaded by registry name (cutout_model_load_named,
+ * cutout_model_use_registry), otherwise its architecture's (ImageNet mean and
+ * std for U²-Net; mean 0.5, std 1 for ISNet). */
 void cutout_model_mean_std(const cutout_model *model, float mean[3], float std[3]);
 size_t cutout_model_num_params(const cutout_model *model);
 /* Multiply-accumulates of one forward pass over a 1×3×h×w input (output 0 only). */
@@ -94,9 +119,10 @@ int cutout_engine_threads(const cutout_engine *engine);
 size_t cutout_engine_arena_bytes(const cutout_engine *engine);
 
 /* Forward pass. input: n×3×h×w float32 (NCHW, already normalised).
- * outputs[0]: n×1×h×w, output 0 after sigmoid. When the engine was created
- * with side_outputs, outputs[1..num_outputs-1] receive the side outputs
- * (each n×1×h×w, after sigmoid) where not NULL. n, h, w must not exceed the
+ * outputs[0]: n×C×h×w with C = cutout_model_output_channels (1 except
+ * u2net_cloth_seg), output 0 after sigmoid (per channel). When the engine was
+ * created with side_outputs, outputs[1..num_outputs-1] receive the side
+ * outputs (each n×C×h×w, after sigmoid) where not NULL. n, h, w must not exceed the
  * planned maxima; h, w >= 8. */
 int cutout_engine_run(cutout_engine *engine, const float *input, int n, int h, int w,
                       float *const *outputs, char *err, size_t errlen);
@@ -156,7 +182,8 @@ typedef enum {
     CUTOUT_FORMAT_UNKNOWN = 0,
     CUTOUT_FORMAT_PNG = 1,
     CUTOUT_FORMAT_JPEG = 2,
-    CUTOUT_FORMAT_WEBP = 3
+    CUTOUT_FORMAT_WEBP = 3,
+    CUTOUT_FORMAT_BMP = 4 /* decoding only */
 } cutout_image_format;
 
 /* By magic bytes only. */
@@ -186,9 +213,11 @@ typedef struct {
     char warning[160];           /* not an error, e.g. animation truncated; "" if none */
 } cutout_image_info;
 
-/* Decodes a PNG, JPEG or WebP held in memory into grey (1), RGB (3) or RGBA
+/* Decodes a PNG, JPEG, WebP or BMP held in memory into grey (1), RGB (3) or RGBA
  * (4) with the EXIF orientation applied. Grey stays grey; every source with
- * transparency (alpha, tRNS) becomes RGBA; CMYK JPEGs become RGB with PIL's
+ * transparency (alpha, tRNS) becomes RGBA; BMP as PIL 9.4 reads it (1/4/8-bit palette, grey
+ * when PIL would call it greyscale; 16/24/32-bit; BI_BITFIELDS layouts PIL
+ * knows, RGBA only where the masks name alpha; RLE8/RLE4; see image_bmp.c); CMYK JPEGs become RGB with PIL's
  * formula (Adobe-inverted CMYK, as PIL always assumes). 16-bit samples keep
  * their high byte (PIL's unpacking). An animated WebP or PNG yields its first
  * frame (as PIL's Image.open) and a warning in info->warning.
@@ -200,7 +229,7 @@ typedef struct {
  * corrupt entropy data are rejected (PIL silently decodes garbage); XMP
  * orientation and ImageMagick "Raw profile type exif" text chunks are ignored.
  *
- * Errors: CUTOUT_E_UNSUPPORTED (not PNG/JPEG/WebP), CUTOUT_E_FORMAT (corrupt or
+ * Errors: CUTOUT_E_UNSUPPORTED (not PNG/JPEG/WebP/BMP, e.g. TIFF), CUTOUT_E_FORMAT (corrupt or
  * truncated), CUTOUT_E_LIMIT (limits, or a progressive JPEG with more than
  * CUTOUT_JPEG_MAX_SCANS scans), CUTOUT_E_NOMEM. limits and info may be
  * NULL. On error *out is zeroed. */
@@ -228,7 +257,7 @@ typedef struct {
                              at the model size given (an upper estimate) */
 } cutout_image_probe_info;
 
-/* Reads the header of a PNG, JPEG or WebP (frame count from acTL / the
+/* Reads the header of a PNG, JPEG, WebP or BMP (frame count from acTL / the
  * demuxer, JPEG up to the first scan) and estimates the memory that decoding
  * it and running rembg's pipeline at model_size (0: decode alone) takes. An
  * animation is decoded as its first frame on one canvas, so frames only
@@ -283,6 +312,36 @@ int cutout_pipeline_preprocess(const cutout_image *img, int size, const float me
  * 1-channel image. */
 int cutout_pipeline_mask(const float *pred, int size, int width, int height,
                          cutout_image *mask, cutout_pool *pool, char *err, size_t errlen);
+
+/* u2net_cloth_seg (cutout_model_output_channels == 4), rembg's
+ * Unet2ClothSession.predict: pred is output 0 of one image (channels planes of
+ * size x size floats). The class of each pixel is the first channel holding
+ * the maximum (numpy argmax), stored as an 8-bit index and LANCZOS-resized to
+ * width x height: *map is a new 1-channel image of class indices. */
+int cutout_pipeline_class_map(const float *pred, int channels, int size, int width, int height,
+                              cutout_image *map, cutout_pool *pool, char *err, size_t errlen);
+
+/* Cloth classes of u2net_cloth_seg, as rembg's cc ("cloth_category") names them. */
+enum { CUTOUT_CLOTH_UPPER = 1, CUTOUT_CLOTH_LOWER = 2, CUTOUT_CLOTH_FULL = 3 };
+
+/* The mask of class cls (1..3) from a class map, as rembg's palette step
+ * gives it (putpalette + convert("RGB").convert("L"), PIL 9.4): 255 where the
+ * index is cls, 0 at the other indices 0..3, the index itself above 3 (a
+ * LANCZOS overshoot past the 4-entry palette). *mask is new (1 channel) and
+ * goes to cutout_render like any mask. rembg's remove() with no cc renders
+ * upper, lower and full in that order and stacks the three results
+ * vertically into one image; with cc it renders that one class. */
+int cutout_pipeline_class_mask(const cutout_image *map, int cls, cutout_image *mask, char *err,
+                               size_t errlen);
+
+/* rembg's get_concat_v_multi: the n images one below the other in a new
+ * image as wide as the first, in `channels` channels (each converted as by
+ * cutout_image_convert; grey -> RGBA is grey with alpha 255, like PIL's
+ * paste of an L image into RGBA). Parts of a narrower image's rows stay 0
+ * (transparent black); a wider one is clipped. rembg's remove() returns this
+ * for u2net_cloth_seg with no cc: upper, lower, full, each rendered. */
+int cutout_stack_vertical(const cutout_image *imgs, int n, int channels, cutout_image *out,
+                          char *err, size_t errlen);
 
 /* Parses "#rrggbb", "#rrggbbaa", "r,g,b" or "r,g,b,a" (decimal 0..255).
  * Returns 0 and fills rgba (alpha 255 when absent) or -1. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "onnx.h"
+#include "registry_table.h"
 #include "util.h"
 
 /* Both architectures have 11 RSU stages (112 convs) and 6 side convs; U²-Net
@@ -164,14 +165,35 @@ static int op_allowed(const char *op)
     return 0;
 }
 
+/* Attention and layer norm: the transformer networks rembg also ships
+ * (BiRefNet's Swin encoder, BRIA RMBG-2.0, BEN, SAM's ViT). */
+static int op_transformer(const char *op)
+{
+    static const char *const tf[] = {"MatMul", "Softmax", "LayerNormalization", "Einsum",
+                                     "Attention", "MultiHeadAttention", "Erf", "Gelu"};
+    for (size_t i = 0; i < sizeof tf / sizeof tf[0]; i++)
+        if (strcmp(op, tf[i]) == 0) return 1;
+    return 0;
+}
+
 static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_model *m, char *err,
                      size_t errlen)
 {
+    char runs[256];
+    cut_registry_runnable(runs, sizeof runs);
+    for (size_t i = 0; i < om->n_nodes; i++)
+        if (op_transformer(om->nodes[i].op_type))
+            return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
+                            "model: a transformer network (it uses the %s operator, as "
+                            "BiRefNet, BRIA RMBG-2.0, BEN and SAM do), not a U²-Net-family "
+                            "network; cutout runs: %s",
+                            om->nodes[i].op_type, runs);
     for (size_t i = 0; i < om->n_nodes; i++)
         if (!op_allowed(om->nodes[i].op_type))
             return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
-                            "model: not a U²-Net-family network: it uses the %s operator",
-                            om->nodes[i].op_type);
+                            "model: not a U²-Net-family network: it uses the %s operator; "
+                            "cutout runs: %s",
+                            om->nodes[i].op_type, runs);
     if (n != EXPECTED_CONVS)
         return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
                         "model: not a U²-Net-family network (U²-Net, U²-NetP, ISNet): expected "
@@ -223,16 +245,24 @@ static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_mod
         cin = m->dec[s].cout;
         next += 2 * dec_height[s];
     }
+    /* Every side conv has the output's channel count: 1 for a saliency map,
+     * 4 for u2net_cloth_seg's class scores (background, upper, lower, full). */
+    m->out_ch = c[next].cout;
+    if (m->out_ch < 1 || m->out_ch > NET_MAX_OUT_CH)
+        return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
+                        "model: side convs with %d output channels; cutout runs 1 to %d",
+                        m->out_ch, NET_MAX_OUT_CH);
     for (int k = 0; k < NET_SIDES; k++) {
         /* side1..5 read the decoder outputs stage1d..stage5d, side6 stage6 */
         int src = k == 5 ? m->enc[5].cout : m->dec[4 - k].cout;
         char what[24];
         snprintf(what, sizeof what, "side%d", k + 1);
-        if ((rc = expect_conv(c, next, what, src, 1, 3, 1, 1, err, errlen))) return rc;
+        if ((rc = expect_conv(c, next, what, src, m->out_ch, 3, 1, 1, err, errlen))) return rc;
         m->side[k] = next++;
     }
     if (!isnet) {
-        if ((rc = expect_conv(c, next, "outconv", NET_SIDES, 1, 1, 1, 1, err, errlen))) return rc;
+        if ((rc = expect_conv(c, next, "outconv", NET_SIDES * m->out_ch, m->out_ch, 1, 1, 1,
+                                err, errlen))) return rc;
         m->outconv = next++;
     }
     if (next != n)
@@ -247,6 +277,19 @@ static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_mod
         om->inputs[0].dims[2] <= 16384)
         m->input_size = (int)om->inputs[0].dims[2];
     return 0;
+}
+
+/* An unknown file gets its architecture's normalisation as rembg uses it
+ * (rembg/sessions/u2net*.py; dis_general_use.py since rembg PR #730,
+ * 2025-03-01): ImageNet mean and std for U²-Net; mean 0.5, std 1 for ISNet,
+ * as the DIS authors normalise. A registry name overrides it (registry.c). */
+static void default_mean_std(cutout_model *m)
+{
+    static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
+    for (int i = 0; i < 3; i++) {
+        m->mean[i] = m->arch == CUTOUT_ARCH_ISNET ? 0.5f : in_mean[i];
+        m->std[i] = m->arch == CUTOUT_ARCH_ISNET ? 1.0f : in_std[i];
+    }
 }
 
 /* The convs' descriptors point into the parsed ONNX model's tensors, which
@@ -312,6 +355,7 @@ int cutout_model_load_memory(const void *data, size_t size, cutout_model **out, 
             n++;
         }
     if ((rc = recognise(om, convs, n, m, err, errlen))) goto done;
+    default_mean_std(m);
     if ((rc = attach_weights(convs, n, m, err, errlen))) goto done;
     m->onnx = om; /* owns the weights now */
     om = NULL;
@@ -365,14 +409,10 @@ int cutout_model_num_outputs(const cutout_model *m)
     return m->arch == CUTOUT_ARCH_ISNET ? NET_SIDES : NET_SIDES + 1;
 }
 
-/* rembg's current values (rembg/sessions/u2net*.py; dis_general_use.py since
- * rembg PR #730, 2025-03-01): ImageNet mean and std for U²-Net; for ISNet mean
- * 0.5 and std 1, as the DIS authors normalise. */
+int cutout_model_output_channels(const cutout_model *m) { return m->out_ch; }
+
 void cutout_model_mean_std(const cutout_model *m, float mean[3], float std[3])
 {
-    static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
-    for (int i = 0; i < 3; i++) {
-        mean[i] = m->arch == CUTOUT_ARCH_ISNET ? 0.5f : in_mean[i];
-        std[i] = m->arch == CUTOUT_ARCH_ISNET ? 1.0f : in_std[i];
-    }
+    memcpy(mean, m->mean, sizeof m->mean);
+    memcpy(std, m->std, sizeof m->std);
 }

@@ -10,6 +10,7 @@
 #define NET_ENC_STAGES 6
 #define NET_DEC_STAGES 5
 #define NET_SIDES 6
+#define NET_MAX_OUT_CH 16
 
 /* One residual U-block. RSU-L (height 7..4) pools between levels and uses one
  * dilation-2 conv at the bottom; RSU-4F keeps the resolution and dilates
@@ -32,6 +33,10 @@ struct cutout_model {
     net_stage dec[NET_DEC_STAGES]; /* dec[0] = stage5d ... dec[4] = stage1d */
     int side[NET_SIDES];
     int outconv;        /* U²-Net's 1×1 fusion conv, or -1 */
+    int out_ch;         /* channels of every side and of output 0: 1, or 4 for
+                           u2net_cloth_seg (one score map per class) */
+    float mean[3], std[3]; /* normalisation: the architecture's, or the
+                              registry row of the name it was loaded by */
     bk_conv_desc *convs;
     int n_convs;
     onnx_model *onnx;   /* the parsed file: owns every conv's weight and bias tensor */

@@ -57,12 +57,12 @@ static void buf_release(net_ctx *c, net_buf *b)
     b->slot = -1;
 }
 
-/* Channel j of a multi-channel buffer, as a 1-channel view. */
-static bk_tensor channel_view(bk_tensor t, int j)
+/* Channels j*ch .. j*ch+ch-1 of a multi-channel buffer, as a ch-channel view. */
+static bk_tensor channel_view(bk_tensor t, int j, int ch)
 {
     bk_tensor v = t;
-    v.off += (size_t)j * t.h * t.w;
-    v.c = 1;
+    v.off += (size_t)j * ch * t.h * t.w;
+    v.c = ch;
     return v;
 }
 
@@ -168,7 +168,7 @@ int cut_net_forward(const cutout_model *m, backend *bk, plan *pl, const float *i
                 size_t errlen)
 {
     net_ctx c = {.m = m, .bk = bk, .pl = pl, .n = n, .err = err, .errlen = errlen};
-    int isnet = m->arch == CUTOUT_ARCH_ISNET;
+    int isnet = m->arch == CUTOUT_ARCH_ISNET, oc = m->out_ch;
 
     /* feed: the owned input of the next encoder stage */
     net_buf feed = buf_alloc(&c, 3, h, w);
@@ -184,8 +184,8 @@ int cut_net_forward(const cutout_model *m, backend *bk, plan *pl, const float *i
         }
     }
 
-    /* Side k's full-size map: for U²-Net a channel of the buffer that the
-     * 1×1 fusion conv reads; for ISNet a buffer of its own, and only side 1
+    /* Side k's full-size map (out_ch channels): for U²-Net channels
+     * k*out_ch.. of the buffer that the 1×1 fusion conv reads; for ISNet a buffer of its own, and only side 1
      * unless side outputs are wanted. */
     net_buf fuse = {.slot = -1};
     net_buf side_out[NET_SIDES];
@@ -196,8 +196,8 @@ int cut_net_forward(const cutout_model *m, backend *bk, plan *pl, const float *i
         need_side[k] = !isnet || side_outputs || k == 0;
     }
     if (!isnet) {
-        fuse = buf_alloc(&c, NET_SIDES, h, w);
-        for (int k = 0; k < NET_SIDES; k++) side_dst[k] = channel_view(fuse.t, k);
+        fuse = buf_alloc(&c, NET_SIDES * oc, h, w);
+        for (int k = 0; k < NET_SIDES; k++) side_dst[k] = channel_view(fuse.t, k, oc);
     }
 
     net_buf hx[NET_ENC_STAGES];
@@ -209,7 +209,7 @@ int cut_net_forward(const cutout_model *m, backend *bk, plan *pl, const float *i
     if (isnet)
         for (int k = 0; k < NET_SIDES; k++)
             if (need_side[k]) {
-                side_out[k] = buf_alloc(&c, 1, h, w);
+                side_out[k] = buf_alloc(&c, oc, h, w);
                 side_dst[k] = side_out[k].t;
             }
     if (need_side[5]) side_into(&c, 5, hx[5].t, side_dst[5]);
@@ -227,7 +227,7 @@ int cut_net_forward(const cutout_model *m, backend *bk, plan *pl, const float *i
     buf_release(&c, &d);
 
     if (!isnet) {
-        net_buf d0 = buf_alloc(&c, 1, h, w);
+        net_buf d0 = buf_alloc(&c, oc, h, w);
         conv_into(&c, m->outconv, d0.t, fuse.t, NULL, 0, NULL);
         sigmoid_inplace(&c, d0.t);
         read_output(&c, d0.t, outputs ? outputs[0] : NULL);

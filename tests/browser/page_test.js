@@ -177,7 +177,7 @@ async function main() {
       return { failed: c.classList.contains('failed'), name: c.dataset.name, error: e && e.textContent };
     });
     check('text file: the server\'s error sentence next to it', err.failed && err.name === path.basename(TEXTFILE) &&
-      err.error === 'not a PNG, JPEG or WebP image', JSON.stringify(err));
+      err.error === 'not a PNG, JPEG, WebP or BMP image', JSON.stringify(err));
 
     // ---- 503 + Retry-After is retried; /models 200 fills the list (both faked in the browser) ----
     await page.setRequestInterception(true);

@@ -1,7 +1,7 @@
 /* libFuzzer entry point for the image decoders behind cutout_image_decode
- * (engine/image: PNG, JPEG and WebP; BMP when its decoder lands). One source,
- * one binary per format (tests/fuzz/run-fuzz image_png, image_jpeg,
- * image_webp): each starts from its own seed corpus, and inputs that sniff as
+ * (engine/image: PNG, JPEG, WebP and BMP). One source, one binary per format
+ * (tests/fuzz/run-fuzz image_png, image_jpeg, image_webp, image_bmp): each
+ * starts from its own seed corpus, and inputs that sniff as
  * another format are skipped so the run stays on its decoder. With the
  * server's limits (fcgi defaults, smaller pixel count so a run stays in
  * memory), every input gives an image whose every pixel can be read, or an

@@ -13,7 +13,8 @@ int main(int argc, char **argv)
         cutout_model *m = NULL;
         int rc = cutout_model_load_file(argv[i], &m, err, sizeof err);
         if (rc == CUTOUT_OK)
-            printf("loaded %s: %s\n", argv[i], cutout_model_arch_name(m));
+            printf("loaded %s: %s, %d output channel(s)\n", argv[i], cutout_model_arch_name(m),
+                   cutout_model_output_channels(m));
         else if (!err[0])
             printf("FAIL %s: error %d without a message\n", argv[i], rc);
         else

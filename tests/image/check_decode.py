@@ -289,6 +289,143 @@ def check_webp(ck, rng):
 
 # ---------------------------------------------------------------- hostile
 
+# ---------------------------------------------------------------- BMP
+
+def bmp_file(w, h, bits, pixels, palette=None, compression=0, masks=None, header=40,
+             top_down=False, colors=None, offset=None):
+    """A BMP written by hand (PIL writes only 1/8/24/32-bit BI_RGB): pixels is
+    the pixel array as stored (rows padded, bottom-up unless top_down) or
+    the RLE stream; palette a list of (r, g, b)."""
+    pal = b""
+    if palette is not None:
+        pad = 3 if header == 12 else 4
+        pal = b"".join(bytes((b_, g, r)) + (b"\0" if pad == 4 else b"") for r, g, b_ in palette)
+    if header == 12:
+        info = struct.pack("<IHHHH", 12, w, h, 1, bits)
+    else:
+        hh = (-h) & 0xFFFFFFFF if top_down else h
+        ncol = len(palette) if colors is None and palette is not None else (colors or 0)
+        info = struct.pack("<IiIHHIIiiII", header, w, hh, 1, bits, compression, len(pixels),
+                           2835, 2835, ncol, 0)
+        extra = b""
+        if header > 40:
+            m = list(masks or (0, 0, 0, 0)) + [0] * 4
+            extra = struct.pack("<IIII", *m[:4])
+            extra += bytes(header - 40 - len(extra))
+        elif masks is not None:
+            pal = struct.pack("<III", *masks[:3]) + pal
+        info += extra
+    off = 14 + len(info) + len(pal) if offset is None else offset
+    head = b"BM" + struct.pack("<IHHI", off + len(pixels), 0, 0, off)
+    return head + info + pal + pixels
+
+
+def bmp_rows(rows, bytes_per_row, bottom_up=True):
+    stride = (bytes_per_row + 3) & ~3
+    out = [bytes(r) + bytes(stride - len(r)) for r in rows]
+    return b"".join(reversed(out) if bottom_up else out)
+
+
+def pack_bits(idx, bits):
+    """One row of palette indices, MSB first."""
+    per = 8 // bits
+    out = bytearray((len(idx) * bits + 7) // 8)
+    for i, v in enumerate(idx):
+        out[i // per] |= int(v) << (8 - bits - (i % per) * bits)
+    return out
+
+
+def check_bmp(ck, rng):
+    # what PIL writes: 1-bit, 8-bit grey and palette, 24-bit, 32-bit (from RGBA)
+    a = photo(rng, 37, 53)
+    for name, im in [("BMP 24-bit", Image.fromarray(a)),
+                     ("BMP 8-bit grey", Image.fromarray(a).convert("L")),
+                     ("BMP 8-bit palette", Image.fromarray(a).quantize(77)),
+                     ("BMP 1-bit", Image.fromarray(a).convert("1")),
+                     ("BMP 32-bit from RGBA", Image.fromarray(a).convert("RGBA"))]:
+        data = pil_bytes(im, "BMP")
+        ref = Image.open(io.BytesIO(data))
+        ch = {"L": 1, "1": 1, "RGBA": 4}.get(ref.mode, 3)
+        ck.compare(name, data, pil_reference(data, ch), group="BMP")
+    w, h = 29, 17
+    pal16 = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(16)]
+    idx = rng.integers(0, 16, (h, w))
+    rows4 = [pack_bits(r, 4) for r in idx]
+    cases = {
+        "BMP 4-bit palette": bmp_file(w, h, 4, bmp_rows(rows4, (w * 4 + 7) // 8), pal16),
+        "BMP 4-bit top-down": bmp_file(w, h, 4, bmp_rows(rows4, (w * 4 + 7) // 8, False), pal16,
+                                       top_down=True),
+        # indices past a 5-colour palette: PIL shows index i as grey i
+        "BMP 8-bit short palette": bmp_file(w, h, 8, bmp_rows(
+            [rng.integers(0, 9, w).astype(np.uint8) for _ in range(h)], w), pal16[:5]),
+        "BMP OS/2 header 24-bit": bmp_file(w, h, 24, bmp_rows(
+            [rng.integers(0, 256, 3 * w).astype(np.uint8) for _ in range(h)], 3 * w), header=12),
+        # the OS/2 header has no colour count: always 256 entries
+        "BMP OS/2 header 8-bit": bmp_file(w, h, 8, bmp_rows(
+            [rng.integers(0, 256, w).astype(np.uint8) for _ in range(h)], w),
+            [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(256)], header=12),
+        "BMP 16-bit 5-5-5": bmp_file(w, h, 16, bmp_rows(
+            [rng.integers(0, 256, 2 * w).astype(np.uint8) for _ in range(h)], 2 * w)),
+        "BMP 16-bit 5-6-5 bitfields": bmp_file(w, h, 16, bmp_rows(
+            [rng.integers(0, 256, 2 * w).astype(np.uint8) for _ in range(h)], 2 * w),
+            compression=3, masks=(0xF800, 0x7E0, 0x1F)),
+        "BMP 32-bit BGRA bitfields v4": bmp_file(w, h, 32, bmp_rows(
+            [rng.integers(0, 256, 4 * w).astype(np.uint8) for _ in range(h)], 4 * w),
+            compression=3, masks=(0xFF0000, 0xFF00, 0xFF, 0xFF000000), header=108),
+        "BMP 32-bit RGBA bitfields v5 top-down": bmp_file(w, h, 32, bmp_rows(
+            [rng.integers(0, 256, 4 * w).astype(np.uint8) for _ in range(h)], 4 * w, False),
+            compression=3, masks=(0xFF, 0xFF00, 0xFF0000, 0xFF000000), header=124, top_down=True),
+        "BMP 32-bit XBGR bitfields": bmp_file(w, h, 32, bmp_rows(
+            [rng.integers(0, 256, 4 * w).astype(np.uint8) for _ in range(h)], 4 * w),
+            compression=3, masks=(0xFF000000, 0xFF0000, 0xFF00)),
+    }
+    # RLE8: encoded runs (one clipped at the row's end), absolute runs with
+    # padding, end of line, end of bitmap
+    rle8 = bytearray()
+    for y in range(h):
+        rle8 += bytes((5, y % 16, 3, (y + 1) % 16))
+        rle8 += bytes((0, 5)) + bytes(int(v) for v in rng.integers(0, 16, 5)) + b"\0"
+        rle8 += bytes((0, 4)) + bytes(int(v) for v in rng.integers(0, 16, 4))
+        if y % 3 == 0:
+            rle8 += bytes((200, 7))  # longer than the row: clipped
+        else:
+            rle8 += bytes((0, 0))
+    rle8 += bytes((0, 1))
+    cases["BMP RLE8"] = bmp_file(w, h, 8, bytes(rle8), pal16, compression=1)
+    rle4 = bytearray()
+    for y in range(h):
+        rle4 += bytes((7, 0x3A))
+        rle4 += bytes((0, 6)) + bytes(int(v) for v in rng.integers(0, 256, 3)) + b"\0"
+        rle4 += bytes((0, 0))
+    rle4 += bytes((0, 1))
+    cases["BMP RLE4"] = bmp_file(w, h, 4, bytes(rle4), pal16, compression=2)
+    for name, data in cases.items():
+        ref = Image.open(io.BytesIO(data))
+        ch = {"L": 1, "1": 1, "RGBA": 4}.get(ref.mode, 3)
+        ck.compare(name, data, pil_reference(data, ch), group="BMP")
+    # hostile headers and data
+    good = cases["BMP 4-bit palette"]
+    limits = ["--limits", "40000000,12000,8"]
+    big = bytearray(good)
+    struct.pack_into("<ii", big, 18, 100000, 100000)
+    ck.fails("BMP 100000x100000 header", bytes(big), E_LIMIT, limits, "exceeds the maximum")
+    ck.fails("BMP 100000x100000 header, no limits", bytes(big), E_FORMAT, contains="truncated")
+    rle_big = bytearray(cases["BMP RLE8"])
+    struct.pack_into("<ii", rle_big, 18, 30000, 30000)
+    ck.fails("BMP RLE 30000x30000 from a few bytes", bytes(rle_big), E_FORMAT)
+    ck.fails("BMP RLE8 stream cut short", cases["BMP RLE8"][:-60], E_FORMAT, contains="RLE")
+    ck.fails("BMP palette past the end", bmp_file(w, h, 8, b"", pal16, colors=5000)[:400],
+             E_FORMAT)
+    ck.fails("BMP pixel data cut short", good[:-10], E_FORMAT, contains="truncated")
+    ck.fails("BMP header size 52", good[:14] + b"\x34" + good[15:], E_UNSUPPORTED)
+    ck.fails("BMP 0-wide", good[:18] + b"\0\0\0\0" + good[22:], E_FORMAT)
+    ck.fails("BMP unsupported bitfields", bmp_file(w, h, 32, bytes(4 * w * h), compression=3,
+             masks=(0xF00, 0xF0, 0xF)), E_UNSUPPORTED, contains="bitfields")
+    ck.fails("BMP magic only", b"BM", E_FORMAT, contains="truncated")
+    tiff = pil_bytes(Image.fromarray(a), "TIFF")
+    ck.fails("TIFF refused", tiff, E_UNSUPPORTED, contains="TIFF is not supported; convert to PNG")
+
+
 def check_hostile(ck, rng, quick):
     a = photo(rng, 33, 45)
     rgba = Image.fromarray(a).convert("RGBA")
@@ -299,6 +436,8 @@ def check_hostile(ck, rng, quick):
         "JPEG progressive": pil_bytes(Image.fromarray(a), "JPEG", quality=90, progressive=True),
         "WebP": pil_bytes(Image.fromarray(a), "WEBP", quality=80),
         "WebP lossless alpha": pil_bytes(rgba, "WEBP", lossless=True),
+        "BMP": pil_bytes(Image.fromarray(a), "BMP"),
+        "BMP palette": pil_bytes(Image.fromarray(a).quantize(50), "BMP"),
     }
     trunc_stats = {}
     for name, data in files.items():
@@ -394,6 +533,7 @@ def main():
         check_png(ck, rng)
         check_jpeg(ck, rng)
         check_webp(ck, rng)
+        check_bmp(ck, rng)
         for group, (n, exact, worst) in sorted(ck.stats.items()):
             print(f"  {group}: {exact}/{n} images identical to the reference, max diff {worst}")
         check_hostile(ck, rng, args.quick)

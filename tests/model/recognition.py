@@ -82,6 +82,36 @@ def variant_group(m):
     set_attr(convs(m)[3], "group", 2)
 
 
+def _widen_head(m, side_out, fuse_out):
+    """Side convs (the 6 before outconv) with side_out outputs; outconv
+    6*side_out -> fuse_out: u2net_cloth_seg's head when both are 4."""
+    c = convs(m)
+    rng = np.random.default_rng(1)
+    for conv in c[-7:-1]:
+        w = numpy_helper.to_array(init(m, conv.input[1]))
+        replace_init(m, conv.input[1],
+                     rng.standard_normal((side_out,) + w.shape[1:]).astype(np.float32))
+        replace_init(m, conv.input[2], np.zeros(side_out, np.float32))
+    out = c[-1]
+    replace_init(m, out.input[1], rng.standard_normal((fuse_out, 6 * side_out, 1, 1)).astype(np.float32))
+    replace_init(m, out.input[2], np.zeros(fuse_out, np.float32))
+
+
+def variant_cloth_head(m):
+    _widen_head(m, 4, 4)
+
+
+def variant_cloth_bad_fusion(m):
+    _widen_head(m, 4, 1)
+
+
+def variant_transformer_op(m):
+    """A MatMul in the graph, as BiRefNet's Swin encoder has (and SAM, BEN)."""
+    w = numpy_helper.from_array(np.eye(4, dtype=np.float32), "attn_w")
+    m.graph.initializer.append(w)
+    m.graph.node.append(helper.make_node("MatMul", ["attn_w", "attn_w"], ["attn_out"]))
+
+
 def other_architecture(_):
     """A small 3-conv CNN: a model of another architecture."""
     rng = np.random.default_rng(0)
@@ -100,7 +130,11 @@ def other_architecture(_):
 
 # name, how to make it (mutates u2netp, or returns a model), expected outcome
 CASES = [
-    ("u2netp as shipped", None, ("loaded", "u2netp")),
+    ("u2netp as shipped", None, ("loaded", "u2netp, 1 output channel")),
+    ("4-channel head (u2net_cloth_seg)", variant_cloth_head, ("loaded", "u2netp, 4 output channel")),
+    ("4-channel sides, 1-channel fusion", variant_cloth_bad_fusion, ("rejected", "outconv")),
+    ("transformer operator", variant_transformer_op,
+     ("rejected", "a transformer network (it uses the MatMul operator")),
     ("weight shape changed", variant_weight_shape, ("rejected", "conv #20")),
     ("dilation changed", variant_dilation, ("rejected", "dilation 1")),
     ("a conv removed", variant_drop_conv, ("rejected", "found 118")),
@@ -108,6 +142,25 @@ CASES = [
     ("grouped conv", variant_group, ("rejected", "group")),
     ("another architecture", other_architecture, ("rejected", "expected 119 convolutions")),
 ]
+
+
+# rembg models cutout does not run, refused by registry name (cutout -m NAME).
+NAME_CASES = [
+    ("birefnet-general", "birefnet-general is a BiRefNet model (not a U²-Net-family network); "
+     "cutout runs: u2netp, u2net, u2net_human_seg, silueta, isnet-general-use, u2net_cloth_seg, "
+     "isnet-anime"),
+    ("bria-rmbg", "bria-rmbg is a BRIA RMBG-2.0 (BiRefNet) model"),
+    ("sam", "sam is a Segment Anything (SAM) model"),
+    ("ben_custom", "ben_custom is a BEN (Background Erase Network) model"),
+    ("u2net_custom", "give cutout the file's path"),
+]
+
+
+def name_case(build, name, words):
+    p = subprocess.run([os.path.join(build, "cutout"), "-m", name, "in.png", "-o", "out.png"],
+                       capture_output=True, text=True, timeout=60)
+    ok = p.returncode == 1 and words in p.stderr
+    return ok, "refuses the name %s: %s" % (name, p.stderr.strip())
 
 
 def run_check(build, path):
@@ -161,6 +214,11 @@ def main():
             passed += ok
             failed += not ok
             print("%s %s: %s" % ("ok" if ok else "FAIL", name, out))
+        for name, words in NAME_CASES:
+            ok, msg = name_case(build, name, words)
+            passed += ok
+            failed += not ok
+            print("%s %s" % ("ok" if ok else "FAIL", msg))
         ok, msg = fp16_case(build, tmp)
         passed += ok
         failed += not ok

@@ -180,6 +180,10 @@ def cases():
              synth(1, 320, 320, 201, first_kind=1)),
         Case("u2net_random_97x143_b3", "u2net", R(1), 3, 97, 143, False, TOL,
              synth(3, 97, 143, 202)),
+        # u2net_cloth_seg's 4-channel head (side convs and fusion conv with 4
+        # outputs per side), batch 2 so the n×C layout is checked too.
+        Case("u2netp_cloth_random_97x143_b2_sides", "u2netp_cloth", R(1), 2, 97, 143, True, TOL,
+             synth(2, 97, 143, 5)),
         Case("isnet_random_1024x1024_b1_sides", "isnet", R(1), 1, 1024, 1024, True, TOL,
              synth(1, 1024, 1024, 301, first_kind=1)),
         Case("isnet_random_321x203_b1", "isnet", R(1), 1, 321, 203, False, TOL,
@@ -262,9 +266,11 @@ def reference(model, key, x, dtype=torch.float64):
         with torch.no_grad():
             outs = m(torch.from_numpy(x[todo]).to(dtype))
         for j, i in enumerate(todo):
-            _ref_cache[(key, dtype, x[i].tobytes())] = [o[j, 0].numpy() for o in outs]
+            _ref_cache[(key, dtype, x[i].tobytes())] = [o[j].numpy() for o in outs]
     per_image = [_ref_cache[(key, dtype, x[i].tobytes())] for i in range(len(x))]
-    return [np.stack([p[k] for p in per_image]) for k in range(len(per_image[0]))]
+    # A C-channel output is laid out n×C×h×w, as net_run writes it: image i's
+    # channel c is plane i*C+c.
+    return [np.concatenate([p[k] for p in per_image]) for k in range(len(per_image[0]))]
 
 
 def output_labels(arch):
@@ -299,11 +305,12 @@ def run_net_run(build, case, model_path, x, base, backend="cpu"):
 
 def read_outputs(case, got, n_outputs, labels):
     """net_run's floats as outputs × n × h × w, or an error line."""
-    plane = case.n * case.h * case.w
+    ch = u2net_arch.OUT_CH.get(case.arch, 1)
+    plane = case.n * ch * case.h * case.w
     if got.size != plane * n_outputs:
-        return None, "wrote %d floats, expected %d (%d outputs of %dx1x%dx%d)" % (
-            got.size, plane * n_outputs, n_outputs, case.n, case.h, case.w)
-    got = got.reshape(n_outputs, case.n, case.h, case.w)
+        return None, "wrote %d floats, expected %d (%d outputs of %dx%dx%dx%d)" % (
+            got.size, plane * n_outputs, n_outputs, case.n, ch, case.h, case.w)
+    got = got.reshape(n_outputs, case.n * ch, case.h, case.w)
     if not np.isfinite(got).all():
         k = int(np.argwhere(~np.isfinite(got))[0][0])
         return None, "%s contains NaN/Inf" % labels[k]

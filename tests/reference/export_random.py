@@ -33,7 +33,7 @@ import u2net_arch
 LOGIT_STD = 2.0      # std of side / fused logits: sigmoid outputs well spread
 HIDDEN_STD = 1.0     # std of every pre-ReLU conv output
 BIAS_FRACTION = 0.3  # bias std relative to the weight term's std
-CALIB_SIZE = {"u2net": 160, "u2netp": 160, "isnet": 384}
+CALIB_SIZE = {"u2net": 160, "u2netp": 160, "isnet": 384, "u2netp_cloth": 160}
 
 
 def random_model(arch, seed, calib_size=None):

@@ -213,9 +213,14 @@ class ISNetDIS(_UNetOfRSU):
         return ds if logits else [torch.sigmoid(t) for t in ds]
 
 
-ARCHS = {"u2net": U2NET, "u2netp": U2NETP, "isnet": ISNetDIS}
+# u2netp_cloth: U²-NetP widths with u2net_cloth_seg's head (4 output channels:
+# background, upper, lower, full); rembg's file has the full U²-Net widths at
+# 768×768, which cost a CPU minute per pass here without testing anything more.
+ARCHS = {"u2net": U2NET, "u2netp": U2NETP, "isnet": ISNetDIS,
+         "u2netp_cloth": lambda: U2NETP(out_ch=4)}
+OUT_CH = {"u2netp_cloth": 4}
 # Size the rembg files were exported at (and the export size used here).
-EXPORT_SIZE = {"u2net": 320, "u2netp": 320, "isnet": 1024}
+EXPORT_SIZE = {"u2net": 320, "u2netp": 320, "isnet": 1024, "u2netp_cloth": 320}
 
 
 def build(arch):

@@ -2,7 +2,7 @@
  *   net_run MODEL.onnx INPUT.f32 N H W OUTPUT.f32 [--threads T] [--side-outputs]
  *           [--backend cpu|opencl] [--device D]
  * Reads N×3×H×W float32, writes output 0 and, with --side-outputs, every
- * side output after it (each N×1×H×W float32). */
+ * side output after it (each N×C×H×W float32, C the model's output channels). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +64,8 @@ int main(int argc, char **argv)
         return 1;
     }
     int n_out = sides ? cutout_model_num_outputs(m) : 1;
-    size_t in_count = (size_t)n * 3 * h * w, plane = (size_t)n * h * w;
+    size_t in_count = (size_t)n * 3 * h * w;
+    size_t plane = (size_t)n * cutout_model_output_channels(m) * h * w;
     float *in = malloc(in_count * sizeof(float)), *out = malloc(plane * n_out * sizeof(float));
     float *outs[8];
     int rc = 1;
