@@ -49,6 +49,7 @@ typedef struct {
     uint64_t bytes_in, bytes_out;
     /* connections closed by limits.{idle,read,write}_timeout_s (conns.h) */
     uint64_t idle_closed, read_timeouts, write_timeouts;
+    uint64_t bad_heads; /* request heads closed unread (conns.c: over 64 KiB, lying lengths) */
     board_slot slots[BOARD_SLOTS];
 } board;
 

@@ -97,7 +97,8 @@ static int check_idle(conns *p, int i)
         close_conn(p, take_idle(p, i));
         return 1;
     }
-    if (!reqhead_complete(p->peek, (size_t)k) && k < CONNS_PEEK_MAX) {
+    int whole = reqhead_complete(p->peek, (size_t)k);
+    if (!whole && k < CONNS_PEEK_MAX) {
         if (e->first == 0) {
             e->first = mono_now();
             struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = e->fd};
@@ -107,6 +108,14 @@ static int check_idle(conns *p, int i)
             }
         }
         return 0;
+    }
+    /* A head over CONNS_PEEK_MAX (web servers send a few KiB), or a
+     * parameter that lies about its length: closed unread, for libfcgi's
+     * sake (reqhead.h). */
+    if (!whole || !reqhead_params_valid(p->peek, (size_t)k)) {
+        if (p->b) board_add(&p->b->bad_heads, 1);
+        close_conn(p, take_idle(p, i));
+        return 1;
     }
 ready:;
     conns_entry r = {e->fd, e->used, mono_now(), 0};

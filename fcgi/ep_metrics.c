@@ -58,6 +58,10 @@ void ep_metrics(request *rq, response *r)
               (unsigned long long)board_get(&b->idle_closed),
               (unsigned long long)board_get(&b->read_timeouts),
               (unsigned long long)board_get(&b->write_timeouts));
+    put_counter(o, "cutout_bad_request_heads_total",
+                "FastCGI request heads closed unread: over 64 KiB, or a parameter whose declared "
+                "length runs past the parameters.",
+                &b->bad_heads);
     put_counter(o, "cutout_received_bytes_total", "Request body bytes.", &b->bytes_in);
     put_counter(o, "cutout_sent_bytes_total", "Response body bytes.", &b->bytes_out);
     put_counter(o, "cutout_worker_restarts_total", "Workers replaced after they died.",

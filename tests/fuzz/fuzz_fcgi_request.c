@@ -3,8 +3,10 @@
  *
  * cutout-fcgi does not parse FastCGI records itself: libfcgi does (its
  * FCGX_Accept_r reads BEGIN_REQUEST, PARAMS and STDIN records from the
- * connection), and the connection poller (fcgi/conns.c) only peeks one byte
- * to see that a request is there. So this target drives the code between the
+ * connection); the connection poller (fcgi/conns.c) only peeks at each
+ * request head (fcgi/reqhead.c) to see that it is whole and that no
+ * parameter lies about its length, and closes it unread otherwise (mirrored
+ * by poller_lets_through below). So this target drives the code between the
  * two exactly as a request thread of fcgi/worker.c does: the input goes down
  * one end of a socketpair, and on the other FCGX_Accept_r is called on the
  * open connection (ipcFd set, keepConnection) for up to four requests in a
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "form.h"
+#include "reqhead.h"
 #include "request.h"
 #include "response.h"
 
@@ -82,8 +85,23 @@ static void handle(request *rq, handler_ctx *h)
     free(rq->body);
 }
 
+/* What the connection poller lets through: it closes a connection whose
+ * request head carries a parameter lying about its length before any thread
+ * (and libfcgi) reads it (fcgi/conns.c, reqhead.h). Each head of the input
+ * (each BEGIN_REQUEST record) is checked as the poller checks it. */
+static int poller_lets_through(const uint8_t *data, size_t size)
+{
+    size_t off = 0;
+    while (off + 8 <= size) {
+        if (data[off + 1] == 1 && !reqhead_params_valid(data + off, size - off)) return 0;
+        off += 8 + (((size_t)data[off + 4] << 8) | data[off + 5]) + data[off + 6];
+    }
+    return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (!poller_lets_through(data, size)) return 0;
     static int init;
     static cf_config cfg;
     if (!init) {

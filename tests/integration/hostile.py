@@ -53,7 +53,8 @@ def fcgi_stdin(data, end=True):
 
 def cgi(method, path, length=None, ctype="application/octet-stream"):
     p = {"REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path.split("?")[0],
-         "QUERY_STRING": path.partition("?")[2], "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": ctype}
+         "QUERY_STRING": path.partition("?")[2], "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": ctype,
+         "REMOTE_ADDR": "127.0.0.1"}  # as a web server sends it (admin.allow: /status, /metrics)
     if length is not None:
         p["CONTENT_LENGTH"] = str(length)
     return p
@@ -440,5 +441,46 @@ def test_overload_early(tmp, photos, refs=None):
                 busy and slowest < timeout and all(r[1].get("retry-after") == "1" and
                                                    S.is_error_json(r[2], "overloaded") for r, _ in busy),
                 str(codes))
+    finally:
+        srv.stop()
+
+
+def test_lying_params(tmp, photos, refs=None):
+    """A request head whose PARAMS declare a name and a value of 2^31 - 16
+    bytes each (libfcgi 2.4 sizes its buffer from the two lengths in an int
+    and writes through what malloc returns: the worker would crash), and a
+    head over 64 KiB: each connection is closed unread by the poller, the
+    worker keeps its pid and serves the next request, and the count goes to
+    cutout_bad_request_heads_total."""
+    srv, fport, prefix, up = start_server(tmp, "lying", workers=1, threads=2)
+    try:
+        if not S.check("lying params: cutout-fcgi up", up):
+            return
+        pid = fcgi_json(fport, "/status")["workers"][0]["pid"]
+        lie = struct.pack(">II", 0xfffffff0, 0xfffffff0) + b"AB"
+        huge = fcgi_record(BEGIN, struct.pack(">HB5x", 1, 0)) + b"".join(
+            fcgi_record(PARAMS, bytes([11, 100]) + b"HTTP_COOKIE" + b"x" * 100) for _ in range(700))
+        heads = {"lying lengths": fcgi_record(BEGIN, struct.pack(">HB5x", 1, 0)) +
+                 fcgi_record(PARAMS, lie) + fcgi_record(PARAMS),
+                 "a head over 64 KiB": huge + fcgi_record(PARAMS)}
+        for what, head in heads.items():
+            with fcgi_connect(fport) as c:
+                t0 = time.time()
+                try:
+                    c.sendall(head)
+                except OSError:
+                    pass  # closed while sending: also unread
+                r = fcgi_answer(c, 10)
+                S.check(f"lying params: {what} -> closed unread in {time.time() - t0:.2f} s (no answer)",
+                        r is None and time.time() - t0 < 5, r)
+        st = fcgi_json(fport, "/status")
+        health = fcgi_request(fport, "GET", "/health", timeout=10)
+        S.check("lying params: the same worker (pid %d) answers /health 200 afterwards" % pid,
+                st and st["workers"][0]["pid"] == pid and health and health[0] == 200,
+                st and st["workers"])
+        r = fcgi_request(fport, "GET", "/metrics", timeout=10)
+        m = r and re.search(r"^cutout_bad_request_heads_total (\d+)$", r[2].decode(), re.M)
+        S.check("lying params: cutout_bad_request_heads_total counts both", m and int(m.group(1)) == 2,
+                m and m.group(0))
     finally:
         srv.stop()

@@ -1343,6 +1343,7 @@ def main():
     hostile.test_timeouts_direct(tmp, photos)
     hostile.test_recycle_drain(tmp, photos)
     hostile.test_overload_early(tmp, photos)
+    hostile.test_lying_params(tmp, photos)
     if not os.environ.get("CUTOUT_IT_SKIP_UPSTREAM"):
         test_upstream(tmp, photos, refs)
     for name in ("lighttpd", "apache"):

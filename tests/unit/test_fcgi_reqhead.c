@@ -17,15 +17,19 @@ static void check(int ok, const char *what)
     if (!ok) failures++;
 }
 
-static int complete_copy(const unsigned char *b, size_t n)
+/* f on an exactly-sized heap copy of b[0..n). */
+static int on_copy(int (*f)(const unsigned char *, size_t), const unsigned char *b, size_t n)
 {
     unsigned char *c = malloc(n ? n : 1);
     if (!c) exit(2);
     memcpy(c, b, n);
-    int r = reqhead_complete(c, n);
+    int r = f(c, n);
     free(c);
     return r;
 }
+
+static int complete_copy(const unsigned char *b, size_t n) { return on_copy(reqhead_complete, b, n); }
+static int valid_copy(const unsigned char *b, size_t n) { return on_copy(reqhead_params_valid, b, n); }
 
 /* Appends one record (version 1, request id 1) with `pad` padding bytes. */
 static size_t record(unsigned char *out, size_t o, int type, const char *content, size_t len, int pad)
@@ -80,6 +84,49 @@ static void test_settled_at_once(void)
     check(complete_copy(b, 0) == 0, "nothing yet: not complete");
 }
 
+/* Parameter lengths: libfcgi trusts them (reqhead.h), so a pair whose
+ * declared lengths run past the parameter stream must be refused. */
+static void test_param_lengths(void)
+{
+    unsigned char b[512];
+    static const char begin[8] = {0, 1, 1, 0, 0, 0, 0, 0};
+    size_t n = head(b, 7);
+    check(valid_copy(b, n) == 1, "nginx-style head: every pair ends inside the parameters");
+    int prefixes_ok = 1;
+    for (size_t k = 0; k < n; k++) prefixes_ok &= valid_copy(b, k) == 0 || valid_copy(b, k) == 1;
+    check(prefixes_ok, "every prefix: an answer, no read past the end (ASan)");
+
+    /* One pair split over two records (names and values may straddle them). */
+    size_t o = record(b, 0, 1, begin, 8, 0);
+    o = record(b, o, 4, "\x0e\x04REQUEST_", 10, 3);
+    o = record(b, o, 4, "METHODPOST", 10, 0);
+    o = record(b, o, 4, "", 0, 0);
+    check(valid_copy(b, o) == 1, "a pair split over two PARAMS records (and padding) is valid");
+
+    /* The fuzzer's libfcgi crash: 4-byte lengths summing past INT_MAX. */
+    static const char huge[] = "\xff\xff\xff\xf0\xff\xff\xff\xf0" "AB";
+    o = record(b, 0, 1, begin, 8, 0);
+    o = record(b, o, 4, huge, sizeof huge - 1, 0);
+    o = record(b, o, 4, "", 0, 0);
+    check(complete_copy(b, o) == 1 && valid_copy(b, o) == 0,
+          "4-byte lengths of 2^31 each (libfcgi's int overflow) are refused");
+
+    /* A value one byte longer than what the stream holds. */
+    static const char over[] = "\x01\x05" "AVALUE";
+    o = record(b, 0, 1, begin, 8, 0);
+    o = record(b, o, 4, over, sizeof over - 2, 0); /* the value's last byte missing */
+    o = record(b, o, 4, "", 0, 0);
+    check(valid_copy(b, o) == 0, "a value one byte past the end of the parameters is refused");
+    o = record(b, 0, 1, begin, 8, 0);
+    o = record(b, o, 4, over, sizeof over - 1, 0);
+    o = record(b, o, 4, "", 0, 0);
+    check(valid_copy(b, o) == 1, "the same pair with its last byte is valid");
+    o = record(b, 0, 1, begin, 8, 0);
+    o = record(b, o, 4, "\x80\x00", 2, 0); /* a 4-byte length cut after 2 bytes */
+    o = record(b, o, 4, "", 0, 0);
+    check(valid_copy(b, o) == 0, "a length cut short by the end of the parameters is refused");
+}
+
 static void test_random(void)
 {
     unsigned long long s = 88172645463325252ull;
@@ -91,8 +138,8 @@ static void test_random(void)
             s ^= s << 13, s ^= s >> 7, s ^= s << 17;
             b[k] = (unsigned char)(k % 8 == 0 ? 1 : s); /* version 1: records chain on */
         }
-        int r = complete_copy(b, n);
-        ok &= r == 0 || r == 1;
+        int r = complete_copy(b, n), v = valid_copy(b, n);
+        ok &= (r == 0 || r == 1) && (v == 0 || v == 1);
     }
     check(ok, "20000 random inputs: 0 or 1, no read past the end (ASan)");
 }
@@ -101,6 +148,7 @@ int main(void)
 {
     test_heads();
     test_settled_at_once();
+    test_param_lengths();
     test_random();
     printf("%s\n", failures ? "test_fcgi_reqhead: FAILED" : "test_fcgi_reqhead: all passed");
     return failures ? 1 : 0;
