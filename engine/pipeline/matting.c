@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "matting_mg.h"
 #include "util.h"
 
 static double now_s(void)
@@ -192,6 +193,7 @@ typedef struct {
     size_t n;
     int pw; /* padded width w + 4 */
     double *x, *r, *ap, *P;
+    double *z; /* M^-1 r with the multigrid preconditioner; NULL: Jacobi */
     double *part; /* 2 per chunk */
     double alpha, beta;
 } cf_ctx;
@@ -333,8 +335,7 @@ static void cg_matvec(void *ctx, int task, int thread)
     for (size_t k = a; k < b; k++) {
         const double *L = c->vals + k * 25;
         const double *p = c->P + c->pos[k];
-        double s = 0;
-        for (int o = 0; o < 25; o++) s += L[o] * p[off[o]];
+        double s = cut_stencil25(L, p, off);
         c->ap[k] = s;
         pap += p[0] * s;
     }
@@ -354,7 +355,7 @@ static void cg_update(void *ctx, int task, int thread)
         double r = c->r[k] - al * c->ap[k];
         c->r[k] = r;
         rr += r * r;
-        rz += r * r * c->invd[k];
+        if (!c->z) rz += r * r * c->invd[k];
     }
     c->part[2 * task] = rr;
     c->part[2 * task + 1] = rz;
@@ -370,7 +371,7 @@ static void cg_direction(void *ctx, int task, int thread)
     double be = c->beta;
     for (size_t k = a; k < b; k++) {
         double *p = &c->P[c->pos[k]];
-        *p = c->r[k] * c->invd[k] + be * *p;
+        *p = (c->z ? c->z[k] : c->r[k] * c->invd[k]) + be * *p;
     }
 }
 
@@ -439,15 +440,27 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     run(tp, ntask, build_task, &c);
     double t1 = now_s();
 
-    /* PCG (Jacobi), x0 = 0: r = b, p = z = D^-1 r. */
+    /* The multigrid preconditioner; Jacobi where it cannot be built. */
+    cut_mg *mg = NULL;
+    char mg_err[128];
+    if (cut_mg_build(n, w, h, c.pos, c.vals, &mg, mg_err, sizeof mg_err) == 0) {
+        if ((rc = alloc_array((void **)&c.z, n, sizeof *c.z, err, errlen, "cg vectors"))) {
+            cut_mg_free(mg);
+            goto done;
+        }
+    }
+
+    /* PCG, x0 = 0: r = b, p = z = M^-1 r. */
     memset(c.P, 0, grid * sizeof *c.P);
     double bb = 0, rz = 0;
+    if (mg) cut_mg_apply(mg, c.b, c.z);
     for (size_t k = 0; k < n; k++) {
         c.x[k] = 0;
         c.r[k] = c.b[k];
         bb += c.b[k] * c.b[k];
-        rz += c.b[k] * c.b[k] * c.invd[k];
-        c.P[c.pos[k]] = c.b[k] * c.invd[k];
+        double z = mg ? c.z[k] : c.b[k] * c.invd[k];
+        rz += c.b[k] * z;
+        c.P[c.pos[k]] = z;
     }
     double norm_b = sqrt(bb), norm_r = norm_b;
     int it = 0, converged = 0;
@@ -466,11 +479,18 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
                 it++;
                 break;
             }
+            if (mg) {
+                cut_mg_apply(mg, c.r, c.z);
+                rz_new = 0;
+                for (size_t k = 0; k < n; k++) rz_new += c.r[k] * c.z[k];
+            }
             c.beta = rz_new / rz;
             rz = rz_new;
             run(tp, (int)nchunks, cg_direction, &c);
         }
     }
+    if (stats) stats->mg_levels = mg ? cut_mg_levels(mg) : 0;
+    cut_mg_free(mg);
     double t2 = now_s();
     if (stats) {
         stats->iterations = it;
@@ -490,6 +510,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     }
     rc = 0;
 done:
+    free(c.z);
     free(c.ring_tag);
     free(c.ring);
     free(c.part);

@@ -35,6 +35,7 @@
 typedef struct {
     size_t unknown;     /* pixels solved for */
     int iterations;     /* CG iterations */
+    int mg_levels;      /* multigrid levels of the preconditioner; 0: Jacobi */
     double rel_residual; /* ||r|| / ||b|| at the end */
     double t_trimap, t_laplacian, t_cg, t_foreground; /* seconds */
 } cut_matting_stats;

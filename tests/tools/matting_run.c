@@ -135,9 +135,9 @@ int main(int argc, char **argv)
         if (rc == 0 && write_file(outdir, "rgba.raw", hdr, rgba, 4 * n)) return 2;
     }
     printf("{\"rc\":%d,\"width\":%d,\"height\":%d,\"threads\":%d,\"unknown\":%zu,"
-           "\"iterations\":%d,\"rel_residual\":%.3g,\"seconds\":%.4f,\"t_trimap\":%.4f,"
+           "\"iterations\":%d,\"mg_levels\":%d,\"rel_residual\":%.3g,\"seconds\":%.4f,\"t_trimap\":%.4f,"
            "\"t_laplacian\":%.4f,\"t_cg\":%.4f,\"t_foreground\":%.4f,\"error\":\"%s\"}\n",
-           rc, w, h, threads, st.unknown, st.iterations, st.rel_residual, best, st.t_trimap,
+           rc, w, h, threads, st.unknown, st.iterations, st.mg_levels, st.rel_residual, best, st.t_trimap,
            st.t_laplacian, st.t_cg, st.t_foreground, err);
     if (tp) cutout_pool_free(tp);
     free(fg);
