@@ -376,8 +376,8 @@ static void cg_direction(void *ctx, int task, int thread)
 }
 
 int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const uint8_t *trimap,
-                         double epsilon, threadpool *tp, double *alpha, cut_matting_stats *stats,
-                         char *err, size_t errlen)
+                         const uint8_t *guess, size_t guess_stride, double epsilon, threadpool *tp,
+                         double *alpha, cut_matting_stats *stats, char *err, size_t errlen)
 {
     int rc = check_dims(w, h, stride, 3, err, errlen);
     if (rc) return rc;
@@ -450,16 +450,25 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
         }
     }
 
-    /* PCG, x0 = 0: r = b, p = z = M^-1 r. */
+    /* PCG from x0 = the mask scaled to [0, 1] (close to the answer, so
+     * fewer iterations to the same ||r|| < rtol ||b||; 0 without a mask):
+     * r = b - A x0, p = z = M^-1 r. */
     memset(c.P, 0, grid * sizeof *c.P);
-    double bb = 0, rz = 0;
-    if (mg) cut_mg_apply(mg, c.b, c.z);
     for (size_t k = 0; k < n; k++) {
-        c.x[k] = 0;
-        c.r[k] = c.b[k];
+        size_t y = c.pos[k] / (size_t)c.pw - 2, x = c.pos[k] % (size_t)c.pw - 2;
+        c.x[k] = guess ? guess[y * guess_stride + x] / 255.0 : 0.0;
+        c.P[c.pos[k]] = c.x[k];
+    }
+    run(tp, (int)nchunks, cg_matvec, &c);
+    double bb = 0, rz = 0;
+    for (size_t k = 0; k < n; k++) {
+        c.r[k] = c.b[k] - c.ap[k];
         bb += c.b[k] * c.b[k];
-        double z = mg ? c.z[k] : c.b[k] * c.invd[k];
-        rz += c.b[k] * z;
+    }
+    if (mg) cut_mg_apply(mg, c.r, c.z);
+    for (size_t k = 0; k < n; k++) {
+        double z = mg ? c.z[k] : c.r[k] * c.invd[k];
+        rz += c.r[k] * z;
         c.P[c.pos[k]] = z;
     }
     double norm_b = sqrt(bb), norm_r = norm_b;
@@ -734,8 +743,8 @@ int cut_alpha_matting(const uint8_t *rgb, int w, int h, size_t stride, const uin
     if ((rc = cut_matting_trimap(mask, w, h, mask_stride, af, ab, ae, trimap, err, errlen)))
         goto done;
     st.t_trimap = now_s() - t0;
-    if ((rc = cut_matting_alpha_cf(rgb, w, h, stride, trimap, CUT_MATTING_EPSILON, tp, alpha, &st,
-                                   err, errlen)))
+    if ((rc = cut_matting_alpha_cf(rgb, w, h, stride, trimap, mask, mask_stride,
+                                   CUT_MATTING_EPSILON, tp, alpha, &st, err, errlen)))
         goto done;
     double t1 = now_s();
     if ((rc = cut_matting_foreground_ml(rgb, w, h, stride, alpha, tp, fg, err, errlen))) goto done;
