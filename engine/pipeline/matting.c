@@ -4,11 +4,13 @@
  * pixel, as pymatting's cf_laplacian) is built only for the rows of unknown
  * pixels, 25 entries per row (the 5x5 neighbourhood a pixel shares windows
  * with). As pymatting's estimate_alpha_cf, the known pixels are hard
- * constraints: L_UU x = -L_UK is_fg. That system is solved with
- * Jacobi-preconditioned CG from x = 0, stopping as pymatting's cg does
- * (||b - A x|| < rtol ||b||). Work is split into a fixed number of chunks of
- * unknown pixels, and the partial dot products are summed in chunk order, so
- * the result does not depend on the number of threads.
+ * constraints: L_UU x = -L_UK is_fg. That system is solved with CG,
+ * preconditioned by an aggregation-multigrid W-cycle (matting_mg.c; Jacobi
+ * where that cannot be built), from x = the mask / 255, stopping as
+ * pymatting's cg does (||b - A x|| < rtol ||b||). The CG vector work is split
+ * into a fixed number of chunks of unknown pixels, the partial dot products
+ * are summed in chunk order, and the preconditioner runs on one thread, so the
+ * result does not depend on the number of threads.
  *
  * Foreground: pymatting's multi-level method, level by level, each pixel's
  * 2x2 system solved in raster order in place; the three colour channels are
