@@ -55,6 +55,25 @@ static int pick_cloth(response *r, const char *field, const char *v, job_opts *o
     return -1;
 }
 
+/* Alpha matting: the flag (alpha_matting or rembg's a) and af, ab, ae. */
+static int matting_params(response *r, const form_params *p, const char *flag, job_opts *o)
+{
+    const char *v;
+    if ((v = form_get(p, flag)) && is_true(v, &o->ropt.alpha_matting)) {
+        resp_fail(r, 400, "bad_parameter", "%s: '%s' is not 0/1 or true/false", flag, v);
+        return -1;
+    }
+    static const char *names[] = {"af", "ab", "ae"};
+    int *dst[] = {&o->ropt.am_foreground_threshold, &o->ropt.am_background_threshold,
+                  &o->ropt.am_erode_size};
+    for (int i = 0; i < 3; i++)
+        if ((v = form_get(p, names[i])) && *v && app_parse_int(v, 0, 255, dst[i])) {
+            resp_fail(r, 400, "bad_parameter", "%s: '%s' is not an integer 0..255", names[i], v);
+            return -1;
+        }
+    return 0;
+}
+
 static void set_format(job_opts *o, const cf_config *c, int format)
 {
     cutout_encode_options_default(&o->eopt, (cutout_image_format)format);
@@ -120,6 +139,7 @@ int ro_remove_params(request *rq, response *r, const form_params *p, job_opts *o
             return -1;
         }
     }
+    if (matting_params(r, p, "alpha_matting", o)) return -1;
     static const char *dims[] = {"max_width", "max_height"};
     int *dd[] = {&o->ropt.max_w, &o->ropt.max_h};
     for (int i = 0; i < 2; i++)
@@ -151,13 +171,7 @@ int ro_rembg_params(request *rq, response *r, const form_params *p, job_opts *o)
         resp_fail(r, 400, "bad_parameter", "ppm: '%s' is not true/false", v);
         return -1;
     }
-    if ((v = form_get(p, "a")) && *v) {
-        int a;
-        if (is_true(v, &a) || a) {
-            resp_fail(r, 400, "bad_parameter", "alpha matting (a=true) is not supported");
-            return -1;
-        }
-    }
+    if (matting_params(r, p, "a", o)) return -1;
     if ((v = form_get(p, "bgc")) && *v && strcmp(v, "None")) {
         if (cutout_parse_color(v, o->ropt.bg_color)) {
             resp_fail(r, 400, "bad_parameter", "bgc: '%s' is not r,g,b,a", v);

@@ -24,10 +24,12 @@ int ro_query(request *rq, response *r, form_params *p);
 int ro_multipart(request *rq, response *r, const char *boundary, form_params *p, mp_part *file);
 
 /* POST /remove parameters: model, format, quality, mask, crop,
- * post_process, bg, margin, max_width, max_height, cloth. */
+ * post_process, bg, margin, max_width, max_height, cloth, alpha_matting, af, ab,
+ * ae. */
 int ro_remove_params(request *rq, response *r, const form_params *p, job_opts *o);
 
-/* POST /api/remove parameters (rembg server: model, om, ppm, a, bgc, cc). */
+/* POST /api/remove parameters (rembg server: model, om, ppm, a, af, ab, ae,
+ * bgc, cc). */
 int ro_rembg_params(request *rq, response *r, const form_params *p, job_opts *o);
 
 #endif

@@ -106,6 +106,11 @@ static void help(void)
         "        u2net_cloth_seg only (rembg's cc): the clothes class to cut out. One class\n"
         "        writes OUTPUT; all (the default) writes one file per class, NAME-upper.png,\n"
         "        NAME-lower.png and NAME-full.png.\n"
+        "        --alpha-matting [--af N] [--ab N] [--ae N]\n"
+        "        rembg's alpha matting: soft edges (hair, fur) solved from a trimap of the\n"
+        "        mask: foreground above --af (0..255, default 240), background below --ab\n"
+        "        (0..255, default 10), both eroded by an --ae square (0..255, default 10).\n"
+        "        Seconds per megapixel; falls back to the plain cutout as rembg does.\n"
         "    -q, --quiet\n"
         "        No progress bar.\n"
         "    -h, --help\n"
@@ -604,7 +609,8 @@ static int is_dir(const char *p)
 
 enum {
     OPT_DEVICE = 256, OPT_SERVER, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG,
-    OPT_BG_IMAGE, OPT_CROP, OPT_MARGIN, OPT_MAX_SIZE, OPT_POST, OPT_CLOTH
+    OPT_BG_IMAGE, OPT_CROP, OPT_MARGIN, OPT_MAX_SIZE, OPT_POST, OPT_CLOTH, OPT_AM, OPT_AF, OPT_AB,
+    OPT_AE
 };
 
 /* The options as the server's parameters of POST /remove and POST /jobs
@@ -630,6 +636,9 @@ static void server_query(char *q, size_t len, const char *model, cutout_image_fo
     if (r->post_process) ADD("&post_process=1");
     if (bg) ADD("&bg=%s%s", bg[0] == '#' ? "%23" : "", bg[0] == '#' ? bg + 1 : bg);
     if (r->max_w) ADD("&max_width=%d&max_height=%d", r->max_w, r->max_h);
+    if (r->alpha_matting)
+        ADD("&alpha_matting=1&af=%d&ab=%d&ae=%d", r->am_foreground_threshold,
+            r->am_background_threshold, r->am_erode_size);
 #undef ADD
     if (q[0] == '&') memmove(q, q + 1, strlen(q));
 }
@@ -650,6 +659,8 @@ int main(int argc, char **argv)
         {"post-process", no_argument, NULL, OPT_POST},
         {"server", required_argument, NULL, OPT_SERVER},
         {"cloth", required_argument, NULL, OPT_CLOTH},
+        {"alpha-matting", no_argument, NULL, OPT_AM}, {"af", required_argument, NULL, OPT_AF},
+        {"ab", required_argument, NULL, OPT_AB},    {"ae", required_argument, NULL, OPT_AE},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *out_arg = NULL, *model_arg = "u2netp", *bg_image_path = NULL;
@@ -724,6 +735,16 @@ int main(int argc, char **argv)
                 if (!strcmp(optarg, cloth_names[cloth])) break;
             if (!cloth) USAGE("--cloth: '%s' is not upper, lower, full or all", optarg);
             break;
+        case OPT_AM: ropt.alpha_matting = 1; break;
+        case OPT_AF:
+        case OPT_AB:
+        case OPT_AE: {
+            int *v = c == OPT_AF ? &ropt.am_foreground_threshold
+                     : c == OPT_AB ? &ropt.am_background_threshold : &ropt.am_erode_size;
+            if (app_parse_int(optarg, 0, 255, v))
+                USAGE("--%s: '%s' is not 0..255", c == OPT_AF ? "af" : c == OPT_AB ? "ab" : "ae", optarg);
+            break;
+        }
         case 'q': quiet = 1; break;
         case 'h': help(); return 0;
         default: usage_short(stderr); return 2;
@@ -787,6 +808,7 @@ int main(int argc, char **argv)
     }
     if (server) { /* the work goes to a cutout-fcgi server as one job */
         if (bg_image_path) USAGE("--bg-image is not available with --server");
+        if (cloth) USAGE("--cloth is not available with --server (its classes are separate files)");
         char query[1024];
         server_query(query, sizeof query, model_arg, format, quality, &ropt, bg_arg, margin_arg);
         char **ins = calloc(rs.jobs.n, sizeof *ins), **outs = calloc(rs.jobs.n, sizeof *outs);

@@ -357,8 +357,22 @@ typedef struct {
     int margin, margin_percent;
     int max_w, max_h;       /* 0: no limit; otherwise LANCZOS downscale to fit */
     int opaque;             /* flatten onto the background (white when none): JPEG */
+    /* rembg's alpha_matting: the cutout comes from closed-form matting on a
+     * trimap built from the mask (mask > foreground threshold: foreground,
+     * mask < background threshold: background, each eroded with an
+     * erode_size square; 0 erodes with a 3x3 cross) and its multi-level
+     * foreground colours, instead of the image with the mask as alpha. Where
+     * rembg falls back (no foreground or no background left after the
+     * erosion, or the solver does not converge) the plain cutout is made.
+     * Ignored with mask_only. Thresholds 0..255, erode_size 0..255
+     * (CUTOUT_E_ARG otherwise). Costs seconds per megapixel. */
+    int alpha_matting;
+    int am_foreground_threshold; /* default 240 */
+    int am_background_threshold; /* default 10 */
+    int am_erode_size;           /* default 10 */
 } cutout_render_options;
 
+/* Zero (no option) except rembg's alpha-matting defaults 240, 10, 10. */
 void cutout_render_options_default(cutout_render_options *opt);
 
 /* The whole output step: img (as decoded, orientation applied) and its mask

@@ -4,11 +4,13 @@
  * pixel, as pymatting's cf_laplacian) is built only for the rows of unknown
  * pixels, 25 entries per row (the 5x5 neighbourhood a pixel shares windows
  * with). As pymatting's estimate_alpha_cf, the known pixels are hard
- * constraints: L_UU x = -L_UK is_fg. That system is solved with
- * Jacobi-preconditioned CG from x = 0, stopping as pymatting's cg does
- * (||b - A x|| < rtol ||b||). Work is split into a fixed number of chunks of
- * unknown pixels, and the partial dot products are summed in chunk order, so
- * the result does not depend on the number of threads.
+ * constraints: L_UU x = -L_UK is_fg. That system is solved with CG,
+ * preconditioned by an aggregation-multigrid W-cycle (matting_mg.c; Jacobi
+ * where that cannot be built), from x = the mask / 255, stopping as
+ * pymatting's cg does (||b - A x|| < rtol ||b||). The CG vector work is split
+ * into a fixed number of chunks of unknown pixels, the partial dot products
+ * are summed in chunk order, and the preconditioner runs on one thread, so the
+ * result does not depend on the number of threads.
  *
  * Foreground: pymatting's multi-level method, level by level, each pixel's
  * 2x2 system solved in raster order in place; the three colour channels are
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "matting_mg.h"
 #include "util.h"
 
 static double now_s(void)
@@ -192,6 +195,7 @@ typedef struct {
     size_t n;
     int pw; /* padded width w + 4 */
     double *x, *r, *ap, *P;
+    double *z; /* M^-1 r with the multigrid preconditioner; NULL: Jacobi */
     double *part; /* 2 per chunk */
     double alpha, beta;
 } cf_ctx;
@@ -333,8 +337,7 @@ static void cg_matvec(void *ctx, int task, int thread)
     for (size_t k = a; k < b; k++) {
         const double *L = c->vals + k * 25;
         const double *p = c->P + c->pos[k];
-        double s = 0;
-        for (int o = 0; o < 25; o++) s += L[o] * p[off[o]];
+        double s = cut_stencil25(L, p, off);
         c->ap[k] = s;
         pap += p[0] * s;
     }
@@ -354,7 +357,7 @@ static void cg_update(void *ctx, int task, int thread)
         double r = c->r[k] - al * c->ap[k];
         c->r[k] = r;
         rr += r * r;
-        rz += r * r * c->invd[k];
+        if (!c->z) rz += r * r * c->invd[k];
     }
     c->part[2 * task] = rr;
     c->part[2 * task + 1] = rz;
@@ -370,13 +373,13 @@ static void cg_direction(void *ctx, int task, int thread)
     double be = c->beta;
     for (size_t k = a; k < b; k++) {
         double *p = &c->P[c->pos[k]];
-        *p = c->r[k] * c->invd[k] + be * *p;
+        *p = (c->z ? c->z[k] : c->r[k] * c->invd[k]) + be * *p;
     }
 }
 
 int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const uint8_t *trimap,
-                         double epsilon, threadpool *tp, double *alpha, cut_matting_stats *stats,
-                         char *err, size_t errlen)
+                         const uint8_t *guess, size_t guess_stride, double epsilon, threadpool *tp,
+                         double *alpha, cut_matting_stats *stats, char *err, size_t errlen)
 {
     int rc = check_dims(w, h, stride, 3, err, errlen);
     if (rc) return rc;
@@ -439,15 +442,36 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     run(tp, ntask, build_task, &c);
     double t1 = now_s();
 
-    /* PCG (Jacobi), x0 = 0: r = b, p = z = D^-1 r. */
+    /* The multigrid preconditioner; Jacobi where it cannot be built. */
+    cut_mg *mg = NULL;
+    char mg_err[128];
+    if (cut_mg_build(n, w, h, c.pos, c.vals, &mg, mg_err, sizeof mg_err) == 0) {
+        if ((rc = alloc_array((void **)&c.z, n, sizeof *c.z, err, errlen, "cg vectors"))) {
+            cut_mg_free(mg);
+            goto done;
+        }
+    }
+
+    /* PCG from x0 = the mask scaled to [0, 1] (close to the answer, so
+     * fewer iterations to the same ||r|| < rtol ||b||; 0 without a mask):
+     * r = b - A x0, p = z = M^-1 r. */
     memset(c.P, 0, grid * sizeof *c.P);
+    for (size_t k = 0; k < n; k++) {
+        size_t y = c.pos[k] / (size_t)c.pw - 2, x = c.pos[k] % (size_t)c.pw - 2;
+        c.x[k] = guess ? guess[y * guess_stride + x] / 255.0 : 0.0;
+        c.P[c.pos[k]] = c.x[k];
+    }
+    run(tp, (int)nchunks, cg_matvec, &c);
     double bb = 0, rz = 0;
     for (size_t k = 0; k < n; k++) {
-        c.x[k] = 0;
-        c.r[k] = c.b[k];
+        c.r[k] = c.b[k] - c.ap[k];
         bb += c.b[k] * c.b[k];
-        rz += c.b[k] * c.b[k] * c.invd[k];
-        c.P[c.pos[k]] = c.b[k] * c.invd[k];
+    }
+    if (mg) cut_mg_apply(mg, c.r, c.z);
+    for (size_t k = 0; k < n; k++) {
+        double z = mg ? c.z[k] : c.r[k] * c.invd[k];
+        rz += c.r[k] * z;
+        c.P[c.pos[k]] = z;
     }
     double norm_b = sqrt(bb), norm_r = norm_b;
     int it = 0, converged = 0;
@@ -466,11 +490,18 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
                 it++;
                 break;
             }
+            if (mg) {
+                cut_mg_apply(mg, c.r, c.z);
+                rz_new = 0;
+                for (size_t k = 0; k < n; k++) rz_new += c.r[k] * c.z[k];
+            }
             c.beta = rz_new / rz;
             rz = rz_new;
             run(tp, (int)nchunks, cg_direction, &c);
         }
     }
+    if (stats) stats->mg_levels = mg ? cut_mg_levels(mg) : 0;
+    cut_mg_free(mg);
     double t2 = now_s();
     if (stats) {
         stats->iterations = it;
@@ -490,6 +521,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     }
     rc = 0;
 done:
+    free(c.z);
     free(c.ring_tag);
     free(c.ring);
     free(c.part);
@@ -713,8 +745,8 @@ int cut_alpha_matting(const uint8_t *rgb, int w, int h, size_t stride, const uin
     if ((rc = cut_matting_trimap(mask, w, h, mask_stride, af, ab, ae, trimap, err, errlen)))
         goto done;
     st.t_trimap = now_s() - t0;
-    if ((rc = cut_matting_alpha_cf(rgb, w, h, stride, trimap, CUT_MATTING_EPSILON, tp, alpha, &st,
-                                   err, errlen)))
+    if ((rc = cut_matting_alpha_cf(rgb, w, h, stride, trimap, mask, mask_stride,
+                                   CUT_MATTING_EPSILON, tp, alpha, &st, err, errlen)))
         goto done;
     double t1 = now_s();
     if ((rc = cut_matting_foreground_ml(rgb, w, h, stride, alpha, tp, fg, err, errlen))) goto done;

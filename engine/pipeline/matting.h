@@ -35,6 +35,7 @@
 typedef struct {
     size_t unknown;     /* pixels solved for */
     int iterations;     /* CG iterations */
+    int mg_levels;      /* multigrid levels of the preconditioner; 0: Jacobi */
     double rel_residual; /* ||r|| / ||b|| at the end */
     double t_trimap, t_laplacian, t_cg, t_foreground; /* seconds */
 } cut_matting_stats;
@@ -51,9 +52,13 @@ int cut_matting_trimap(const uint8_t *mask, int w, int h, size_t mask_stride,
 /* Closed-form alpha for the trimap (w*h, tight): alpha (w*h doubles) gets
  * clip(x, 0, 1) as estimate_alpha_cf returns it, with epsilon as given (use
  * CUT_MATTING_EPSILON). rgb: 8-bit RGB rows of `stride` bytes, used as
- * rgb/255. Returns 0, CUT_MATTING_FALLBACK, or CUTOUT_E_*. */
+ * rgb/255. guess (may be NULL: start from 0): 8-bit rows of guess_stride
+ * bytes, CG's starting point as guess/255 -- the mask the trimap came from.
+ * CG stops at ||b - Ax|| < CUT_MATTING_RTOL ||b|| wherever it starts.
+ * Returns 0, CUT_MATTING_FALLBACK, or CUTOUT_E_*. */
 int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride,
-                         const uint8_t *trimap, double epsilon, threadpool *tp,
+                         const uint8_t *trimap, const uint8_t *guess, size_t guess_stride,
+                         double epsilon, threadpool *tp,
                          double *alpha, cut_matting_stats *stats,
                          char *err, size_t errlen);
 

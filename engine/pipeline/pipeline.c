@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "matting.h"
 #include "resample.h"
 #include "util.h"
 
@@ -322,6 +323,42 @@ int cut_cover_image(const cutout_image *bg, int width, int height, cutout_image 
 void cutout_render_options_default(cutout_render_options *opt)
 {
     memset(opt, 0, sizeof *opt);
+    opt->am_foreground_threshold = 240;
+    opt->am_background_threshold = 10;
+    opt->am_erode_size = 10;
+}
+
+/* rembg's alpha_matting_cutout on img (as RGB, as rembg converts it) and
+ * mask, or its plain cutout where rembg falls back to it. */
+static int matting_cutout(const cutout_image *img, const cutout_image *mask,
+                          const cutout_render_options *opt, cutout_image *out, threadpool *tp,
+                          char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    int af = opt->am_foreground_threshold, ab = opt->am_background_threshold,
+        ae = opt->am_erode_size;
+    if (af < 0 || af > 255 || ab < 0 || ab > 255 || ae < 0 || ae > 255)
+        return cut_fail(err, errlen, CUTOUT_E_ARG,
+                        "render: alpha matting thresholds must be 0..255, erode size 0..255");
+    cutout_image rgb = {0};
+    const cutout_image *src = img;
+    int rc = CUTOUT_OK;
+    if (img->channels != 3) {
+        rc = cutout_image_convert(img, 3, &rgb, err, errlen);
+        src = &rgb;
+    }
+    if (!rc) rc = cutout_image_alloc(out, img->width, img->height, 4, err, errlen);
+    if (!rc)
+        rc = cut_alpha_matting(src->pixels, src->width, src->height, src->stride, mask->pixels,
+                               mask->stride, af, ab, ae, tp, out->pixels, out->stride, NULL, err,
+                               errlen);
+    cutout_image_free(&rgb);
+    if (rc == CUT_MATTING_FALLBACK) {
+        cutout_image_free(out);
+        return cut_compose_cutout(img, mask, out, tp, err, errlen);
+    }
+    if (rc) cutout_image_free(out);
+    return rc;
 }
 
 /* Replaces *img by the result of a step that produced next (or keeps it on error). */
@@ -349,7 +386,8 @@ int cutout_render(const cutout_image *img, cutout_image *mask, const cutout_rend
         int box[4] = {0, 0, mask->width, mask->height};
         rc = cut_image_crop(mask, box, &cur, err, errlen); /* a copy */
     } else {
-        rc = cut_compose_cutout(img, mask, &cur, tp, err, errlen);
+        rc = opt->alpha_matting ? matting_cutout(img, mask, opt, &cur, tp, err, errlen)
+                                : cut_compose_cutout(img, mask, &cur, tp, err, errlen);
         if (!rc && (opt->bg_image || opt->has_bg_color || opt->opaque)) {
             if (opt->bg_image) {
                 rc = cut_cover_image(opt->bg_image, img->width, img->height, &next, err, errlen);

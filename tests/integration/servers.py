@@ -307,6 +307,9 @@ def make_images(tmp):
         p = os.path.join(tmp, name + ".png")
         Image.fromarray(arr).save(p)
         photos[name] = p
+    small = os.path.join(tmp, "small.png")  # alpha matting takes seconds per megapixel
+    Image.fromarray(skdata.chelsea()).resize((150, 100), Image.BICUBIC).save(small)
+    photos["small"] = small
     tiny = os.path.join(tmp, "tiny.png")
     Image.new("RGB", (4, 4), (200, 10, 10)).save(tiny)
     huge = os.path.join(tmp, "huge.png")  # 25 Mpx > max_pixels 20 M; a few kB as PNG
@@ -366,6 +369,21 @@ def test_photo_and_endpoints(port, photos, refs):
         ok, d = same_pixels(body, refs["astro_mask"])
     check("/api/remove om=true (rembg) == cutout --mask", ok, d)
 
+    # Alpha matting: /remove's alpha_matting and rembg's a, with af/ab/ae, == the CLI.
+    small = open(photos["small"], "rb").read()
+    ref_am = cli(["--alpha-matting", "--af", "230", "--ab", "20", "--ae", "6", photos["small"]],
+                 os.path.join(os.path.dirname(photos["small"]), "ref-am.png"))
+    ref_plain = cli([photos["small"]], os.path.join(os.path.dirname(photos["small"]), "ref-plain.png"))
+    check("cutout --alpha-matting differs from the plain cutout", not same_pixels(ref_am, ref_plain)[0], "")
+    st, h, body = request(port, "POST", "/remove?alpha_matting=1&af=230&ab=20&ae=6", small)
+    ok, d = same_pixels(body, ref_am) if st == 200 else (False, f"{st} {body[:200]!r}")
+    check("/remove?alpha_matting=1&af=230&ab=20&ae=6 == cutout --alpha-matting --af 230 --ab 20 --ae 6",
+          ok, d)
+    body_mp, hd = multipart({"a": "true", "af": "230", "ab": "20", "ae": "6"}, {"file": ("s.png", small)})
+    st, h, body = request(port, "POST", "/api/remove", body_mp, hd)
+    ok, d = same_pixels(body, ref_am) if st == 200 else (False, f"{st} {body[:200]!r}")
+    check("/api/remove a=true af=230 ab=20 ae=6 (rembg) == cutout --alpha-matting", ok, d)
+
     body_mp, hd = multipart({"bgc": "0,0,255,255"}, {"file": ("a.png", astro)})
     st, h, body = request(port, "POST", "/api/remove", body_mp, hd)
     ok = st == 200
@@ -404,6 +422,10 @@ def test_errors(port, photos):
         ("400 bad format", "POST", "/remove?format=gif", astro, {}, 400, "bad_parameter"),
         ("400 bad quality", "POST", "/remove?format=jpeg&quality=500", astro, {}, 400, "bad_parameter"),
         ("400 bad bg colour", "POST", "/remove?bg=notacolour", astro, {}, 400, "bad_parameter"),
+        ("400 alpha matting af over 255", "POST", "/remove?alpha_matting=1&af=300", astro, {}, 400,
+         "bad_parameter"),
+        ("400 alpha_matting not a boolean", "POST", "/remove?alpha_matting=maybe", astro, {}, 400,
+         "bad_parameter"),
         ("400 unknown model", "POST", "/remove?model=../../etc/passwd", astro, {}, 400, "bad_parameter"),
         ("400 empty body", "POST", "/remove", b"", {}, 400, "bad_request"),
         ("400 multipart without file", "POST", "/remove", *multipart({"mask": "1"}, {}), 400, "bad_request"),

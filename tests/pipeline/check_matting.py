@@ -5,7 +5,9 @@ tests/fixtures/rembg/anime-girl-1.jpg, with rembg's u2netp mask for it (the
 alpha of anime-girl-1.u2netp.png) and with a synthetic soft mask.
 
 Checks: the trimap equals rembg's exactly; alpha within mean 1/255, max 8/255
-of the exact (direct-solve) reference; the RGBA cutout likewise.
+of the exact (direct-solve) reference; the RGBA cutout likewise. Then the CLI:
+`cutout --alpha-matting` on a small photo gives exactly matting_run's RGBA for
+that photo and the CLI's own --mask (and the reference within the bounds).
 
     tests/pipeline/check_matting.py [BUILD] [--eps E]
 
@@ -61,6 +63,39 @@ def run_cutout(build, rgb, mask, af, ab, ae, extra):
     return info, trimap, alpha, rgba
 
 
+def check_cli(build, img):
+    """build/cutout --alpha-matting == matting_run on the CLI's mask."""
+    cli = os.path.join(build, "cutout")
+    if not os.path.isfile(os.path.join(ROOT, "models", "u2netp.onnx")):
+        print("skip CLI --alpha-matting: no models/u2netp.onnx")
+        return 0
+    # The whole photo at 170x120: foreground, background and hair.
+    rgb_c = np.asarray(Image.fromarray(img).resize((170, 120), Image.BICUBIC))
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "photo.png")
+        Image.fromarray(rgb_c).save(src)
+        outs = {}
+        for name, extra in (("mask", ["--mask"]),
+                            ("am", ["--alpha-matting", "--af", "230", "--ab", "20", "--ae", "6"])):
+            outs[name] = os.path.join(d, name + ".png")
+            subprocess.run([cli, "-q", "-t", "2", "-m", "u2netp", *extra, src, "-o", outs[name]],
+                           check=True, cwd=ROOT, capture_output=True)
+        mask = np.asarray(Image.open(outs["mask"]))
+        got = np.asarray(Image.open(outs["am"]).convert("RGBA"))
+        info, _, _, want = run_cutout(build, rgb_c, mask, 230, 20, 6, [])
+        _, _, ref = matting_ref.cutout(rgb_c, mask, 230, 20, 6)
+    if want is None:
+        print("FAIL CLI --alpha-matting: matting_run rc %d %s" % (info["rc"], info["error"]))
+        return 1
+    dc = np.abs(got.astype(int) - ref.astype(int)) / 255.0
+    ok = np.array_equal(got, want) and dc.mean() <= 1 / 255 and dc.max() <= 8 / 255
+    print("%s CLI --alpha-matting --af 230 --ab 20 --ae 6 on 170x120: %s matting_run's RGBA; "
+          "vs reference mean %.4f/255 max %d/255" % (
+              "ok  " if ok else "FAIL", "equals" if np.array_equal(got, want) else "DIFFERS from",
+              dc.mean() * 255, round(dc.max() * 255)))
+    return 0 if ok else 1
+
+
 def main():
     args = sys.argv[1:]
     extra = []
@@ -106,6 +141,7 @@ def main():
                   "ok  " if ok else "FAIL", name, unknown, info["iterations"],
                   "equal" if ok_t else "DIFFERS", da.mean(), da.max(), da.mean() * 255,
                   da.max() * 255, dc.mean() * 255, round(dc.max() * 255)))
+    failed += check_cli(build, img)
     print("check_matting: %s" % ("all passed" if not failed else "%d FAILED" % failed))
     return 1 if failed else 0
 

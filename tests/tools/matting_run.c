@@ -107,7 +107,7 @@ int main(int argc, char **argv)
             /* The same steps with another epsilon. */
             rc = cut_matting_trimap(mask, w, h, (size_t)w, af, ab, ae, trimap, err, sizeof err);
             if (!rc)
-                rc = cut_matting_alpha_cf(rgb, w, h, (size_t)w * 3, trimap, eps, tp, alpha, &st,
+                rc = cut_matting_alpha_cf(rgb, w, h, (size_t)w * 3, trimap, mask, (size_t)w, eps, tp, alpha, &st,
                                           err, sizeof err);
             if (!rc) rc = cut_matting_foreground_ml(rgb, w, h, (size_t)w * 3, alpha, tp, fg, err,
                                                     sizeof err);
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
     /* Trimap and alpha for the check, outside the timing. */
     if (rc >= 0) {
         cut_matting_trimap(mask, w, h, (size_t)w, af, ab, ae, trimap, err, sizeof err);
-        cut_matting_alpha_cf(rgb, w, h, (size_t)w * 3, trimap, eps, tp, alpha, NULL, err,
+        cut_matting_alpha_cf(rgb, w, h, (size_t)w * 3, trimap, mask, (size_t)w, eps, tp, alpha, NULL, err,
                              sizeof err);
         char hdr[64];
         snprintf(hdr, sizeof hdr, "%d %d 1\n", w, h);
@@ -135,9 +135,9 @@ int main(int argc, char **argv)
         if (rc == 0 && write_file(outdir, "rgba.raw", hdr, rgba, 4 * n)) return 2;
     }
     printf("{\"rc\":%d,\"width\":%d,\"height\":%d,\"threads\":%d,\"unknown\":%zu,"
-           "\"iterations\":%d,\"rel_residual\":%.3g,\"seconds\":%.4f,\"t_trimap\":%.4f,"
+           "\"iterations\":%d,\"mg_levels\":%d,\"rel_residual\":%.3g,\"seconds\":%.4f,\"t_trimap\":%.4f,"
            "\"t_laplacian\":%.4f,\"t_cg\":%.4f,\"t_foreground\":%.4f,\"error\":\"%s\"}\n",
-           rc, w, h, threads, st.unknown, st.iterations, st.rel_residual, best, st.t_trimap,
+           rc, w, h, threads, st.unknown, st.iterations, st.mg_levels, st.rel_residual, best, st.t_trimap,
            st.t_laplacian, st.t_cg, st.t_foreground, err);
     if (tp) cutout_pool_free(tp);
     free(fg);

@@ -3,12 +3,15 @@
  * checked by hand), the fallback cases, argument errors, and the same result
  * with and without threads. Accuracy against a numpy/scipy reference is
  * tests/pipeline/check_matting.py. */
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "matting.h"
+#include "matting_mg.h"
 #include "threadpool.h"
 #include "util.h"
 
@@ -105,8 +108,65 @@ static void test_cutout(void)
     check(rc == CUTOUT_E_LIMIT, "cutout: sizes that overflow are refused");
 }
 
+/* The multigrid preconditioner must be symmetric and positive definite for
+ * CG: r2.M r1 == r1.M r2 and r.M r > 0, on a 70x50 band of unknowns with a
+ * shifted, anisotropic 25-point Laplacian (several levels). */
+static void test_mg(void)
+{
+    enum { W = 70, H = 50 };
+    const int pw = W + 4;
+    static size_t pos[W * H];
+    static double vals[W * H * 25], r1[W * H], r2[W * H], z1[W * H], z2[W * H];
+    static int idx[(W + 4) * (H + 4)];
+    size_t n = 0;
+    for (int i = 0; i < (W + 4) * (H + 4); i++) idx[i] = -1;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if ((x + 2 * y) % 37 < 30) { /* holes: known pixels */
+                idx[(y + 2) * pw + x + 2] = (int)n;
+                pos[n++] = (size_t)(y + 2) * pw + x + 2;
+            }
+    for (size_t k = 0; k < n; k++) {
+        double *v = vals + k * 25;
+        memset(v, 0, 25 * sizeof *v);
+        v[12] = 1e-3;
+        for (int oy = -2; oy <= 2; oy++)
+            for (int ox = -2; ox <= 2; ox++) {
+                if (!ox && !oy) continue;
+                /* weight symmetric in (ox, oy) -> (-ox, -oy) */
+                double wgt = 1.0 / (ox * ox + 3 * oy * oy);
+                v[12] += wgt; /* missing neighbours act as known: still SPD */
+                if (idx[(ptrdiff_t)pos[k] + oy * pw + ox] >= 0) v[(oy + 2) * 5 + ox + 2] = -wgt;
+            }
+    }
+    uint32_t s = 7;
+    for (size_t k = 0; k < n; k++) {
+        s = s * 1103515245u + 12345u;
+        r1[k] = (double)(s >> 8) / (1 << 24) - 0.5;
+        s = s * 1103515245u + 12345u;
+        r2[k] = (double)(s >> 8) / (1 << 24) - 0.5;
+    }
+    cut_mg *mg;
+    char err[128];
+    int rc = cut_mg_build(n, W, H, pos, vals, &mg, err, sizeof err);
+    check(rc == 0 && cut_mg_levels(mg) >= 3, "multigrid: builds several levels");
+    if (rc) return;
+    cut_mg_apply(mg, r1, z1);
+    cut_mg_apply(mg, r2, z2);
+    double a = 0, b = 0, p1 = 0, p2 = 0, nn = 0;
+    for (size_t k = 0; k < n; k++) {
+        a += r2[k] * z1[k], b += r1[k] * z2[k];
+        p1 += r1[k] * z1[k], p2 += r2[k] * z2[k], nn += z1[k] * z1[k];
+    }
+    printf("     r2.Mr1 %.12g r1.Mr2 %.12g\n", a, b);
+    check(fabs(a - b) <= 1e-5 * sqrt(p1 * p2), "multigrid: the V-cycle is symmetric");
+    check(p1 > 0 && p2 > 0 && nn > 0, "multigrid: the V-cycle is positive");
+    cut_mg_free(mg);
+}
+
 int main(void)
 {
+    test_mg();
     test_trimap();
     test_cutout();
     printf("%s\n", failures ? "FAILED" : "all passed");
