@@ -72,8 +72,38 @@ __attribute__((target("avx2,fma"))) static double fma_peak_gflops(void)
     if (_mm256_cvtss_f32(sum) == 12345.f) printf(" ");
     return (double)iters * 24 * 8 * 2 / t * 1e-9;
 }
+/* The same with 16-lane zmm FMAs: the AVX-512 kernel's ceiling (some CPUs
+ * have one 512-bit FMA unit, where this is no faster than AVX2). */
+#define FMA12Z(x, y)                                                                           \
+    z0 = _mm512_fmadd_ps(z0, x, y), z1 = _mm512_fmadd_ps(z1, x, y);                           \
+    z2 = _mm512_fmadd_ps(z2, x, y), z3 = _mm512_fmadd_ps(z3, x, y);                           \
+    z4 = _mm512_fmadd_ps(z4, x, y), z5 = _mm512_fmadd_ps(z5, x, y);                           \
+    z6 = _mm512_fmadd_ps(z6, x, y), z7 = _mm512_fmadd_ps(z7, x, y);                           \
+    z8 = _mm512_fmadd_ps(z8, x, y), z9 = _mm512_fmadd_ps(z9, x, y);                           \
+    z10 = _mm512_fmadd_ps(z10, x, y), z11 = _mm512_fmadd_ps(z11, x, y)
+__attribute__((target("avx512f,fma"))) static double fma_peak_avx512_gflops(void)
+{
+    __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    __m512 z0 = x, z1 = x, z2 = x, z3 = x, z4 = x, z5 = x, z6 = x, z7 = x, z8 = x, z9 = x,
+           z10 = x, z11 = x;
+    const long iters = 10000000;
+    double t0 = cpu_s();
+    for (long n = 0; n < iters; n++) {
+        FMA12Z(x, y);
+        FMA12Z(x, y);
+        __asm__ volatile("" : "+v"(z0), "+v"(z1), "+v"(z2), "+v"(z3), "+v"(z4), "+v"(z5),
+                         "+v"(z6), "+v"(z7), "+v"(z8), "+v"(z9), "+v"(z10), "+v"(z11));
+    }
+    double t = cpu_s() - t0;
+    __m512 sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(z0, z1), _mm512_add_ps(z2, z3)),
+                               _mm512_add_ps(_mm512_add_ps(z4, z5), _mm512_add_ps(z6, z7)));
+    sum = _mm512_add_ps(sum, _mm512_add_ps(_mm512_add_ps(z8, z9), _mm512_add_ps(z10, z11)));
+    if (_mm512_reduce_add_ps(sum) == 12345.f) printf(" ");
+    return (double)iters * 24 * 16 * 2 / t * 1e-9;
+}
 #else
 static double fma_peak_gflops(void) { return 0; }
+static double fma_peak_avx512_gflops(void) { return 0; }
 #endif
 
 typedef struct {
@@ -195,11 +225,16 @@ int main(int argc, char **argv)
     if (!getenv("OPENBLAS_CORETYPE"))
         fprintf(stderr, "warning: OPENBLAS_CORETYPE is not set; OpenBLAS may pick a slow kernel\n");
     openblas_set_num_threads(1);
+    /* CUTOUT_ISA=avx2 (or portable) caps the kernel as in the library. */
+    const char *kernel = impl_choice == GEMM_IMPL_PORTABLE ? "portable"
+                         : cut_gemm_have_avx512()          ? "avx512"
+                         : cut_gemm_have_avx2()            ? "avx2"
+                                                           : "portable";
     printf("gemm_bench: single thread; OpenBLAS core %s; gemm kernel %s; measured FMA peak %.1f "
-           "GFLOP/s\n",
-           openblas_get_corename(),
-           cut_gemm_have_avx2() && impl_choice != GEMM_IMPL_PORTABLE ? "avx2" : "portable",
-           fma_peak_gflops());
+           "GFLOP/s (ymm)",
+           openblas_get_corename(), kernel, fma_peak_gflops());
+    if (cut_gemm_have_avx512()) printf(", %.1f GFLOP/s (zmm)", fma_peak_avx512_gflops());
+    printf("\n");
     printf("GFLOP/s, best / median of %d; C rows %s apart\n\n", reps, ldc_choice ? "--ldc" : "N");
     printf("|    M |     K |     N | packed (best/med) | +pack_b (best/med) | OpenBLAS (best/med) | packed/OpenBLAS (med) | on CPU |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
