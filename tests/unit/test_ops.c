@@ -2,7 +2,8 @@
  * shapes: dilations 1/2/4/8, stride 2, 1×1, concat inputs, fused residual,
  * channel-slice views, ceil-mode pooling, resizing up and down, and 1, 2 and
  * 3 threads. Convs run through every method that applies (im2col, Winograd,
- * direct; the AVX2 and the portable kernels). */
+ * direct; the portable kernels and those of every SIMD family the CPU has:
+ * AVX2, AVX-512). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "backend.h"
 #include "cpu_backend.h"
+#include "cpu_features.h"
 #include "ref_ops.h"
 
 #define OP_CHECK_SEED 2024u
@@ -85,10 +87,10 @@ static void test_conv(backend *bk, const conv_case *t, int method, int portable)
              t->residual ? res : NULL, want, oh, ow);
     char what[200];
     snprintf(what, sizeof what,
-             "conv n=%d cin=%d+%d cout=%d %dx%d k=%d s=%d d=%d relu=%d res=%d view=%d thr=%d %s%s",
+             "conv n=%d cin=%d+%d cout=%d %dx%d k=%d s=%d d=%d relu=%d res=%d view=%d thr=%d %s %s",
              t->n, t->ca, t->cb, t->cout, t->ih, t->iw, k, t->stride, t->dil, t->relu, t->residual,
              t->view, bk->threads, used < 0 ? "none" : method_name(used),
-             portable ? " portable" : "");
+             portable ? "portable" : cut_isa_name(cut_cpu_isa()));
     /* The method asked for must be the one used wherever it applies. */
     if (method >= 0 && !rc && cut_cpu_conv_method_applies((cpu_conv_method)method, &d) &&
         used != method)
@@ -161,6 +163,9 @@ int main(void)
          * views everywhere */
         {1, 8, 8, 16, 37, 150, 3, 1, 1, 1, 1, 1},
         {2, 5, 3, 9, 33, 128, 3, 1, 1, 0, 1, 1},
+        /* AVX-512 row blocks (16 tiles side by side) whose last tile
+         * crosses the right edge, and the bottom edge */
+        {1, 5, 3, 7, 10, 62, 3, 1, 1, 1, 1, 1},
         /* dilated on odd sizes, down to planes smaller than a tile and than
          * the dilation (phases with one pixel, or none) */
         {1, 7, 2, 6, 21, 46, 3, 1, 2, 1, 1, 1},
@@ -206,8 +211,17 @@ int main(void)
             printf("FAIL cpu backend: %s\n", err);
             return 1;
         }
+        /* The SIMD rows once per kernel family the CPU has (the portable
+         * rows do not depend on it). */
+        for (int isa = CUT_ISA_AVX2; isa < CUT_ISA_COUNT; isa++) {
+        if (!cut_cpu_isa_supported((cut_isa)isa)) {
+            if (ti == 0) printf("skip %s: not supported by this CPU\n", cut_isa_name((cut_isa)isa));
+            continue;
+        }
+        cut_cpu_set_isa((cut_isa)isa);
         for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
             for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
+                if (methods[m][1] && isa != CUT_ISA_AVX2) continue;
                 const conv_case *t = &convs[i];
                 int big = t->ih * t->iw > 10000;
                 /* forcing a method that does not apply is the default again */
@@ -222,6 +236,8 @@ int main(void)
                 if (methods[m][0] == CPU_CONV_DIRECT && t->cout > 16) continue;
                 test_conv(bk, t, methods[m][0], methods[m][1]);
             }
+        }
+        cut_cpu_set_isa(CUT_ISA_COUNT);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
             test_pool_resize_sigmoid(bk, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3],
                                      shapes[i][4], shapes[i][5]);
