@@ -82,8 +82,10 @@ int cut_direct_conv(cpu_backend *cb, const bk_conv_desc *d, bk_tensor dst, bk_te
         .relu = relu,
     };
     j.row_blocks = (dst.h + DIRECT_ROWS - 1) / DIRECT_ROWS;
-    j.rows = cut_gemm_have_avx2() && !cb->force_portable ? cut_direct_rows_avx2
-                                                         : cut_direct_rows_portable;
+    j.rows = cb->force_portable          ? cut_direct_rows_portable
+             : cut_gemm_have_avx512() ? cut_direct_rows_avx512
+             : cut_gemm_have_avx2()   ? cut_direct_rows_avx2
+                                      : cut_direct_rows_portable;
     j.scratch = cut_cpu_rows(cb, direct_rows_floats(dst.w));
     if (!j.scratch) {
         snprintf(cb->base.err, sizeof cb->base.err, "conv: out of memory for row buffers");

@@ -29,7 +29,7 @@ typedef struct {
 /* Output channel co, rows [oy0, oy0 + rows) (rows <= DIRECT_ROWS) of image
  * img; buf: the thread's direct_rows_floats(ow). */
 typedef void direct_rows_fn(const direct_io *io, int img, int co, int oy0, int rows, float *buf);
-direct_rows_fn cut_direct_rows_portable, cut_direct_rows_avx2;
+direct_rows_fn cut_direct_rows_portable, cut_direct_rows_avx2, cut_direct_rows_avx512;
 
 /* Up to this many input channels, a chunk of outputs accumulates over all
  * of them in registers; beyond, one channel at a time over a row block. */
