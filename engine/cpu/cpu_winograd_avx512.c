@@ -19,6 +19,12 @@
 #include <stdint.h>
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+#define WS_V __m512
+#define WS(op) _mm512_##op
+#define WS_LANES 16
+/* bt6, at6, transpose4 (v[k]: tiles 4k .. 4k+3, tile 4k+j in 128-bit lane
+ * j -> lane 4j+i holds tile 4i+j), row_out_channel */
+#include "cpu_winograd_simd.h"
 
 /* Channels ahead that the input transform prefetches (see the AVX2 file). */
 #define WINO512_PREFETCH 2
@@ -33,49 +39,7 @@ static int row_block(const wino_io *io, const wino_lane *l, int n)
     return 1;
 }
 
-/* o = Bᵀ·d (cpu_winograd_lanes.h), with FMAs, as in the AVX2 file. */
-static ALWAYS_INLINE void bt6(const __m512 d[6], __m512 o[6])
-{
-    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f);
-    __m512 t0 = _mm512_fnmadd_ps(c4, d[2], d[4]);
-    __m512 t1 = _mm512_fnmadd_ps(c4, d[1], d[3]);
-    __m512 t2 = _mm512_sub_ps(d[4], d[2]);
-    __m512 t3 = _mm512_sub_ps(d[3], d[1]);
-    o[0] = _mm512_fmadd_ps(c4, d[0], _mm512_fnmadd_ps(c5, d[2], d[4]));
-    o[1] = _mm512_add_ps(t0, t1);
-    o[2] = _mm512_sub_ps(t0, t1);
-    o[3] = _mm512_fmadd_ps(c2, t3, t2);
-    o[4] = _mm512_fnmadd_ps(c2, t3, t2);
-    o[5] = _mm512_fmadd_ps(c4, d[1], _mm512_fnmadd_ps(c5, d[3], d[5]));
-}
-
-/* o = Aᵀ·m. */
-static ALWAYS_INLINE void at6(const __m512 m[6], __m512 o[4])
-{
-    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f), c8 = _mm512_set1_ps(8.0f);
-    __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
-    __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
-    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
-    o[1] = _mm512_fmadd_ps(c2, d34, d12);
-    o[2] = _mm512_fmadd_ps(c4, s34, s12);
-    o[3] = _mm512_fmadd_ps(c8, d34, _mm512_add_ps(d12, m[5]));
-}
-
-/* A 4×4 transpose in each 128-bit lane. v[k] holds tiles 4k .. 4k+3 (four
- * columns each, tile 4k+j in 128-bit lane j); p[c] gets column c of the
- * tiles in ROW_ORDER: lane 4j+i holds tile 4i+j. Lanes are independent GEMM
- * columns, so a row block keeps this order from input to output transform.
- * The transpose is its own inverse. */
-static ALWAYS_INLINE void transpose4(const __m512 v[4], __m512 p[4])
-{
-    __m512 u0 = _mm512_unpacklo_ps(v[0], v[1]), u1 = _mm512_unpackhi_ps(v[0], v[1]);
-    __m512 u2 = _mm512_unpacklo_ps(v[2], v[3]), u3 = _mm512_unpackhi_ps(v[2], v[3]);
-    p[0] = _mm512_shuffle_ps(u0, u2, 0x44);
-    p[1] = _mm512_shuffle_ps(u0, u2, 0xee);
-    p[2] = _mm512_shuffle_ps(u1, u3, 0x44);
-    p[3] = _mm512_shuffle_ps(u1, u3, 0xee);
-}
-
+/* Lane l of a row block holds tile ROW_ORDER[l]. */
 static const int ROW_ORDER[WINO_LANES] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
 
 /* A row block's input geometry: columns ix0 .. ix0+65 feed the 16 tiles,
@@ -173,54 +137,6 @@ void cut_wino_input_avx512(const wino_io *io, const wino_lane *lanes, int n, flo
     for (int ci = 0; ci < io->cin; ci++) {
         if (ci + WINO512_PREFETCH < io->cin) row_in_prefetch(&g, io, ci + WINO512_PREFETCH);
         row_in_channel(&g, io, ci, V + (size_t)ci * WINO_LANES, ps);
-    }
-}
-
-/* One output channel of a row block inside the plane: transform, bias,
- * ReLU, residual, four rows of 64 contiguous pixels. */
-static ALWAYS_INLINE void row_out_channel(const wino_io *io, const float *M, size_t ps, float bias,
-                                          float *o, const float *res, int stream)
-{
-    __m512 z[6][4];
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-        __m512 m[6];
-#pragma GCC unroll 6
-        for (int c = 0; c < 6; c++) m[c] = _mm512_loadu_ps(M + (size_t)(r * 6 + c) * ps);
-        at6(m, z[r]);
-    }
-    __m512 y[4][4]; /* y[i][x] */
-#pragma GCC unroll 4
-    for (int x = 0; x < 4; x++) {
-        __m512 col[6], out[4];
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; r++) col[r] = z[r][x];
-        at6(col, out);
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) y[i][x] = out[i];
-    }
-    __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        __m512 v[4];
-#pragma GCC unroll 4
-        for (int x = 0; x < 4; x++) {
-            y[i][x] = _mm512_add_ps(y[i][x], b);
-            /* max(0, x) keeps NaN, as the GEMM epilogue does */
-            if (io->relu) y[i][x] = _mm512_max_ps(zero, y[i][x]);
-        }
-        transpose4(y[i], v);
-        float *orow = o + (size_t)i * io->ow;
-        const float *rrow = res ? res + (size_t)i * io->ow : NULL;
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            __m512 x = v[k];
-            if (rrow) x = _mm512_add_ps(x, _mm512_loadu_ps(rrow + 16 * k));
-            if (stream)
-                _mm512_stream_ps(orow + 16 * k, x);
-            else
-                _mm512_storeu_ps(orow + 16 * k, x);
-        }
     }
 }
 
