@@ -153,6 +153,22 @@ static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, 
     free(got);
 }
 
+/* One conv case with methods[m] (method, force portable), unless the case
+ * skips it. */
+static void conv_case_run(backend *bk, const conv_case *t, int m, const int methods[][2],
+                          int threads)
+{
+    int big = t->ih * t->iw > 10000;
+    /* forcing a method that does not apply is the default again */
+    bk_conv_desc d = {t->ca + t->cb, t->cout, t->k, t->stride, 0, t->dil, NULL, NULL};
+    if (m > 0 && !cut_cpu_conv_method_applies((cpu_conv_method)methods[m][0], &d)) return;
+    /* the big plane only where it matters: default, Winograd on 2 threads */
+    if (big && (methods[m][0] != CPU_CONV_WINOGRAD || methods[m][1] || threads != 2)) return;
+    /* direct on wide layers only through its own shapes */
+    if (methods[m][0] == CPU_CONV_DIRECT && t->cout > 16) return;
+    test_conv(bk, t, methods[m][0], methods[m][1]);
+}
+
 int main(void)
 {
     /* n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view */
@@ -211,31 +227,20 @@ int main(void)
             printf("FAIL cpu backend: %s\n", err);
             return 1;
         }
-        /* The SIMD rows once per kernel family the CPU has (the portable
-         * rows do not depend on it). */
-        for (int isa = CUT_ISA_AVX2; isa < CUT_ISA_COUNT; isa++) {
-        if (!cut_cpu_isa_supported((cut_isa)isa)) {
-            if (ti == 0) printf("skip %s: not supported by this CPU\n", cut_isa_name((cut_isa)isa));
-            continue;
-        }
-        cut_cpu_set_isa((cut_isa)isa);
-        for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
-            for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
-                if (methods[m][1] && isa != CUT_ISA_AVX2) continue;
-                const conv_case *t = &convs[i];
-                int big = t->ih * t->iw > 10000;
-                /* forcing a method that does not apply is the default again */
-                bk_conv_desc d = {t->ca + t->cb, t->cout, t->k, t->stride, 0, t->dil, NULL, NULL};
-                if (m > 0 && !cut_cpu_conv_method_applies((cpu_conv_method)methods[m][0], &d))
-                    continue;
-                /* the big plane only where it matters: default, Winograd on 2 threads */
-                if (big && (methods[m][0] != CPU_CONV_WINOGRAD || methods[m][1] ||
-                            thread_counts[ti] != 2))
-                    continue;
-                /* direct on wide layers only through its own shapes */
-                if (methods[m][0] == CPU_CONV_DIRECT && t->cout > 16) continue;
-                test_conv(bk, t, methods[m][0], methods[m][1]);
+        /* Every kernel family the CPU has, capped in turn: the rows that
+         * force the portable kernels once, the others per SIMD family (or
+         * portable when there is none). */
+        for (int isa = CUT_ISA_PORTABLE; isa < CUT_ISA_COUNT; isa++) {
+            if (!cut_cpu_isa_supported((cut_isa)isa)) {
+                if (ti == 0) printf("skip %s: not supported by this CPU\n", cut_isa_name((cut_isa)isa));
+                continue;
             }
+            int simd_rows = isa != CUT_ISA_PORTABLE || !cut_cpu_isa_supported(CUT_ISA_AVX2);
+            cut_cpu_set_isa((cut_isa)isa);
+            for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+                for (size_t m = 0; m < sizeof methods / sizeof *methods; m++)
+                    if (methods[m][1] ? isa == CUT_ISA_PORTABLE : simd_rows)
+                        conv_case_run(bk, &convs[i], (int)m, methods, thread_counts[ti]);
         }
         cut_cpu_set_isa(CUT_ISA_COUNT);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
