@@ -185,19 +185,20 @@ void cut_gemm_run_impl(gemm_impl impl, int kc_target, const float *packed_a, int
                         tep.relu = ep->relu;
                     }
                     const gemm_tile_epilogue *tp = last && fuse ? &tep : NULL;
-                    if (!wide) {
-                        kernel(hi - lo, kc, ap, mr, bp, C + crow * ldc + col, ldc, nvalid, !first,
-                               tp);
+#if GEMM_X86 /* gemm_avx512.c defines the kernel on x86-64 only */
+                    if (wide) {
+                        /* Two whole blocks of equal height as one taller tile. */
+                        int pair = lo == r0 && hi == r0 + mr && blk + 1 < g1 &&
+                                   block_rows(s, blk + 1) == mr && r0 + 2 * mr <= row1;
+                        cut_gemm_microkernel_avx512(hi - lo, pair ? 2 : 1, kc, ap,
+                                                    ap + (size_t)mr * K, mr, bp,
+                                                    (size_t)K * GEMM_NR, C + crow * ldc + col,
+                                                    ldc, nvalid, !first, tp);
+                        blk += pair;
                         continue;
                     }
-                    /* Two whole blocks of equal height as one taller tile. */
-                    int pair = lo == r0 && hi == r0 + mr && blk + 1 < g1 &&
-                               block_rows(s, blk + 1) == mr && r0 + 2 * mr <= row1;
-                    cut_gemm_microkernel_avx512(hi - lo, pair ? 2 : 1, kc, ap,
-                                                ap + (size_t)mr * K, mr, bp,
-                                                (size_t)K * GEMM_NR, C + crow * ldc + col, ldc,
-                                                nvalid, !first, tp);
-                    blk += pair;
+#endif
+                    kernel(hi - lo, kc, ap, mr, bp, C + crow * ldc + col, ldc, nvalid, !first, tp);
                 }
             }
         }
