@@ -10,9 +10,8 @@
 void cut_direct_rows_portable(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
 {
     (void)buf;
-    size_t plane = (size_t)io->oh * io->ow;
-    float *out = io->dst + (size_t)img * io->dst_img + (size_t)co * plane;
-    const float *res = io->res ? io->res + (size_t)img * io->res_img + (size_t)co * plane : NULL;
+    float *out = direct_out_plane(io, img, co);
+    const float *res = direct_res_plane(io, img, co);
     int k = io->k;
     for (int oy = oy0; oy < oy0 + rows; oy++)
         for (int ox = 0; ox < io->ow; ox++) {

@@ -50,6 +50,16 @@ static inline const float *direct_in_plane(const direct_io *io, int img, int ci)
                        : io->b + (size_t)img * io->b_img + (size_t)(ci - io->ca) * plane;
 }
 
+/* Output channel co's plane of image img, and the residual's (or NULL). */
+static inline float *direct_out_plane(const direct_io *io, int img, int co)
+{
+    return io->dst + (size_t)img * io->dst_img + (size_t)co * io->oh * io->ow;
+}
+static inline const float *direct_res_plane(const direct_io *io, int img, int co)
+{
+    return io->res ? io->res + (size_t)img * io->res_img + (size_t)co * io->oh * io->ow : NULL;
+}
+
 /* 0, or CUTOUT_E_NOMEM when the row buffers cannot grow (first pass only). */
 int cut_direct_conv(cpu_backend *cb, const bk_conv_desc *d, bk_tensor dst, bk_tensor a,
                 const bk_tensor *b, const bk_tensor *res, int relu);
