@@ -54,7 +54,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 # The test scripts ask it whether this build has an OpenCL backend.
 export CUTOUT_OPENCL
 
-.PHONY: all test asan-build symbols-test unit-test sanitize-test reference-test model-test integration-test browser-test run bench install clean deps
+.PHONY: all test asan-build symbols-test unit-test sanitize-test reference-test model-test integration-test browser-test fuzz fuzz-test soak run bench bench-report install clean deps
 
 all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 
@@ -119,7 +119,7 @@ $(BUILD)/tests/onnx_check: $(BUILD)/tests/fuzz/onnx_check.o $(BUILD)/libcutout.a
 # Builds run in parallel (-j), the suites one after the other.
 test: deps
 	$(MAKE) all asan-build
-	$(MAKE) -j1 symbols-test model-test unit-test sanitize-test reference-test integration-test browser-test
+	$(MAKE) -j1 symbols-test model-test unit-test sanitize-test fuzz-test reference-test integration-test browser-test
 	@echo "make test: all suites passed"
 
 # The shipped model's checksum; recognition of U²-Net variants and rejection of others.
@@ -147,6 +147,18 @@ asan-build:
 
 sanitize-test: asan-build
 	tests/run-unit $(ASAN_BUILD)
+
+# libFuzzer + ASan + UBSan on every input parser (tests/fuzz/fuzz-all): the
+# FastCGI request path, multipart, YAML config, the PNG/JPEG/WebP decoders and
+# the ONNX reader. fuzz: FUZZ_SECONDS each and a summary in bench/results;
+# fuzz-test: FUZZ_TEST_SECONDS each, part of make test.
+FUZZ_SECONDS ?= 300
+FUZZ_TEST_SECONDS ?= 20
+fuzz: all
+	tests/fuzz/fuzz-all $(FUZZ_SECONDS) bench/results/fuzz-$$(date +%F).md
+
+fuzz-test: all
+	tests/fuzz/fuzz-all $(FUZZ_TEST_SECONDS)
 
 # Independent references: PyTorch for the network, PIL for images.
 # Real web servers (nginx, then lighttpd and Apache) in front of cutout-fcgi on 127.0.0.1.
@@ -176,6 +188,16 @@ run: deps
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# 10,000 mixed good and hostile requests through nginx; per-worker RSS at 1k,
+# 5k, 10k (at most +2% after the first 1,000); bench/results/soak-<date>.md.
+soak: all
+	/usr/bin/python3 bench/fcgi_soak.py --bin $(BUILD) --report bench/results/soak-$$(date +%F).md
+
+# The throughput tuner's report: sweeps, plots, bench/results/REPORT.md
+# (bench/README.md). BENCH_REPORT_FLAGS=--quick for the ~2-minute version.
+bench-report: all
+	bench/report $(BENCH_REPORT_FLAGS) $(BUILD)
 
 deps:
 	tools/install-deps

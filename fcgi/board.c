@@ -50,5 +50,5 @@ void board_request_done(board *b, int code, double seconds)
 
 const char *board_state_name(int state)
 {
-    return state == SLOT_STARTING ? "starting" : state == SLOT_READY ? "ready" : state == SLOT_DRAINING ? "draining" : "free";
+    return state == SLOT_STARTING ? "starting" : state == SLOT_READY ? "ready" : state == SLOT_DRAINING ? "draining" : state == SLOT_RECYCLING ? "recycling" : "free";
 }

@@ -12,7 +12,9 @@
 #define BOARD_SLOTS (2 * CF_MAX_WORKERS)
 #define BOARD_BUCKETS 14
 
-typedef enum { SLOT_FREE = 0, SLOT_STARTING, SLOT_READY, SLOT_DRAINING } slot_state;
+/* RECYCLING: reached max_requests, still serving until the master has a
+ * ready replacement and tells it to drain. */
+typedef enum { SLOT_FREE = 0, SLOT_STARTING, SLOT_READY, SLOT_DRAINING, SLOT_RECYCLING } slot_state;
 
 typedef struct {
     int pid, state, generation;
@@ -45,6 +47,8 @@ typedef struct {
     uint64_t decode_us, queue_us, infer_us, encode_us;
     uint64_t batches, batch_images, queue_full, timeouts;
     uint64_t bytes_in, bytes_out;
+    /* connections closed by limits.{idle,read,write}_timeout_s (conns.h) */
+    uint64_t idle_closed, read_timeouts, write_timeouts;
     board_slot slots[BOARD_SLOTS];
 } board;
 
@@ -69,7 +73,7 @@ static inline uint64_t board_get(const uint64_t *field)
 /* Counts one finished request. */
 void board_request_done(board *b, int code, double seconds);
 
-/* "starting", "ready", "draining" or "free" (/status, /metrics). */
+/* "starting", "ready", "draining", "recycling" or "free" (/status, /metrics). */
 const char *board_state_name(int state);
 
 int64_t board_now_ms(void);

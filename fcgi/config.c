@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <grp.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "cutout.h"
@@ -319,7 +322,7 @@ static int check_listen(ctx *x, const node *v, cf_config *c)
 
 /* ------------------------------------------------------------ the key table */
 
-typedef enum { T_INT, T_LL, T_BOOL, T_STR, T_ENUM, T_MODELS } key_type;
+typedef enum { T_INT, T_LL, T_BOOL, T_STR, T_ENUM, T_MODELS, T_NETS } key_type;
 
 /* A key's own check after its value is stored (messages name the key). */
 typedef int (*key_check)(ctx *x, const node *v, cf_config *c);
@@ -356,6 +359,97 @@ static int note_max_connections(ctx *x, const node *v, cf_config *c)
     return 0;
 }
 
+static int check_listen_mode(ctx *x, const node *v, cf_config *c)
+{
+    char *end;
+    long m = strtol(c->listen_mode, &end, 8);
+    if (!c->listen_mode[0] || *end || m < 0 || m > 0777)
+        return failf(x, v->line, v->col, "listen_mode: expected an octal mode 0..0777, found '%s'",
+                     c->listen_mode);
+    return 0;
+}
+
+static int check_listen_group(ctx *x, const node *v, cf_config *c)
+{
+    if (!c->listen_group[0] || getgrnam(c->listen_group)) return 0;
+    return failf(x, v->line, v->col, "listen_group: no group '%s' on this machine", c->listen_group);
+}
+
+/* "a.b.c.d/n" or "v6/n" (no /n: the single address). */
+static int parse_net(const char *s, cf_net *n)
+{
+    char a[64];
+    const char *slash = strchr(s, '/');
+    size_t al = slash ? (size_t)(slash - s) : strlen(s);
+    if (al == 0 || al >= sizeof a) return -1;
+    memcpy(a, s, al);
+    a[al] = '\0';
+    memset(n, 0, sizeof *n);
+    n->family = strchr(a, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(n->family, a, n->addr) != 1) return -1;
+    int bits = n->family == AF_INET ? 32 : 128;
+    n->prefix = bits;
+    if (slash) {
+        char *end;
+        long p = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end || p < 0 || p > bits) return -1;
+        n->prefix = (int)p;
+    }
+    return 0;
+}
+
+static int set_nets(ctx *x, const node *v, const char *key, cf_config *c)
+{
+    c->n_admin_allow = 0;
+    if (v->kind == N_SCALAR && !v->text[0]) return 0; /* [] or empty: nobody */
+    if (v->kind == N_MAP) return failf(x, v->line, v->col, "%s: expected a list of addresses", key);
+    size_t n = v->kind == N_SEQ ? v->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const node *it = v->kind == N_SEQ ? v->kids[i] : v;
+        if (want_scalar(x, it, key)) return -1;
+        if (c->n_admin_allow == CF_MAX_NETS)
+            return failf(x, it->line, it->col, "%s: at most %d address blocks", key, CF_MAX_NETS);
+        if (parse_net(it->text, &c->admin_allow[c->n_admin_allow]))
+            return failf(x, it->line, it->col,
+                         "%s: expected an address block such as 127.0.0.1/32 or ::1/128, found '%s'",
+                         key, it->text);
+        c->n_admin_allow++;
+    }
+    return 0;
+}
+
+static int net_contains(const cf_net *n, int family, const unsigned char *a)
+{
+    if (n->family != family) return 0;
+    int full = n->prefix / 8, rest = n->prefix % 8;
+    if (memcmp(n->addr, a, (size_t)full)) return 0;
+    return !rest || ((n->addr[full] ^ a[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+int cf_admin_allowed(const cf_config *c, const char *addr)
+{
+    unsigned char a[16];
+    int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(family, addr, a) != 1) return 0;
+    /* ::ffff:a.b.c.d (a dual-stack web server) is the IPv4 address. */
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family == AF_INET6 && !memcmp(a, mapped, 12)) {
+        memmove(a, a + 12, 4);
+        family = AF_INET;
+    }
+    for (int i = 0; i < c->n_admin_allow; i++)
+        if (net_contains(&c->admin_allow[i], family, a)) return 1;
+    return 0;
+}
+
+int cf_max_memory_mb(const cf_config *c)
+{
+    if (c->max_memory_mb) return c->max_memory_mb;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    long long mb = pages > 0 && page > 0 ? (long long)pages * page / 2 / c->workers >> 20 : 1024;
+    return mb < 256 ? 256 : mb > INT_MAX ? INT_MAX : (int)mb;
+}
+
 static const int out_formats[] = {CUTOUT_FORMAT_PNG, CUTOUT_FORMAT_WEBP, CUTOUT_FORMAT_JPEG};
 
 #define FIELD(f) offsetof(cf_config, f), sizeof(((cf_config *)0)->f)
@@ -365,6 +459,10 @@ static const int out_formats[] = {CUTOUT_FORMAT_PNG, CUTOUT_FORMAT_WEBP, CUTOUT_
 static const cf_key keys[] = {
     {"listen", T_STR, FIELD(listen), 0, 0, NULL, NULL, "", "host:port, [v6]:port or unix:/path",
      check_listen, "the FastCGI socket; absent: the socket systemd or spawn-fcgi passed, else 127.0.0.1:9000"},
+    {"listen_mode", T_STR, FIELD(listen_mode), 0, 0, NULL, NULL, "\"0660\"", "octal 0..0777",
+     check_listen_mode, "permissions of a unix: socket (only its owner and group may connect)"},
+    {"listen_group", T_STR, FIELD(listen_group), 0, 0, NULL, NULL, "", "a group name",
+     check_listen_group, "group of a unix: socket (the web server's); absent: the server's own"},
     INT("workers", workers, 1, CF_MAX_WORKERS, "2", "supervised worker processes (static pool)"),
     INT("threads", threads, 1, 256, "4", "request threads per worker (decode, encode)"),
     {"backend", T_ENUM, FIELD(backend), 0, 0, "auto|cpu|opencl", NULL, "auto", NULL, NULL,
@@ -390,15 +488,34 @@ static const cf_key keys[] = {
     INT("limits.min_dimension", min_dimension, 1, 1 << 20, "8", "shortest image side (422 below)"),
     INT("limits.request_timeout_s", request_timeout_s, 1, 86400, "60",
         "a request not answered by then gets 504"),
-    INT("limits.queue_depth", queue_depth, 1, 100000, "64",
-        "images waiting for the network per worker (503 beyond)"),
+    INT("limits.max_memory_mb", max_memory_mb, 0, 1 << 24, "0",
+        "memory for image work per worker, reserved per request from the image header before "
+        "decoding (waits when full, 413 when one image needs more); 0: half the machine's memory "
+        "over workers"),
+    INT("limits.queue_depth", queue_depth, 0, 100000, "0",
+        "images waiting for the network per worker (503 beyond); 0: auto, 503 when an image "
+        "would wait past request_timeout_s (at most 64)"),
     {"limits.max_connections", T_INT, FIELD(max_connections), 1, 65536, NULL, NULL, "64", NULL,
      note_max_connections, "FastCGI connections open per worker (at least threads)"},
+    INT("limits.idle_timeout_s", idle_timeout_s, 1, 86400, "75",
+        "a kept FastCGI connection with no request is closed after this (keep it above the web "
+        "server's upstream keepalive_timeout)"),
+    INT("limits.read_timeout_s", read_timeout_s, 1, 86400, "30",
+        "a request's head must arrive within this of its first byte (a new connection's: of the "
+        "accept); its body too, plus 1 s per 4 KiB received; else the connection is closed"),
+    INT("limits.write_timeout_s", write_timeout_s, 1, 86400, "30",
+        "an answer the client does not read for this long is cut (connection closed)"),
+    INT("limits.drain_timeout_s", drain_timeout_s, 1, 86400, "60",
+        "a draining worker (SIGHUP, SIGTERM, max_requests) closes what is still busy after this "
+        "and exits"),
     {"output.format", T_ENUM, FIELD(out_format), 0, 0, "png|webp|jpeg", out_formats, "png", NULL,
      NULL, "the answer's format when the request names none"},
     INT("output.png_compression", png_compression, 0, 9, "3", "zlib level of PNG answers"),
     INT("output.webp_quality", webp_quality, 1, 100, "90", "WebP quality"),
     INT("output.jpeg_quality", jpeg_quality, 1, 100, "90", "JPEG quality"),
+    {"admin.allow", T_NETS, 0, 0, 0, 0, NULL, NULL, "[127.0.0.1/32, \"::1/128\"]",
+     "list of address/prefix", NULL,
+     "clients (REMOTE_ADDR) that may GET /status and /metrics; others get 404"},
     LL("max_requests", max_requests, 0, LLONG_MAX, "0", "recycle a worker after N requests (0: never)"),
     {"log.level", T_ENUM, FIELD(log_level), 0, 0, "debug|info|warn|error", NULL, "info", NULL, NULL,
      "least severe message logged"},
@@ -468,6 +585,7 @@ static int set_key(ctx *x, cf_config *c, const cf_key *key, const node *v)
         c->n_models = 0; /* paths replaces the built-in list */
         if (v->kind == N_SCALAR && v->text[0] == '\0') return 0;
         return walk_map(x, c, v, key->path, model_path_pair);
+    case T_NETS: return set_nets(x, v, key->path, c);
     }
     return rc ? -1 : key->check ? key->check(x, v, c) : 0;
 }
@@ -700,6 +818,21 @@ static void key_value(const cf_key *k, const cf_config *c, char *out, size_t len
         if (o + 1 < len) snprintf(out + o, len - o, "}");
         return;
     }
+    case T_NETS: {
+        size_t o = (size_t)snprintf(out, len, "[");
+        for (int i = 0; i < c->n_admin_allow && o < len; i++) {
+            const cf_net *n = &c->admin_allow[i];
+            char a[INET6_ADDRSTRLEN];
+            inet_ntop(n->family, n->addr, a, sizeof a);
+            int k = snprintf(out + o, len - o, "%s%s%s/%d%s", i ? ", " : "",
+                             n->family == AF_INET6 ? "\"" : "", a, n->prefix,
+                             n->family == AF_INET6 ? "\"" : "");
+            if (k < 0) break;
+            o += (size_t)k;
+        }
+        if (o + 1 < len) snprintf(out + o, len - o, "]");
+        return;
+    }
     }
 }
 
@@ -731,7 +864,7 @@ void cf_print(FILE *f, const cf_config *c)
 
 void cf_print_reference(FILE *f)
 {
-    static const char *type_names[] = {"int", "int", "bool", "string", "enum", "map"};
+    static const char *type_names[] = {"int", "int", "bool", "string", "enum", "map", "list"};
     cf_config d;
     cf_defaults(&d);
     fprintf(f, "| Key | Type | Default | Range | Meaning |\n|---|---|---|---|---|\n");

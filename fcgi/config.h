@@ -19,10 +19,22 @@ typedef struct {
     char path[CF_PATH_LEN];
 } cf_model_path;
 
+#define CF_MAX_NETS 32
+
+/* An address block of admin.allow: family AF_INET or AF_INET6, the
+ * address in network order (4 or 16 bytes) and the prefix length. */
+typedef struct {
+    int family;
+    unsigned char addr[16];
+    int prefix;
+} cf_net;
+
 typedef struct {
     /* "" when absent: the listening socket on fd 0 when there is one
      * (spawn-fcgi, mod_fcgid), else 127.0.0.1:9000. */
     char listen[CF_PATH_LEN];
+    char listen_mode[8];        /* octal, for a unix: socket */
+    char listen_group[CF_NAME_LEN]; /* "" : the server's own group */
     int workers, threads;
     int backend;                /* cutout_backend_kind */
     char device[CF_NAME_LEN];   /* "" : the engine's default device */
@@ -35,8 +47,12 @@ typedef struct {
     long long max_body_bytes, max_pixels;
     int max_dimension, min_dimension, request_timeout_s, queue_depth;
     int max_connections;        /* open FastCGI connections per worker */
+    int idle_timeout_s, read_timeout_s, write_timeout_s, drain_timeout_s; /* conns.h */
     int out_format;             /* cutout_image_format */
     int png_compression, webp_quality, jpeg_quality;
+    int max_memory_mb;          /* image work per worker; 0: from the machine (cf_max_memory_mb) */
+    cf_net admin_allow[CF_MAX_NETS]; /* who may GET /status and /metrics */
+    int n_admin_allow;
     long long max_requests;     /* 0: never recycle */
     int log_level;              /* cf_log_level */
     int log_json;               /* 1: json, 0: text */
@@ -63,6 +79,13 @@ void cf_print_reference(FILE *f);
 
 /* Path of a model name from models.paths, or NULL. */
 const char *cf_model_path_of(const cf_config *c, const char *name);
+
+/* limits.max_memory_mb, or when 0 the default: half the machine's memory
+ * shared by the workers (at least 256). */
+int cf_max_memory_mb(const cf_config *c);
+
+/* Whether a client address (REMOTE_ADDR text) is in admin.allow. */
+int cf_admin_allowed(const cf_config *c, const char *addr);
 
 /* Parses "host:port" into host and port; 0 or -1. unix: addresses are not
  * host:port. */

@@ -6,14 +6,17 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "infer.h" /* mono_now */
 #include "log.h"
+#include "reqhead.h"
 
 /* See poller_main. */
 #define ACCEPT_DEFER_S 0.005
@@ -61,44 +64,87 @@ static void close_conn(conns *p, int fd)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void drop_idle(conns *p, int i)
+/* Takes idle entry i out of the set (and out of the epoll set when its
+ * request head was partial); returns its fd. */
+static int take_idle(conns *p, int i)
 {
+    int fd = p->idle[i].fd;
+    if (p->idle[i].first > 0) epoll_ctl(p->ep, EPOLL_CTL_DEL, fd, NULL);
     p->idle[i] = p->idle[--p->idle_len];
+    return fd;
 }
 
 /* Under mu. */
-static void push_ready(conns *p, int fd, double t)
+static void push_ready(conns *p, conns_entry e)
 {
     int tail = (p->ready_head + p->ready_len) % p->max_conns;
-    p->ready[tail] = (conns_entry){fd, t};
+    p->ready[tail] = e;
     p->ready_len++;
     set_gauge(p);
     pthread_cond_signal(&p->ready_cv);
 }
 
-/* Looks at idle connection i: a request on it goes to the ready queue; the
- * web server closed it (EOF) or it broke: closed. Returns 1 when it left the
- * idle set, 0 when it is still quiet. */
+/* Looks at idle connection i: a whole request head on it sends it to the
+ * ready queue; the web server closed it (EOF) or it broke: closed; a
+ * partial head is watched for more (edge-triggered). Returns 1 when it
+ * left the idle set, 0 when it stays. */
 static int check_idle(conns *p, int i)
 {
-    int fd = p->idle[i].fd;
-    char c;
-    ssize_t k = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    conns_entry *e = &p->idle[i];
+    ssize_t k = recv(e->fd, p->peek, CONNS_PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
     if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
-    drop_idle(p, i);
     if (k <= 0) {
-        close_conn(p, fd);
+        close_conn(p, take_idle(p, i));
         return 1;
     }
+    if (!reqhead_complete(p->peek, (size_t)k) && k < CONNS_PEEK_MAX) {
+        if (e->first == 0) {
+            e->first = mono_now();
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = e->fd};
+            if (epoll_ctl(p->ep, EPOLL_CTL_ADD, e->fd, &ev)) { /* cannot watch: a thread reads it */
+                e->first = 0;
+                goto ready;
+            }
+        }
+        return 0;
+    }
+ready:;
+    conns_entry r = {e->fd, e->used, mono_now(), 0};
+    take_idle(p, i);
     pthread_mutex_lock(&p->mu);
-    push_ready(p, fd, mono_now());
+    push_ready(p, r);
     pthread_mutex_unlock(&p->mu);
     return 1;
 }
 
-/* Accepts one new connection (straight to the ready queue: the web server
- * sends its request right after connecting). At the bound, the idle
- * connection unused for longest makes room. */
+/* When idle entry e is closed for a timeout, and the counter it counts in. */
+static double idle_due(const conns *p, const conns_entry *e, uint64_t **counter)
+{
+    board *b = p->b;
+    if (e->first > 0 || !e->used) { /* a request head begun, or a new connection that sent none */
+        if (counter) *counter = b ? &b->read_timeouts : NULL;
+        return (e->first > 0 ? e->first : e->since) + p->lim.read_s;
+    }
+    if (counter) *counter = b ? &b->idle_closed : NULL;
+    return e->since + p->lim.idle_s;
+}
+
+/* The idle connection to close to make room: one that never carried a
+ * request (a new or half-sent one: not a web server's kept connection)
+ * before any kept one; the oldest first. */
+static int eviction_victim(const conns *p)
+{
+    int best = 0;
+    for (int i = 1; i < p->idle_len; i++) {
+        const conns_entry *a = &p->idle[i], *b = &p->idle[best];
+        if (a->used != b->used ? !a->used : a->since < b->since) best = i;
+    }
+    return best;
+}
+
+/* Accepts one new connection; it joins the idle set until its request
+ * head is whole (usually at once: the web server sends it right after
+ * connecting). At the bound, an idle connection makes room. */
 static void accept_new(conns *p)
 {
     pthread_mutex_lock(&p->mu);
@@ -109,20 +155,16 @@ static void accept_new(conns *p)
          * for nothing would cost the web server a reconnect. */
         struct pollfd lp = {.fd = p->listen_fd, .events = POLLIN};
         if (!p->idle_len || poll(&lp, 1, 0) <= 0) return;
-        int oldest = 0;
-        for (int i = 1; i < p->idle_len; i++)
-            if (p->idle[i].t < p->idle[oldest].t) oldest = i;
+        int victim = eviction_victim(p);
         /* Not one with a request already on it (to the ready queue
          * instead); one the web server closed makes room by itself. */
-        if (check_idle(p, oldest)) {
+        if (check_idle(p, victim)) {
             pthread_mutex_lock(&p->mu);
             full = p->open >= p->max_conns;
             pthread_mutex_unlock(&p->mu);
             continue;
         }
-        int fd = p->idle[oldest].fd;
-        drop_idle(p, oldest);
-        close_conn(p, fd);
+        close_conn(p, take_idle(p, victim));
         full = 0;
     }
     int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -135,40 +177,68 @@ static void accept_new(conns *p)
     }
     int one = 1; /* fails harmlessly on unix sockets */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* write_s: a write (libfcgi writes records of at most 8 KiB) that
+     * finds no room for that long fails, and so does the request. */
+    struct timeval tv = {(time_t)p->lim.write_s,
+                         (suseconds_t)((p->lim.write_s - (double)(time_t)p->lim.write_s) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     pthread_mutex_lock(&p->mu);
     p->open++;
+    /* A stale watch on a number the kernel reused must not strike. */
+    for (int i = 0; i < p->busy_len; i++)
+        if (p->busy[i].fd == fd) p->busy[i] = p->busy[--p->busy_len];
     set_gauge(p);
-    push_ready(p, fd, mono_now());
     pthread_mutex_unlock(&p->mu);
+    p->idle[p->idle_len++] = (conns_entry){fd, 0, mono_now(), 0};
+    check_idle(p, p->idle_len - 1);
 }
 
-/* Draining: closes the idle connections whose time is up; returns the
- * poll timeout (ms) until the next one's. */
-static int drain_idle(conns *p, double stop_time)
+/* Closes the idle connections past their timeout (all of them when
+ * stopping); returns the earliest timeout left, or `next`. */
+static double expire_idle(conns *p, double now, int stopping, double next)
 {
-    double now = mono_now(), next = now + 1.0; /* no idle one: woken by the threads */
     for (int i = 0; i < p->idle_len;) {
-        double since = p->idle[i].t > stop_time ? p->idle[i].t : stop_time;
-        double due = since + CONNS_DRAIN_IDLE_S;
-        if (due > stop_time + CONNS_DRAIN_MAX_S) due = stop_time + CONNS_DRAIN_MAX_S;
-        if (now >= due) {
-            int fd = p->idle[i].fd;
-            drop_idle(p, i);
-            close_conn(p, fd);
+        uint64_t *counter;
+        double due = idle_due(p, &p->idle[i], &counter);
+        if (stopping || now >= due) {
+            if (!stopping && counter) board_add(counter, 1);
+            close_conn(p, take_idle(p, i));
             continue;
         }
         if (due < next) next = due;
         i++;
     }
-    int ms = (int)((next - now) * 1000.0) + 1;
-    return ms < 1 ? 1 : ms;
+    return next;
+}
+
+/* Under mu: shuts down the busy connections past their deadline (or past
+ * the drain when stopping); returns the earliest deadline left, or `next`. */
+static double expire_busy(conns *p, double now, double next)
+{
+    double drain_end = p->stopping ? p->stop_time + p->lim.drain_s : 0;
+    for (int i = 0; i < p->busy_len; i++) {
+        conns_busy *c = &p->busy[i];
+        if (c->due < 0) continue; /* shut down already */
+        int drained = drain_end > 0 && now >= drain_end;
+        if (drained || (c->due > 0 && now >= c->due)) {
+            shutdown(c->fd, SHUT_RDWR); /* the thread's blocked read or write returns */
+            if (!drained && p->b) board_add(&p->b->read_timeouts, 1);
+            log_msg(CF_LOG_INFO, drained ? "connection still busy after drain_timeout_s: closed"
+                                         : "request not read within read_timeout_s: connection closed");
+            c->due = -1;
+            continue;
+        }
+        if (c->due > 0 && c->due < next) next = c->due;
+        if (drain_end > 0 && drain_end < next) next = drain_end;
+    }
+    return next;
 }
 
 static void *poller_main(void *arg)
 {
     conns *p = arg;
     double listen_seen = 0; /* since when a waiting connection has been left to others */
-    struct pollfd *pf = malloc(((size_t)p->max_conns + 2) * sizeof *pf);
+    struct pollfd *pf = malloc(((size_t)p->max_conns + 3) * sizeof *pf);
     if (!pf) { /* cannot poll: stop serving (the master replaces the worker) */
         log_msg(CF_LOG_ERROR, "connection poller: out of memory");
         conns_stop(p);
@@ -176,14 +246,24 @@ static void *poller_main(void *arg)
     for (;;) {
         double now = mono_now();
         pthread_mutex_lock(&p->mu);
-        for (int i = 0; i < p->back_len; i++) /* handed back: idle again */
-            p->idle[p->idle_len++] = (conns_entry){p->back[i], now};
-        p->back_len = 0;
         int stopping = p->stopping || !pf;
-        double stop_time = p->stop_time;
+        for (int i = 0; i < p->back_len; i++) { /* handed back: idle again */
+            if (stopping) { /* nothing new is served: closed at once */
+                close(p->back[i]);
+                p->open--;
+            } else {
+                p->idle[p->idle_len++] = (conns_entry){p->back[i], 1, now, 0};
+            }
+        }
+        p->back_len = 0;
+        set_gauge(p);
+        double next = expire_busy(p, now, now + 1.0);
         int may_accept = !stopping && now >= p->accept_pause_until &&
                          (p->open < p->max_conns || p->idle_len > 0);
         int slots = p->waiting - p->ready_len; /* threads free for a new connection */
+        pthread_mutex_unlock(&p->mu);
+        next = expire_idle(p, now, stopping, next);
+        pthread_mutex_lock(&p->mu);
         if (stopping && (p->open == 0 || !pf)) {
             p->done = 1;
             pthread_cond_broadcast(&p->ready_cv);
@@ -192,10 +272,8 @@ static void *poller_main(void *arg)
         }
         pthread_mutex_unlock(&p->mu);
 
-        int timeout = 1000;
-        if (stopping) timeout = drain_idle(p, stop_time);
-        else if (now < p->accept_pause_until)
-            timeout = (int)((p->accept_pause_until - now) * 1000.0) + 1;
+        if (!stopping && now < p->accept_pause_until && p->accept_pause_until < next)
+            next = p->accept_pause_until;
         /* A new connection is accepted at once by a worker with a free
          * thread and no less loaded peer; otherwise after ACCEPT_DEFER_S
          * all the same (kept connections must not starve it: it queues in
@@ -205,19 +283,23 @@ static void *poller_main(void *arg)
             double due = listen_seen + ACCEPT_DEFER_S;
             if (now < due) {
                 watch_listen = 0;
-                int ms = (int)((due - now) * 1000.0) + 1;
-                if (ms < timeout) timeout = ms;
+                if (due < next) next = due;
             }
         }
+        int timeout = (int)((next - now) * 1000.0) + 1;
+        if (timeout < 1) timeout = 1;
         int n = 0, at_listen = -1;
         pf[n++] = (struct pollfd){.fd = p->wake_rd, .events = POLLIN};
+        pf[n++] = (struct pollfd){.fd = p->ep, .events = POLLIN};
         if (watch_listen) {
             at_listen = n;
             pf[n++] = (struct pollfd){.fd = p->listen_fd, .events = POLLIN};
         }
         int first_idle = n;
+        /* Partial heads are left to the epoll set: their bytes would keep
+         * poll() awake. fd -1 keeps the indices of the idle set. */
         for (int i = 0; i < p->idle_len; i++)
-            pf[n++] = (struct pollfd){.fd = p->idle[i].fd, .events = POLLIN};
+            pf[n++] = (struct pollfd){.fd = p->idle[i].first > 0 ? -1 : p->idle[i].fd, .events = POLLIN};
         int rc = poll(pf, (nfds_t)n, timeout);
         if (rc < 0) {
             if (errno != EINTR) {
@@ -233,9 +315,22 @@ static void *poller_main(void *arg)
             while (read(p->wake_rd, buf, sizeof buf) > 0) {
             }
         }
-        /* Backwards: drop_idle moves the last entry into the hole. */
+        /* Backwards: take_idle moves the last entry into the hole. */
         for (int k = n - 1; k >= first_idle; k--)
-            if (pf[k].revents) check_idle(p, k - first_idle);
+            if (pf[k].revents && k - first_idle < p->idle_len) check_idle(p, k - first_idle);
+        if (pf[1].revents) { /* more bytes on partial heads */
+            struct epoll_event ev[64];
+            int m = epoll_wait(p->ep, ev, 64, 0);
+            for (int j = 0; j < m; j++)
+                for (int i = 0; i < p->idle_len; i++)
+                    if (p->idle[i].fd == ev[j].data.fd && p->idle[i].first > 0) {
+                        /* A half-sent head whose sender has closed can
+                         * never be completed: closed now, not at read_s. */
+                        if (!check_idle(p, i) && (ev[j].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                            close_conn(p, take_idle(p, i));
+                        break;
+                    }
+        }
         if (at_listen >= 0) {
             if (!pf[at_listen].revents) listen_seen = 0; /* nobody waiting (now) */
             else if (listen_seen > 0) { /* deferred ACCEPT_DEFER_S: nobody else took it */
@@ -252,11 +347,13 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
-int conns_start(conns *p, int listen_fd, int max_conns, board *b, board_slot *self, char *err,
-                size_t errlen)
+int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim, board *b,
+                board_slot *self, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     p->listen_fd = listen_fd;
+    p->lim = *lim;
+    p->ep = -1;
     p->max_conns = max_conns < 1 ? 1 : max_conns;
     p->b = b;
     p->self = self;
@@ -266,8 +363,10 @@ int conns_start(conns *p, int listen_fd, int max_conns, board *b, board_slot *se
     p->ready = malloc((size_t)p->max_conns * sizeof *p->ready);
     p->idle = malloc((size_t)p->max_conns * sizeof *p->idle);
     p->back = malloc((size_t)p->max_conns * sizeof *p->back);
+    p->busy = malloc((size_t)p->max_conns * sizeof *p->busy);
+    p->peek = malloc(CONNS_PEEK_MAX);
     int pfd[2];
-    if (!p->ready || !p->idle || !p->back) {
+    if (!p->ready || !p->idle || !p->back || !p->busy || !p->peek) {
         snprintf(err, errlen, "out of memory for %d connections", p->max_conns);
         goto fail;
     }
@@ -277,6 +376,11 @@ int conns_start(conns *p, int listen_fd, int max_conns, board *b, board_slot *se
     }
     p->wake_rd = pfd[0];
     p->wake_wr = pfd[1];
+    p->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (p->ep < 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
+        goto fail;
+    }
     if (pthread_create(&p->thread, NULL, poller_main, p)) {
         snprintf(err, errlen, "cannot start the connection poller");
         goto fail;
@@ -288,12 +392,17 @@ fail:
     return -1;
 }
 
-int conns_next(conns *p, int prev, double *ready_at)
+int conns_next(conns *p, int prev, int kept, double *ready_at)
 {
     pthread_mutex_lock(&p->mu);
-    if (prev >= 0) p->back[p->back_len++] = prev;
-    else if (prev == CONNS_CLOSED) {
-        p->open--;
+    if (prev >= 0) {
+        for (int i = 0; i < p->busy_len; i++)
+            if (p->busy[i].fd == prev) {
+                p->busy[i] = p->busy[--p->busy_len];
+                break;
+            }
+        if (kept) p->back[p->back_len++] = prev;
+        else p->open--;
         set_gauge(p);
     }
     /* Tell the poller: a connection to watch again, or a thread free for
@@ -309,10 +418,24 @@ int conns_next(conns *p, int prev, double *ready_at)
         p->ready_len--;
         set_gauge(p);
         fd = e.fd;
-        if (ready_at) *ready_at = e.t;
+        if (ready_at) *ready_at = e.since;
+        p->busy[p->busy_len++] = (conns_busy){fd, mono_now() + p->lim.read_s};
+        wake(p); /* the poller's next timeout */
     }
     pthread_mutex_unlock(&p->mu);
     return fd;
+}
+
+void conns_watch(conns *p, int fd, double due)
+{
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->busy_len; i++)
+        if (p->busy[i].fd == fd && p->busy[i].due >= 0) {
+            p->busy[i].due = due;
+            break;
+        }
+    pthread_mutex_unlock(&p->mu);
+    if (due > 0) wake(p);
 }
 
 void conns_stop(conns *p)
@@ -337,12 +460,17 @@ void conns_join(conns *p)
     p->ready_len = 0;
     if (p->wake_rd >= 0) close(p->wake_rd);
     if (p->wake_wr >= 0) close(p->wake_wr);
-    p->wake_rd = p->wake_wr = -1;
+    if (p->ep >= 0) close(p->ep);
+    p->wake_rd = p->wake_wr = p->ep = -1;
     free(p->ready);
     free(p->idle);
     free(p->back);
+    free(p->busy);
+    free(p->peek);
     p->ready = p->idle = NULL;
     p->back = NULL;
+    p->busy = NULL;
+    p->peek = NULL;
     pthread_cond_destroy(&p->ready_cv);
     pthread_mutex_destroy(&p->mu);
 }

@@ -47,6 +47,15 @@ void ep_metrics(request *rq, response *r)
                 "Requests refused with 503 because the queue was full.", &b->queue_full);
     put_counter(o, "cutout_timeouts_total", "Requests that waited past request_timeout_s.",
                 &b->timeouts);
+    sb_puts(o, "# HELP cutout_connection_timeouts_total FastCGI connections closed by "
+               "limits.idle_timeout_s, read_timeout_s (request or body stalled) or write_timeout_s "
+               "(answer not read).\n# TYPE cutout_connection_timeouts_total counter\n");
+    sb_printf(o, "cutout_connection_timeouts_total{kind=\"idle\"} %llu\n"
+                 "cutout_connection_timeouts_total{kind=\"read\"} %llu\n"
+                 "cutout_connection_timeouts_total{kind=\"write\"} %llu\n",
+              (unsigned long long)board_get(&b->idle_closed),
+              (unsigned long long)board_get(&b->read_timeouts),
+              (unsigned long long)board_get(&b->write_timeouts));
     put_counter(o, "cutout_received_bytes_total", "Request body bytes.", &b->bytes_in);
     put_counter(o, "cutout_sent_bytes_total", "Response body bytes.", &b->bytes_out);
     put_counter(o, "cutout_worker_restarts_total", "Workers replaced after they died.",
@@ -59,18 +68,18 @@ void ep_metrics(request *rq, response *r)
                  "# TYPE cutout_worker_recycles_total counter\ncutout_worker_recycles_total %llu\n",
               (unsigned long long)board_get(&b->worker_recycles));
     unsigned long long inflight = 0, queued = 0, conns = 0;
-    int states[4] = {0};
+    int states[5] = {0};
     for (int i = 0; i < BOARD_SLOTS; i++) {
         board_slot *s = &b->slots[i];
         int st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
         if (st == SLOT_FREE) continue;
-        states[st & 3]++;
+        if (st > 0 && st < 5) states[st]++;
         inflight += board_get(&s->inflight);
         queued += board_get(&s->queued);
         conns += board_get(&s->connections);
     }
     sb_puts(o, "# HELP cutout_workers Worker processes by state.\n# TYPE cutout_workers gauge\n");
-    for (int s = 1; s < 4; s++) sb_printf(o, "cutout_workers{state=\"%s\"} %d\n", board_state_name(s), states[s]);
+    for (int s = 1; s < 5; s++) sb_printf(o, "cutout_workers{state=\"%s\"} %d\n", board_state_name(s), states[s]);
     sb_printf(o, "# HELP cutout_inflight_requests Requests being handled.\n# TYPE cutout_inflight_requests gauge\n"
                  "cutout_inflight_requests %llu\n", inflight);
     sb_printf(o, "# HELP cutout_open_connections FastCGI connections open (web server keepalive included).\n"

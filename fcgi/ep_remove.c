@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "membudget.h"
 #include "remove_opts.h"
 #include "app_util.h"
 
@@ -35,6 +36,57 @@ static void timed_out(request *rq, response *r)
     board_add(&rq->h->b->timeouts, 1);
     resp_fail(r, 504, "timeout", "the request was not done within request_timeout_s (%d s)",
          rq->h->cfg->request_timeout_s);
+}
+
+/* A decoder's (or the header probe's) refusal as the HTTP answer. */
+static void decode_failed(response *r, int rc, const char *err, int size_checked)
+{
+    /* Past the size limits, a limit is the file's complexity (JPEG scans):
+     * not too large, but not decodable here. */
+    if (rc == CUTOUT_E_LIMIT && size_checked)
+        resp_fail(r, 422, "undecodable_image", "the image could not be decoded: %s", err);
+    else if (rc == CUTOUT_E_LIMIT) resp_fail(r, 413, "too_large", "%s", err);
+    else if (rc == CUTOUT_E_UNSUPPORTED) resp_fail(r, 415, "unsupported_media_type", "%s", err);
+    else if (rc == CUTOUT_E_NOMEM) resp_fail(r, 500, "internal", "out of memory while decoding");
+    else resp_fail(r, 422, "undecodable_image", "the image could not be decoded: %s", err);
+}
+
+/* Reserves the request's memory (limits.max_memory_mb) from its header
+ * before anything is decoded; *reserved gets what to give back. 0, or -1
+ * with r filled. Images the pixel limits refuse are left to the decoder,
+ * whose message names the limit. */
+static int reserve_memory(request *rq, response *r, const uint8_t *data, size_t len, int model_size,
+                          double deadline, uint64_t *reserved)
+{
+    const cf_config *c = rq->h->cfg;
+    cutout_image_probe_info pi;
+    char err[512];
+    *reserved = 0;
+    int rc = cutout_image_probe(data, len, model_size, &pi, err, sizeof err);
+    if (rc) {
+        decode_failed(r, rc, err, 0);
+        return -1;
+    }
+    if ((uint64_t)pi.width * (uint64_t)pi.height > (uint64_t)c->max_pixels ||
+        pi.width > c->max_dimension || pi.height > c->max_dimension)
+        return 0;
+    int mb = cf_max_memory_mb(c);
+    uint64_t budget = (uint64_t)mb << 20;
+    rc = mb_reserve(pi.peak_bytes, budget, deadline);
+    if (rc == -1) {
+        resp_fail(r, 413, "too_large",
+                  "the image (%dx%d) needs about %llu MB to process; this server allows %d MB per "
+                  "worker (limits.max_memory_mb)",
+                  pi.width, pi.height, (unsigned long long)((pi.peak_bytes + (1 << 20) - 1) >> 20),
+                  mb);
+        return -1;
+    }
+    if (rc == -2) {
+        timed_out(rq, r);
+        return -1;
+    }
+    *reserved = pi.peak_bytes;
+    return 0;
 }
 
 /* Decode, network, mask, output: fills r with the image or an error. */
@@ -64,6 +116,8 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
         timed_out(rq, r);
         return;
     }
+    uint64_t reserved;
+    if (reserve_memory(rq, r, data, len, m->size, deadline, &reserved)) return;
     cutout_image img = {0}, mask = {0}, out = {0};
     infer_job *job = NULL;
     char err[512];
@@ -73,20 +127,8 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
     cutout_image_limits lim = {(uint64_t)c->max_pixels, c->max_dimension, 1};
     int rc = cutout_image_decode(data, len, &lim, (cutout_decode_flags){0}, &img, NULL, err, sizeof err);
     r->decode_ms = ms_since(t);
-    if (rc == CUTOUT_E_LIMIT) {
-        resp_fail(r, 413, "too_large", "%s", err);
-        goto done;
-    }
-    if (rc == CUTOUT_E_UNSUPPORTED) {
-        resp_fail(r, 415, "unsupported_media_type", "%s", err);
-        goto done;
-    }
-    if (rc == CUTOUT_E_NOMEM) {
-        resp_fail(r, 500, "internal", "out of memory while decoding");
-        goto done;
-    }
     if (rc) {
-        resp_fail(r, 422, "undecodable_image", "the image could not be decoded: %s", err);
+        decode_failed(r, rc, err, reserved > 0);
         goto done;
     }
     if (img.width < c->min_dimension || img.height < c->min_dimension) {
@@ -145,6 +187,7 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
     snprintf(r->ctype, sizeof r->ctype, "%s", o->ctype);
 done:
     if (expecting) infer_unexpect(h->q);
+    mb_release(reserved);
     cutout_image_free(&img);
     cutout_image_free(&mask);
     cutout_image_free(&out);

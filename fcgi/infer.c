@@ -163,6 +163,8 @@ static void run_batch(infer_queue *q, infer_job **jobs, int n)
         jobs[i]->t_end = t1;
         jobs[i]->state = 2;
     }
+    if (!rc) /* the admission estimate (infer_wait_too_long) */
+        q->batch_s = q->batch_s > 0 ? 0.8 * q->batch_s + 0.2 * (t1 - t0) : t1 - t0;
     pthread_cond_broadcast(&q->done);
     pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < gone; i++) infer_job_free(jobs[i]);
@@ -212,9 +214,11 @@ static void *infer_main(void *arg)
             j->state = 1;
             batch[n++] = j;
         }
+        q->running = 1;
         pthread_mutex_unlock(&q->mu);
         run_batch(q, batch, n);
         pthread_mutex_lock(&q->mu);
+        q->running = 0;
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -231,7 +235,11 @@ int infer_start(infer_queue *q, const cf_config *c, board *b, board_slot *slot, 
     pthread_cond_init(&q->work, &ca);
     pthread_cond_init(&q->done, &ca);
     pthread_condattr_destroy(&ca);
-    q->cap = c->queue_depth;
+    /* queue_depth 0 (auto): bounded by the expected wait, and by
+     * INFER_AUTO_DEPTH before a forward pass has been timed. */
+    q->bound_wait = c->queue_depth == 0;
+    q->cap = q->bound_wait ? INFER_AUTO_DEPTH : c->queue_depth;
+    q->timeout_s = c->request_timeout_s;
     q->max_batch = c->batch_max_size > 64 ? 64 : c->batch_max_size;
     q->max_delay_ms = c->batch_max_delay_ms;
     q->b = b;
@@ -277,10 +285,25 @@ fail:
     return -1;
 }
 
+/* Under mu: 1 when a new input would not have its forward pass done
+ * within request_timeout_s. It waits for the batch running now (if any)
+ * and for the ceil((len + 1) / max_batch) batches ahead of and with it,
+ * each taking about batch_s (a moving average of the passes so far; none
+ * yet: no estimate). Such a request would only end in 504 after the whole
+ * timeout: it is refused with 503 now, while the queue is not yet full.
+ * An idle worker always takes it: the estimate may be stale (one slow
+ * pass), and only a pass can bring it up to date. */
+static int wait_too_long(const infer_queue *q)
+{
+    if (!q->bound_wait || q->batch_s <= 0 || (!q->len && !q->running)) return 0;
+    int batches = (q->len + 1 + q->max_batch - 1) / q->max_batch + q->running;
+    return batches * q->batch_s > q->timeout_s;
+}
+
 int infer_full(infer_queue *q)
 {
     pthread_mutex_lock(&q->mu);
-    int full = q->closing || q->len >= q->cap;
+    int full = q->closing || q->len >= q->cap || wait_too_long(q);
     pthread_mutex_unlock(&q->mu);
     return full;
 }
@@ -304,7 +327,7 @@ int infer_submit(infer_queue *q, infer_job *job)
 {
     pthread_mutex_lock(&q->mu);
     if (q->expected > 0) q->expected--;
-    if (q->closing || q->len >= q->cap) {
+    if (q->closing || q->len >= q->cap || wait_too_long(q)) {
         pthread_cond_signal(&q->work);
         pthread_mutex_unlock(&q->mu);
         return -1;

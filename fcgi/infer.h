@@ -2,7 +2,9 @@
  * created on first use) and runs queued network inputs in batches of up to
  * batch.max_size, waiting at most batch.max_delay_ms after the oldest input
  * for more to arrive. The queue is bounded: a full queue is refused at once
- * (the caller answers 503) instead of growing without limit. */
+ * (the caller answers 503) instead of growing without limit; with
+ * limits.queue_depth auto it is also full when a new input would wait
+ * longer than request_timeout_s (so 503 comes early, not 504 late). */
 #ifndef CUTOUT_FCGI_INFER_H
 #define CUTOUT_FCGI_INFER_H
 
@@ -11,6 +13,9 @@
 #include "board.h"
 #include "config.h"
 #include "cutout.h"
+
+/* limits.queue_depth 0 (auto): at most this many queued per worker. */
+#define INFER_AUTO_DEPTH 64
 
 /* Made by infer_job_new (the job owns input and pred): a request that
  * gives up on a running job leaves it to the inference thread to free. */
@@ -42,6 +47,10 @@ typedef struct {
     pthread_cond_t work, done;
     infer_job *head, *tail;
     int len, cap, closing;
+    int bound_wait;   /* queue_depth auto: refuse what would wait past timeout_s */
+    double timeout_s; /* request_timeout_s */
+    double batch_s;   /* moving average of a forward pass (0: none yet) */
+    int running;      /* a batch is in its forward pass */
     int expected; /* requests preparing an input (infer_expect): company worth waiting for */
     infer_model models[CF_MAX_MODELS];
     int n_models;

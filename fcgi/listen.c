@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -23,7 +24,23 @@ static int is_listening_socket(int fd)
     return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
 }
 
-static int open_listen(listen_socket *ls, const char *addr, char *err, size_t errlen)
+/* listen_mode and listen_group on a fresh unix socket. It is bound under
+ * umask 0177 (owner only), so it is never open wider than asked. */
+static int set_permissions(const char *path, const cf_config *c)
+{
+    if (c->listen_group[0]) {
+        struct group *g = getgrnam(c->listen_group);
+        if (!g) {
+            errno = ENOENT;
+            return -1;
+        }
+        if (chown(path, (uid_t)-1, g->gr_gid)) return -1;
+    }
+    return chmod(path, (mode_t)strtol(c->listen_mode, NULL, 8));
+}
+
+static int open_listen(listen_socket *ls, const char *addr, const cf_config *c, char *err,
+                       size_t errlen)
 {
     int fd = -1;
     if (!strncmp(addr, "unix:", 5)) {
@@ -39,8 +56,10 @@ static int open_listen(listen_socket *ls, const char *addr, char *err, size_t er
         struct stat st;
         if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path); /* stale socket */
         fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || chmod(path, 0666) ||
-            listen(fd, 1024)) {
+        mode_t old = umask(0177);
+        int bound = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        umask(old);
+        if (!bound || set_permissions(path, c) || listen(fd, 1024)) {
             snprintf(err, errlen, "listen %.300s: %s", addr, strerror(errno));
             if (fd >= 0) close(fd);
             return -1;
@@ -107,8 +126,9 @@ static int systemd_socket(char *err, size_t errlen)
     return SD_LISTEN_FDS_START;
 }
 
-int listen_setup(listen_socket *ls, const char *addr, char *err, size_t errlen)
+int listen_setup(listen_socket *ls, const cf_config *c, char *err, size_t errlen)
 {
+    const char *addr = c->listen;
     int sd = systemd_socket(err, errlen);
     if (sd == -2) return -1;
     if (sd >= 0 && addr[0]) {
@@ -128,7 +148,7 @@ int listen_setup(listen_socket *ls, const char *addr, char *err, size_t errlen)
         }
     }
     if (addr[0]) {
-        ls->fd = open_listen(ls, addr, err, errlen);
+        ls->fd = open_listen(ls, addr, c, err, errlen);
         if (ls->fd < 0) return -1;
         snprintf(ls->desc, sizeof ls->desc, "%s", addr);
     }

@@ -14,8 +14,9 @@ typedef struct {
     char unix_path[CF_PATH_LEN]; /* to unlink at exit, "" if none */
 } listen_socket;
 
-/* Opens (or takes) the socket for addr ("" : systemd's, fd 0's, else
- * 127.0.0.1:9000). 0, or -1 with a message in err. */
-int listen_setup(listen_socket *ls, const char *addr, char *err, size_t errlen);
+/* Opens (or takes) the socket for c->listen ("" : systemd's, fd 0's, else
+ * 127.0.0.1:9000); a unix: socket gets listen_mode and listen_group. 0, or
+ * -1 with a message in err. */
+int listen_setup(listen_socket *ls, const cf_config *c, char *err, size_t errlen);
 
 #endif

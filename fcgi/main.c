@@ -94,9 +94,11 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_role("master");
-    if (listen_setup(&m.ls, m.cfg.listen, err, sizeof err)) {
+    if (listen_setup(&m.ls, &m.cfg, err, sizeof err)) {
         log_msg(CF_LOG_ERROR, "%s", err);
         return 1;
     }
+    log_msg(CF_LOG_INFO, "memory for image work: %d MB per worker (limits.max_memory_mb%s)",
+            cf_max_memory_mb(&m.cfg), m.cfg.max_memory_mb ? "" : " = 0: half the machine's memory over workers");
     return master_run(&m);
 }

@@ -28,8 +28,8 @@ static int live_workers(const master *m, int generation)
     int n = 0;
     for (int i = 0; i < BOARD_SLOTS; i++)
         n += m->w[i].pid > 0 && m->w[i].generation == generation && !m->w[i].stopping &&
-             /* a worker draining for max_requests is replaced before it exits */
-             __atomic_load_n(&m->b->slots[i].state, __ATOMIC_SEQ_CST) != SLOT_DRAINING;
+             /* a worker at max_requests is replaced while it still serves */
+             __atomic_load_n(&m->b->slots[i].state, __ATOMIC_SEQ_CST) < SLOT_DRAINING;
     return n;
 }
 
@@ -74,8 +74,9 @@ static void stop_proc(master *m, int i, double grace)
     m->w[i].kill_at = mono_now() + grace;
 }
 
-/* Drain time allowed before SIGKILL: a request may take request_timeout_s. */
-static double grace_s(const master *m) { return m->cfg.request_timeout_s + 10.0; }
+/* Drain time allowed before SIGKILL: the worker exits by itself within
+ * drain_timeout_s + 1 (worker.c). */
+static double grace_s(const master *m) { return m->cfg.drain_timeout_s + 5.0; }
 
 /* Collects exited workers; schedules replacements for the current generation. */
 static void reap(master *m)
@@ -97,7 +98,6 @@ static void reap(master *m)
             continue;
         }
         if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_RECYCLE) {
-            board_add(&m->b->worker_recycles, 1);
             log_msg(CF_LOG_INFO, "worker %d recycled (max_requests); replacing it", (int)pid);
             continue;
         }
@@ -127,6 +127,26 @@ static void top_up(master *m)
     if (mono_now() < m->restart_at) return;
     while (live_workers(m, m->generation) < m->cfg.workers)
         if (spawn_worker(m)) break;
+}
+
+/* A worker that reached max_requests keeps serving until its replacement
+ * (started by top_up: it no longer counts as live) is ready; then it is
+ * told to drain. So the pool never has fewer ready workers than it should. */
+static void retire_recycled(master *m)
+{
+    int ready = 0;
+    for (int i = 0; i < BOARD_SLOTS; i++)
+        ready += m->w[i].pid > 0 && m->w[i].generation == m->generation && !m->w[i].stopping &&
+                 __atomic_load_n(&m->b->slots[i].state, __ATOMIC_SEQ_CST) == SLOT_READY;
+    if (ready < m->cfg.workers) return;
+    for (int i = 0; i < BOARD_SLOTS; i++)
+        if (m->w[i].pid > 0 && !m->w[i].stopping &&
+            __atomic_load_n(&m->b->slots[i].state, __ATOMIC_SEQ_CST) == SLOT_RECYCLING) {
+            board_add(&m->b->worker_recycles, 1);
+            log_msg(CF_LOG_INFO, "worker %d reached max_requests and its replacement is ready: draining it",
+                    (int)m->w[i].pid);
+            stop_proc(m, i, grace_s(m));
+        }
 }
 
 static void enforce_kills(master *m)
@@ -318,6 +338,7 @@ int master_run(master *m)
             if (!alive || mono_now() > stop_deadline) break;
         } else {
             top_up(m);
+            retire_recycled(m);
         }
     }
     if (m->ls.unix_path[0]) unlink(m->ls.unix_path);

@@ -66,6 +66,24 @@ void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cu
     request_id(rq);
 }
 
+/* The body's read deadline: read_timeout_s from its start, and one more
+ * second per REQ_BODY_MIN_RATE bytes received (a slow upload is served; a
+ * trickle is cut). Past it the poller shuts the connection down. */
+static void watch_body(request *rq, double t0, size_t got)
+{
+    if (!rq->h->pool) return;
+    conns_watch(rq->h->pool, rq->req->ipcFd,
+                t0 + rq->h->cfg->read_timeout_s + (double)got / REQ_BODY_MIN_RATE);
+}
+
+/* The body was refused unread (413): nothing more is read; the connection
+ * closes after the answer instead of being kept in step. */
+static void refuse_rest(request *rq)
+{
+    rq->body_read = 1;
+    rq->req->keepConnection = 0;
+}
+
 int req_read_body(request *rq, response *r)
 {
     long long max = rq->h->cfg->max_body_bytes;
@@ -81,39 +99,52 @@ int req_read_body(request *rq, response *r)
         }
         rq->content_length = n;
         if (n > max) {
+            refuse_rest(rq);
             resp_fail(r, 413, "too_large", "the request body (%lld bytes) is larger than the limit of %lld bytes", n, max);
             return -1;
         }
     }
-    size_t cap = rq->content_length >= 0 ? (size_t)rq->content_length : 65536;
+    /* At most max + 1 bytes are read without a length: one byte past the
+     * limit tells a body over it. */
+    size_t limit = rq->content_length >= 0 ? (size_t)rq->content_length : (size_t)max + 1;
+    size_t cap = limit < 65536 ? limit : 65536;
     rq->body = malloc(cap ? cap : 1);
     if (!rq->body) {
         resp_fail(r, 500, "internal", "out of memory");
         return -1;
     }
+    double t0 = mono_now();
+    watch_body(rq, t0, 0);
     size_t len = 0;
-    for (;;) {
+    while (len < limit) {
         if (len == cap) {
-            if (rq->content_length >= 0) break;
-            if ((long long)cap > max) break;
-            size_t nc = cap * 2;
+            size_t nc = cap * 2 < limit ? cap * 2 : limit;
             uint8_t *nb = realloc(rq->body, nc);
             if (!nb) {
+                if (rq->h->pool) conns_watch(rq->h->pool, rq->req->ipcFd, 0);
                 resp_fail(r, 500, "internal", "out of memory");
                 return -1;
             }
             rq->body = nb;
             cap = nc;
         }
-        size_t want = cap - len;
-        if (want > (1 << 20)) want = 1 << 20;
+        /* 64 KiB at a time: the deadline moves on as bytes come. */
+        size_t want = cap - len < 65536 ? cap - len : 65536;
         int got = FCGX_GetStr((char *)rq->body + len, (int)want, rq->req->in);
         if (got <= 0) break;
         len += (size_t)got;
+        watch_body(rq, t0, len);
     }
+    if (rq->h->pool) conns_watch(rq->h->pool, rq->req->ipcFd, 0);
     rq->body_len = len;
     if ((long long)len > max) {
+        refuse_rest(rq);
         resp_fail(r, 413, "too_large", "the request body is larger than the limit of %lld bytes", max);
+        return -1;
+    }
+    if (FCGX_GetError(rq->req->in)) { /* cut at read_timeout_s, or broken */
+        rq->req->keepConnection = 0;
+        resp_fail(r, 400, "bad_request", "the request body stopped after %zu bytes", len);
         return -1;
     }
     rq->body_read = rq->content_length < 0 || (long long)len == rq->content_length ||
@@ -131,10 +162,16 @@ void req_discard_body(request *rq)
     if (rq->body_read) return;
     char buf[65536];
     long long left = rq->h->cfg->max_body_bytes * 2 + (1 << 20);
+    double t0 = mono_now();
+    size_t got_all = 0;
+    watch_body(rq, t0, 0);
     while (left > 0) {
         int got = FCGX_GetStr(buf, sizeof buf, rq->req->in);
-        if (got <= 0) return;
+        if (got <= 0) break;
         left -= got;
+        got_all += (size_t)got;
+        watch_body(rq, t0, got_all);
     }
-    rq->req->keepConnection = 0;
+    if (rq->h->pool) conns_watch(rq->h->pool, rq->req->ipcFd, 0);
+    if (left <= 0 || FCGX_GetError(rq->req->in)) rq->req->keepConnection = 0;
 }

@@ -10,6 +10,7 @@
 
 #include "board.h"
 #include "config.h"
+#include "conns.h"
 #include "infer.h"
 
 /* What every request of a worker shares. */
@@ -19,6 +20,7 @@ typedef struct {
     board *b;
     board_slot *slot;
     long ncpu; /* online CPUs */
+    conns *pool;            /* the worker's connections: body read deadlines */
 } handler_ctx;
 
 typedef struct {
@@ -41,7 +43,12 @@ struct response;
  * path without query or trailing slashes, and the request id. */
 void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers);
 
-/* Reads the body; 0, or fails r (413 too large, 400 unreadable). */
+/* A body must come at least this fast (bytes per second) once
+ * read_timeout_s is spent (request.c, watch_body). */
+#define REQ_BODY_MIN_RATE 4096.0
+
+/* Reads the body (at most max_body_bytes + 1 bytes, under the read
+ * deadline); 0, or fails r (413 too large, 400 unreadable or stalled). */
 int req_read_body(request *rq, struct response *r);
 
 /* Reads and drops what is left of the body so a kept-alive connection

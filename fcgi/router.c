@@ -8,38 +8,50 @@
 #include "response.h"
 #include "app_util.h"
 
-/* Matched by suffix, first match wins: the app may be mounted under a
- * prefix (/cutout/remove), and /api/remove must come before /remove. */
+/* Matched exactly, after the prefix the web server mounts the app under
+ * (the FastCGI parameter CUTOUT_MOUNT, e.g. /cutout for /cutout/remove;
+ * none: "/"). Never by suffix: /x/status must not reach /status. */
 typedef struct {
-    const char *suffix;
+    const char *path;
+    int admin;           /* 1: only for admin.allow clients (others: 404) */
     int post;            /* 1: POST only; 0: GET and HEAD */
     endpoint_fn fn;
     const char *misused; /* 405 text after the method; NULL: "PATH: use GET" */
 } route;
 
 static const route routes[] = {
-    {"/api/remove", 1, ep_rembg,
+    {"/api/remove", 0, 1, ep_rembg,
      "/api/remove: use POST with the image as the multipart field 'file' (fetching URLs is not supported)"},
-    {"/remove", 1, ep_remove, "/remove: use POST with the image"},
-    {"/health", 0, ep_health, NULL},
-    {"/metrics", 0, ep_metrics, NULL},
-    {"/status", 0, ep_status, NULL},
-    {"/models", 0, ep_models, NULL},
+    {"/remove", 0, 1, ep_remove, "/remove: use POST with the image"},
+    {"/health", 0, 0, ep_health, NULL},
+    {"/metrics", 1, 0, ep_metrics, NULL},
+    {"/status", 1, 0, ep_status, NULL},
+    {"/models", 0, 0, ep_models, NULL},
 };
 
-static int ends_with(const char *s, const char *suffix)
+/* The path below the mount point, or NULL when it is not under it. */
+static const char *app_path(request *rq)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
+    const char *mount = FCGX_GetParam("CUTOUT_MOUNT", rq->req->envp);
+    size_t n = mount ? strlen(mount) : 0;
+    while (n && mount[n - 1] == '/') n--;
+    if (!n) return rq->path;
+    if (strncmp(rq->path, mount, n) || rq->path[n] != '/') return NULL;
+    return rq->path + n;
 }
 
 static void route_request(request *rq, response *r)
 {
     const route *rt = NULL;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !rt; i++)
-        if (ends_with(rq->path, routes[i].suffix)) rt = &routes[i];
+    const char *path = app_path(rq);
+    for (size_t i = 0; path && i < sizeof routes / sizeof routes[0] && !rt; i++)
+        if (!strcmp(path, routes[i].path)) rt = &routes[i];
+    if (rt && rt->admin) { /* not for the world: as if it did not exist */
+        const char *addr = FCGX_GetParam("REMOTE_ADDR", rq->req->envp);
+        if (!addr || !cf_admin_allowed(rq->h->cfg, addr)) rt = NULL;
+    }
     if (!rt) {
-        resp_fail(r, 404, "not_found", "no such endpoint: %s (try POST /remove, POST /api/remove, GET /health, /metrics, /status, /models)",
+        resp_fail(r, 404, "not_found", "no such endpoint: %s (try POST /remove, POST /api/remove, GET /health, /models)",
                   rq->path);
         return;
     }

@@ -8,7 +8,7 @@
  * owns a connection: the poller hands out connections that have a request
  * on them, in arrival order, and a thread serves one request and hands the
  * connection back. */
-#define _GNU_SOURCE /* prctl */
+#define _GNU_SOURCE /* prctl, pthread_timedjoin_np */
 #include "worker.h"
 
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conns.h"
@@ -67,11 +68,13 @@ static void *request_thread(void *arg)
         log_msg(CF_LOG_WARN, "cannot start helper threads: image work on one thread");
         helpers = NULL;
     }
-    int prev = CONNS_NONE;
+    int prev = -1, kept = 0;
     for (;;) {
         double ready_at = 0;
-        int fd = conns_next(&w->pool, prev, &ready_at);
+        int fd = conns_next(&w->pool, prev, kept, &ready_at);
         if (fd < 0) break; /* drained */
+        prev = fd;
+        kept = 0;
         /* FCGX_Accept_r reads from an open ipcFd instead of accepting;
          * keepConnection stops its FCGX_Finish_r from closing it (the web
          * server's FCGI_KEEP_CONN flag then decides). */
@@ -85,20 +88,33 @@ static void *request_thread(void *arg)
             if (rc != -EBADF && rc != -EAGAIN && rc != -EINTR)
                 log_msg(CF_LOG_WARN, "FCGX_Accept_r: %s", rc < -9000 ? "protocol error" : strerror(-rc));
             if (req.ipcFd >= 0) FCGX_Free(&req, 1);
-            prev = CONNS_CLOSED;
             continue;
         }
+        /* The head is read; the body (when an endpoint reads one) sets
+         * its own deadline (request.c). */
+        conns_watch(&w->pool, fd, 0);
         board_add(&w->h.slot->busy_threads, 1);
         handle_request(&w->h, &req, ready_at, helpers);
+        int werr = FCGX_GetError(req.out);
+        if (werr == EAGAIN || werr == EWOULDBLOCK) { /* SO_SNDTIMEO: the answer was not read */
+            board_add(&w->h.b->write_timeouts, 1);
+            log_msg(CF_LOG_INFO, "answer not read within write_timeout_s: connection closed");
+        }
+        /* Closing, libfcgi reads what the client still sends until it
+         * has been quiet for 2 s (so that no reset destroys the answer):
+         * bounded, or a trickle after a 413 would hold the thread. */
+        conns_watch(&w->pool, fd, mono_now() + w->cfg->read_timeout_s);
         FCGX_Finish_r(&req); /* closes the connection unless it is kept */
         board_sub(&w->h.slot->busy_threads, 1);
-        prev = req.ipcFd >= 0 ? req.ipcFd : CONNS_CLOSED;
+        kept = req.ipcFd >= 0;
         req.ipcFd = -1;
         long long served = __atomic_add_fetch(&w->served, 1, __ATOMIC_SEQ_CST);
         if (w->cfg->max_requests > 0 && served >= w->cfg->max_requests &&
             !__atomic_exchange_n(&w->recycle, 1, __ATOMIC_SEQ_CST)) {
+            /* Still serving: the master starts a replacement and, once it
+             * is ready, tells this worker to drain (SIGTERM). */
             log_msg(CF_LOG_INFO, "served %lld requests (max_requests): recycling", served);
-            stop_worker(w);
+            __atomic_store_n(&w->h.slot->state, SLOT_RECYCLING, __ATOMIC_SEQ_CST);
         }
     }
     cutout_pool_free(helpers);
@@ -141,7 +157,9 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     worker w;
     memset(&w, 0, sizeof w);
     w.cfg = cfg;
-    if (conns_start(&w.pool, listen_fd, cfg->max_connections, b, slot, err, sizeof err)) {
+    conns_limits lim = {cfg->idle_timeout_s, cfg->read_timeout_s, cfg->write_timeout_s,
+                        cfg->drain_timeout_s};
+    if (conns_start(&w.pool, listen_fd, cfg->max_connections, &lim, b, slot, err, sizeof err)) {
         log_msg(CF_LOG_ERROR, "worker cannot start: %s", err);
         infer_stop(&q);
         return WORKER_EXIT_START;
@@ -151,6 +169,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     w.h.b = b;
     w.h.slot = slot;
     w.h.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    w.h.pool = &w.pool;
 
     pthread_t *th = calloc((size_t)cfg->threads, sizeof *th);
     int started = 0;
@@ -191,7 +210,20 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
         }
     }
     __atomic_store_n(&slot->state, SLOT_DRAINING, __ATOMIC_SEQ_CST);
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    /* At drain_timeout_s the poller shuts the busy connections down; a
+     * thread still waiting for its forward pass then (it would answer
+     * into a closed connection) does not keep the worker: it exits. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += cfg->drain_timeout_s + 1;
+    int joined = 0;
+    for (; joined < started; joined++)
+        if (pthread_timedjoin_np(th[joined], NULL, &until)) break;
+    if (joined < started) {
+        log_msg(CF_LOG_WARN, "%d request threads still busy %d s after the drain began: exiting",
+                started - joined, cfg->drain_timeout_s + 1);
+        return w.recycle ? WORKER_EXIT_RECYCLE : WORKER_EXIT_OK; /* the process exits */
+    }
     free(th);
     conns_join(&w.pool);
     infer_stop(&q);

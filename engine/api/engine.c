@@ -113,6 +113,7 @@ int cutout_engine_create(const cutout_model *model, const cutout_engine_options 
         rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "engine: out of memory while planning");
     if (!rc) rc = create_backend(&opt, &e->bk, err, errlen);
     if (!rc) {
+        e->bk->max_width = opt.max_width;
         rc = e->bk->ops->prepare(e->bk, model->convs, model->n_convs, e->pl.total);
         if (rc) cut_fail(err, errlen, rc, "%s backend: %s", e->bk->name, e->bk->err);
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pretouch.h"
 #include "cpu_backend.h"
 #include "cpu_v4.h"
 #include "util.h"
@@ -31,7 +32,15 @@ static int cpu_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size
     cb->arena = aligned_alloc(64, bytes);
     if (!cb->arena) return bk_error(bk, CUTOUT_E_NOMEM, "out of memory for the activation arena");
     cb->arena_floats = arena_floats;
-    return cut_cpu_conv_prepare(cb);
+    int rc = cut_cpu_conv_prepare(cb);
+    if (rc) return rc;
+    /* The first forward pass is a steady one: no buffer left to grow and no
+     * page of the arena left to fault in (the weights and the conv scratch
+     * were written or touched by cut_cpu_conv_prepare). */
+    if (cut_cpu_reserve_rows(cb, bk->max_width))
+        return bk_error(bk, CUTOUT_E_NOMEM, "out of memory for row buffers");
+    cut_pool_touch(cb->tp, cb->arena, bytes);
+    return 0;
 }
 
 static int cpu_write(backend *bk, bk_tensor dst, const float *host)

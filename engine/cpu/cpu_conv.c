@@ -7,10 +7,12 @@
  * of the tile only, never of the whole layer) and multiplied by the weights
  * packed once in prepare; bias, ReLU and the residual are fused into the
  * GEMM's store. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pretouch.h"
 #include "cpu_backend.h"
 #include "cpu_direct.h"
 #include "cpu_winograd.h"
@@ -70,8 +72,59 @@ void cut_cpu_conv_release(cpu_backend *cb)
 
 static float *alloc_floats(size_t n)
 {
-    size_t bytes = (n ? n : 1) * sizeof(float);
+    size_t bytes;
+    if (!cut_mul_size(n ? n : 1, sizeof(float), &bytes) || bytes > SIZE_MAX - 63) return NULL;
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+/* Output channels per weight-layout task: enough work per task (at least
+ * 2304 weights a task for 3×3 convs of 256 inputs) that claiming it costs
+ * nothing, few enough tasks per conv that small convs still spread out. */
+#define LAYOUT_ROWS 16
+
+/* The weight layout of every conv, as pool tasks: task t lays out rows
+ * [r0, r0 + LAYOUT_ROWS) of the conv whose first task is <= t. */
+typedef struct {
+    cpu_backend *cb;
+    const int *first_task; /* per conv, n_convs + 1 entries */
+} layout_job;
+
+static void layout_task(void *p, int t, int thread)
+{
+    (void)thread;
+    const layout_job *j = p;
+    int lo = 0, hi = j->cb->n_convs; /* the conv: last first_task <= t */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (j->first_task[mid] <= t) lo = mid; else hi = mid;
+    }
+    const bk_conv_desc *d = &j->cb->convs[lo];
+    const cpu_conv_plan *plan = &j->cb->plans[lo];
+    int r0 = (t - j->first_task[lo]) * LAYOUT_ROWS;
+    int r1 = r0 + LAYOUT_ROWS < d->cout ? r0 + LAYOUT_ROWS : d->cout;
+    int K = d->cin * d->k * d->k;
+    if (plan->method == CPU_CONV_WINOGRAD)
+        cut_wino_transform_weights_rows(d, plan->packed, r0, r1);
+    else if (plan->method == CPU_CONV_IM2COL)
+        cut_gemm_pack_a_rows(d->weight, (size_t)K, d->cout, K, r0, r1 - r0, plan->packed);
+}
+
+/* Lays out every conv's weights on the pool's threads (the transforms are
+ * most of the load time of a large model). */
+static int layout_weights(cpu_backend *cb)
+{
+    int *first = malloc(((size_t)cb->n_convs + 1) * sizeof *first);
+    if (!first) return -1;
+    int tasks = 0;
+    for (int i = 0; i < cb->n_convs; i++) {
+        first[i] = tasks;
+        if (cb->plans[i].packed) tasks += (cb->convs[i].cout + LAYOUT_ROWS - 1) / LAYOUT_ROWS;
+    }
+    first[cb->n_convs] = tasks;
+    layout_job j = {cb, first};
+    cut_pool_run(cb->tp, tasks, layout_task, &j);
+    free(first);
+    return 0;
 }
 
 int cut_cpu_conv_prepare(cpu_backend *cb)
@@ -79,7 +132,7 @@ int cut_cpu_conv_prepare(cpu_backend *cb)
     backend *bk = &cb->base;
     cb->plans = calloc(cb->n_convs > 0 ? (size_t)cb->n_convs : 1, sizeof *cb->plans);
     if (!cb->plans) goto nomem;
-    size_t need = 0, tmp_need = 0;
+    size_t need = 0;
     for (int i = 0; i < cb->n_convs; i++) {
         const bk_conv_desc *d = &cb->convs[i];
         if (d->cin < 1 || d->cout < 1 || d->k < 1 || d->stride < 1 || d->dil < 1 || d->pad < 0) {
@@ -94,12 +147,11 @@ int cut_cpu_conv_prepare(cpu_backend *cb)
             p->method = (cpu_conv_method)cb->force_method;
         size_t K = (size_t)d->cin * d->k * d->k, floats = 0, scratch = 0;
         if (p->method == CPU_CONV_DIRECT) {
-            p->packed = NULL; /* its row buffers grow at the first call (cut_cpu_rows) */
+            p->packed = NULL; /* reads the descriptor's weights; row buffers: cpu_prepare */
             continue;
         } else if (p->method == CPU_CONV_WINOGRAD) {
             floats = cut_wino_weight_floats(d);
             scratch = cut_wino_scratch_floats(d);
-            if ((size_t)d->cout * d->cin > tmp_need) tmp_need = (size_t)d->cout * d->cin;
         } else {
             floats = cut_gemm_packed_a_floats(d->cout, (int)K);
             scratch = cut_gemm_packed_b_floats((int)K, conv_tile((int)K));
@@ -109,21 +161,14 @@ int cut_cpu_conv_prepare(cpu_backend *cb)
         if (!p->packed) goto nomem;
         cb->weight_floats += floats;
     }
-    float *tmp = tmp_need ? alloc_floats(tmp_need) : NULL;
-    if (tmp_need && !tmp) goto nomem;
-    for (int i = 0; i < cb->n_convs; i++) {
-        const bk_conv_desc *d = &cb->convs[i];
-        int K = d->cin * d->k * d->k;
-        if (cb->plans[i].method == CPU_CONV_WINOGRAD)
-            cut_wino_transform_weights(d, cb->plans[i].packed, tmp);
-        else if (cb->plans[i].method == CPU_CONV_IM2COL)
-            cut_gemm_pack_a(d->weight, (size_t)K, d->cout, K, cb->plans[i].packed);
-    }
-    free(tmp);
+    if (layout_weights(cb)) goto nomem;
     need = (need + 15) / 16 * 16; /* each thread's part starts 64-byte aligned */
-    cb->scratch = alloc_floats(need * (size_t)cutout_pool_threads(cb->tp));
+    size_t all;
+    if (!cut_mul_size(need, (size_t)cutout_pool_threads(cb->tp), &all)) goto nomem;
+    cb->scratch = alloc_floats(all);
     if (!cb->scratch) goto nomem;
     cb->scratch_floats = need;
+    cut_pool_touch(cb->tp, cb->scratch, all * sizeof(float));
     return 0;
 nomem:
     cut_cpu_conv_release(cb);

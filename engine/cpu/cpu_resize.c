@@ -110,15 +110,10 @@ int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
         snprintf(bk->err, sizeof bk->err, "resize: source and destination shapes differ");
         return CUTOUT_E_ARG;
     }
-    /* Grow-only buffers: allocated on the first forward pass, never in
-     * steady state. */
-    if ((size_t)dst.w > cb->taps_cap) {
-        resize_tap *t = realloc(cb->taps, (size_t)dst.w * sizeof *t);
-        if (!t) goto nomem;
-        cb->taps = t;
-        cb->taps_cap = (size_t)dst.w;
-    }
-    size_t row_floats = ((size_t)dst.w + 15) / 16 * 16;
+    /* Grow-only buffers, sized at prepare (cut_cpu_reserve_rows): they
+     * allocate here only for a width prepare was not told of. */
+    if (cut_cpu_taps(cb, (size_t)dst.w)) goto nomem;
+    size_t row_floats = cpu_resize_rows_floats(dst.w) / 2;
     float *rows = cut_cpu_rows(cb, 2 * row_floats);
     if (!rows) goto nomem;
     float sx = (float)src.w / (float)dst.w;

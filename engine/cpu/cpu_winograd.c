@@ -32,34 +32,38 @@ size_t cut_wino_scratch_floats(const bk_conv_desc *d)
     return (size_t)WINO_POS * pos_stride(d->cin) + (size_t)d->cout * WINO_M_CO;
 }
 
-void cut_wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp)
+/* The six values of G·x for one column (or row) x of three, summed in the
+ * same order as the matrix product so that U is bit-for-bit what it was
+ * when the transform was written as two plain products. */
+static inline void g_apply(double x0, double x1, double x2, double out[6])
 {
-    static const double G[6][3] = {
-        {1.0 / 4, 0, 0},
-        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-        {1.0 / 24, 1.0 / 12, 1.0 / 6},
-        {1.0 / 24, -1.0 / 12, 1.0 / 6},
-        {0, 0, 1},
-    };
+    for (int r = 0; r < 6; r++)
+        out[r] = WINO_G[r][0] * x0 + WINO_G[r][1] * x1 + WINO_G[r][2] * x2;
+}
+
+void cut_wino_transform_weights_rows(const bk_conv_desc *d, float *U, int co0, int co1)
+{
     size_t mk = (size_t)d->cout * d->cin;
-    /* Row-major per position first: U[p][co][ci]. */
-    for (int co = 0; co < d->cout; co++)
-        for (int ci = 0; ci < d->cin; ci++) {
+    int fast = cut_gemm_have_avx2();
+    for (int co = co0; co < co1; co++) {
+        size_t first;
+        int step;
+        cut_gemm_packed_a_row(d->cout, d->cin, co, &first, &step);
+        float *dst = U + first;
+        int ci = 0;
+        if (fast)
+            for (; ci + 4 <= d->cin; ci += 4, dst += 4 * step)
+                cut_wino_weights4_avx2(d->weight + ((size_t)co * d->cin + ci) * 9, dst, step, mk);
+        for (; ci < d->cin; ci++, dst += step) {
             const float *g = d->weight + ((size_t)co * d->cin + ci) * 9;
-            double t[6][3]; /* G·g */
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    double u = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
-                    U[(size_t)(i * 6 + j) * mk + (size_t)co * d->cin + ci] = (float)u;
-                }
+            double t[3][6]; /* G·g, column by column of g */
+            for (int j = 0; j < 3; j++) g_apply(g[j], g[3 + j], g[6 + j], t[j]);
+            for (int i = 0; i < 6; i++) {
+                double u[6]; /* row i of (G·g)·Gᵀ */
+                g_apply(t[0][i], t[1][i], t[2][i], u);
+                for (int j = 0; j < 6; j++) dst[(size_t)(i * 6 + j) * mk] = (float)u[j];
+            }
         }
-    for (int pos = 0; pos < WINO_POS; pos++) {
-        cut_gemm_pack_a(U + pos * mk, (size_t)d->cin, d->cout, d->cin, tmp);
-        memcpy(U + pos * mk, tmp, mk * sizeof(float));
     }
 }
 

@@ -63,9 +63,25 @@ wino_output_fn cut_wino_output_portable, cut_wino_output_avx2, cut_wino_output_a
 
 /* Floats of transformed weights for a conv: 36 · cout · cin. */
 size_t cut_wino_weight_floats(const bk_conv_desc *d);
-/* U = G·g·Gᵀ for every (co, ci), in double, packed for cut_gemm_run per
- * position; tmp: cout · cin floats of scratch. */
-void cut_wino_transform_weights(const bk_conv_desc *d, float *U, float *tmp);
+/* U = G·g·Gᵀ (in double) for output channels [co0, co1) and every ci,
+ * written straight into the packed layout cut_gemm_run reads per position
+ * (36 blocks of cut_gemm_pack_a(cout × cin)). Disjoint channel ranges may
+ * run on different threads. */
+void cut_wino_transform_weights_rows(const bk_conv_desc *d, float *U, int co0, int co1);
+/* The transform's matrix G of F(4×4, 3×3). */
+static const double WINO_G[6][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+/* Four consecutive input channels of one output channel at once (AVX2, the
+ * same double operations in the same order per lane, so the same bits as
+ * the scalar transform): g: their 4×9 weights; dst: where the first one's
+ * position 0 goes; the others follow `step` floats apart, positions mk apart. */
+void cut_wino_weights4_avx2(const float *g, float *dst, int step, size_t mk);
 /* Per-thread scratch floats for a conv's V and M. */
 size_t cut_wino_scratch_floats(const bk_conv_desc *d);
 /* Runs the conv (shapes already checked by cut_cpu_conv). */

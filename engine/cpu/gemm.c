@@ -50,6 +50,27 @@ void cut_gemm_pack_a(const float *A, size_t lda, int M, int K, float *packed_a)
     }
 }
 
+void cut_gemm_packed_a_row(int M, int K, int r, size_t *first, int *step)
+{
+    row_split s = split_rows(M);
+    int b = block_of_row(s, r), r0 = block_first_row(s, b);
+    *first = (size_t)r0 * K + (size_t)(r - r0);
+    *step = block_rows(s, b);
+}
+
+void cut_gemm_pack_a_rows(const float *A, size_t lda, int M, int K, int row0, int rows,
+                          float *packed_a)
+{
+    for (int r = row0; r < row0 + rows; r++) {
+        size_t first;
+        int step;
+        cut_gemm_packed_a_row(M, K, r, &first, &step);
+        const float *src = A + (size_t)r * lda;
+        float *dst = packed_a + first;
+        for (int k = 0; k < K; k++) dst[(size_t)k * step] = src[k];
+    }
+}
+
 size_t cut_gemm_packed_b_floats(int K, int N)
 {
     size_t panels = ((size_t)N + GEMM_NR - 1) / GEMM_NR;

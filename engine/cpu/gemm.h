@@ -48,6 +48,13 @@ typedef struct {
 size_t cut_gemm_packed_a_floats(int M, int K);
 /* A row-major with rows lda apart (lda >= K). Once per layer. */
 void cut_gemm_pack_a(const float *A, size_t lda, int M, int K, float *packed_a);
+/* Where row r of an M×K packed A lives: element (r, k) is at
+ * packed_a[first + k·step]. Rows are independent, so a conv's rows can be
+ * packed by several threads at once. */
+void cut_gemm_packed_a_row(int M, int K, int r, size_t *first, int *step);
+/* cut_gemm_pack_a of rows [row0, row0+rows) only. */
+void cut_gemm_pack_a_rows(const float *A, size_t lda, int M, int K, int row0, int rows,
+                          float *packed_a);
 
 size_t cut_gemm_packed_b_floats(int K, int N);
 static inline size_t gemm_packed_b_index(int K, int k, int j)

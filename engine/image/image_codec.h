@@ -16,6 +16,14 @@ int cut_png_decode(const uint8_t *data, size_t size, const cutout_image_limits *
                    size_t errlen);
 int cut_jpeg_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
                     cutout_image *out, cutout_image_info *info, char *err, size_t errlen);
+/* Header fields for cutout_image_probe (image_probe.c), no pixels decoded. */
+int cut_jpeg_header(const uint8_t *data, size_t size, int *width, int *height, int *components,
+                    int *progressive, char *err, size_t errlen);
+int cut_webp_header(const uint8_t *data, size_t size, int *width, int *height, int *frames,
+                    int *lossless, char *err, size_t errlen);
+int cut_png_header(const uint8_t *data, size_t size, int *width, int *height, int *frames,
+                   int *bits_per_pixel, char *err, size_t errlen);
+
 int cut_webp_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
                     cutout_image *out, cutout_image_info *info, char *err, size_t errlen);
 

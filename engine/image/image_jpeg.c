@@ -16,11 +16,6 @@
 #include "image_codec.h"
 #include "util.h"
 
-/* More scans than any real progressive file has (libjpeg-turbo 3 uses the
- * same figure for its scan limit); hostile files with thousands of tiny
- * scans otherwise take minutes. */
-#define MAX_SCANS 500
-
 typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
@@ -60,16 +55,6 @@ static void on_output_message(j_common_ptr cinfo)
     (void)cinfo;
 }
 
-static void on_progress(j_common_ptr cinfo)
-{
-    j_decompress_ptr d = (j_decompress_ptr)cinfo;
-    if (d->input_scan_number > MAX_SCANS) {
-        jpeg_err *e = (jpeg_err *)cinfo->err;
-        snprintf(e->msg, sizeof e->msg, "more than %d scans", MAX_SCANS);
-        longjmp(e->jump, 1);
-    }
-}
-
 typedef struct {
     struct jpeg_decompress_struct cinfo;
     jpeg_err err;
@@ -77,9 +62,24 @@ typedef struct {
     const cutout_image_limits *limits;
     cutout_image img;
     uint8_t *row; /* CMYK scanline */
-    int refused_rc; /* set when we refuse the file (limits, components) */
+    int refused_rc; /* set when we refuse the file (limits, components, scans) */
     char refused_msg[160];
 } jpeg_dec;
+
+/* Counts scans (CUTOUT_JPEG_MAX_SCANS): libjpeg calls this while it reads
+ * them, before the pixels are produced. */
+static void on_progress(j_common_ptr cinfo)
+{
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > CUTOUT_JPEG_MAX_SCANS) {
+        jpeg_dec *dec = (jpeg_dec *)d; /* cinfo is jpeg_dec's first member */
+        dec->refused_rc = CUTOUT_E_LIMIT;
+        snprintf(dec->refused_msg, sizeof dec->refused_msg,
+                 "JPEG: more than %d progressive scans (a real photo has about 10)",
+                 CUTOUT_JPEG_MAX_SCANS);
+        longjmp(dec->err.jump, 1);
+    }
+}
 
 /* First APP1 that starts with "Exif\0", as PIL picks it. */
 static int jpeg_orientation(j_decompress_ptr cinfo)
@@ -191,6 +191,36 @@ int cut_jpeg_decode(const uint8_t *data, size_t size, const cutout_image_limits 
         else
             rc = cut_fail(err, errlen, CUTOUT_E_FORMAT, "JPEG: %s", d->err.msg);
     }
+    free(d);
+    return rc;
+}
+
+int cut_jpeg_header(const uint8_t *data, size_t size, int *width, int *height, int *components,
+                    int *progressive, char *err, size_t errlen)
+{
+    jpeg_dec *d = calloc(1, sizeof *d);
+    if (!d) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "JPEG: out of memory");
+    d->cinfo.err = jpeg_std_error(&d->err.pub);
+    d->err.pub.error_exit = on_error_exit;
+    d->err.pub.emit_message = on_emit_message;
+    d->err.pub.output_message = on_output_message;
+    int rc = CUTOUT_OK;
+    if (setjmp(d->err.jump)) {
+        int code = d->err.pub.msg_code;
+        if (code == JWRN_JPEG_EOF || code == JERR_INPUT_EMPTY || code == JERR_INPUT_EOF)
+            rc = cut_fail(err, errlen, CUTOUT_E_FORMAT, "JPEG: truncated file");
+        else
+            rc = cut_fail(err, errlen, CUTOUT_E_FORMAT, "JPEG: %s", d->err.msg);
+    } else {
+        jpeg_create_decompress(&d->cinfo);
+        jpeg_mem_src(&d->cinfo, data, (unsigned long)size);
+        jpeg_read_header(&d->cinfo, TRUE);
+        *width = (int)d->cinfo.image_width;
+        *height = (int)d->cinfo.image_height;
+        *components = d->cinfo.num_components;
+        *progressive = d->cinfo.progressive_mode ? 1 : 0;
+    }
+    jpeg_destroy_decompress(&d->cinfo);
     free(d);
     return rc;
 }

@@ -189,6 +189,29 @@ static int decode_rows(png_dec *d)
     return 0;
 }
 
+int cut_png_header(const uint8_t *data, size_t size, int *width, int *height, int *frames,
+                   int *bits_per_pixel, char *err, size_t errlen)
+{
+    if (size < 33) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "PNG: truncated file");
+    if (be32(data + 8) != 13 || memcmp(data + 12, "IHDR", 4) != 0)
+        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "PNG: missing IHDR header");
+    uint32_t w = be32(data + 16), h = be32(data + 20);
+    static const int channels[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type */
+    int depth = data[24], type = data[25];
+    if (w == 0 || h == 0 || w > 0x7fffffff || h > 0x7fffffff || type > 6 || !channels[type])
+        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "PNG: invalid IHDR header");
+    cutout_image_info info;
+    memset(&info, 0, sizeof info);
+    info.orientation = 1;
+    info.frames = 1;
+    scan_chunks(data, size, &info);
+    *width = (int)w;
+    *height = (int)h;
+    *frames = info.frames;
+    *bits_per_pixel = depth * channels[type];
+    return CUTOUT_OK;
+}
+
 int cut_png_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,
                    cutout_decode_flags flags, cutout_image *out, cutout_image_info *info, char *err,
                    size_t errlen)

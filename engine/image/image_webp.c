@@ -2,8 +2,8 @@
  *
  * Still images decode straight into the output (PIL's WebPAnimDecoder path
  * produces the same pixels for them: one key frame on a cleared canvas).
- * Animations go through WebPAnimDecoder like PIL, which composites the first
- * frame onto the canvas at its offset; only that frame is returned. */
+ * Animations: the first frame on a cleared canvas at its offset, the pixels
+ * PIL's WebPAnimDecoder gives for it (decode_first_frame). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,44 +73,77 @@ static int decode_still(const uint8_t *data, size_t size, const WebPBitstreamFea
     return CUTOUT_OK;
 }
 
+/* The first frame on its canvas without WebPAnimDecoder, which allocates
+ * two RGBA canvases up front (the frame being built and the previous one
+ * disposed): a 90-byte animation declaring a huge canvas cost 3 canvases.
+ * Frame 1 is always a key frame, which WebPAnimDecoder decodes straight
+ * into a zeroed canvas at the frame's offset (no blending), as here. */
 static int decode_first_frame(const WebPData *wd, const WebPBitstreamFeatures *f, cutout_image *out,
                               cutout_image_info *info, char *err, size_t errlen)
 {
-    WebPAnimDecoderOptions opt;
-    if (!WebPAnimDecoderOptionsInit(&opt))
-        return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: library version mismatch");
-    opt.color_mode = MODE_RGBA;
-    opt.use_threads = 0;
-    WebPAnimDecoder *dec = WebPAnimDecoderNew(wd, &opt);
-    if (!dec) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: corrupt animation");
-    WebPAnimInfo ai;
-    uint8_t *canvas = NULL;
-    int ts = 0;
-    if (!WebPAnimDecoderGetInfo(dec, &ai) || (int)ai.canvas_width != f->width ||
-        (int)ai.canvas_height != f->height || !WebPAnimDecoderGetNext(dec, &canvas, &ts)) {
-        WebPAnimDecoderDelete(dec);
+    WebPDemuxer *demux = WebPDemux(wd);
+    if (!demux) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: corrupt animation");
+    WebPIterator it;
+    if ((int)WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH) != f->width ||
+        (int)WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT) != f->height ||
+        !WebPDemuxGetFrame(demux, 1, &it)) {
+        WebPDemuxDelete(demux);
         return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: corrupt animation");
     }
-    info->frames = (int)ai.frame_count;
+    info->frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
     int c = f->has_alpha ? 4 : 3; /* as PIL: RGB unless the file declares alpha */
-    int rc = cutout_image_alloc(out, f->width, f->height, c, err, errlen);
+    int rc = CUTOUT_OK;
+    if (it.x_offset < 0 || it.y_offset < 0 || it.width <= 0 || it.height <= 0 ||
+        it.x_offset + it.width > f->width || it.y_offset + it.height > f->height)
+        rc = cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: frame outside the canvas");
+    if (rc == 0) rc = cutout_image_alloc(out, f->width, f->height, c, err, errlen);
+    WebPDecoderConfig config;
+    if (rc == 0 && !WebPInitDecoderConfig(&config))
+        rc = cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: library version mismatch");
     if (rc == 0) {
-        for (int y = 0; y < out->height; y++) {
-            const uint8_t *s = canvas + (size_t)y * (size_t)f->width * 4;
-            uint8_t *d = out->pixels + (size_t)y * out->stride;
-            if (c == 4) {
-                memcpy(d, s, (size_t)f->width * 4);
-                continue;
-            }
-            for (int x = 0; x < f->width; x++, s += 4, d += 3) memcpy(d, s, 3);
+        memset(out->pixels, 0, out->stride * (size_t)out->height);
+        config.output.colorspace = c == 4 ? MODE_RGBA : MODE_RGB;
+        config.output.is_external_memory = 1;
+        config.output.u.RGBA.rgba =
+            out->pixels + (size_t)it.y_offset * out->stride + (size_t)it.x_offset * (size_t)c;
+        config.output.u.RGBA.stride = (int)out->stride;
+        /* libwebp refuses a frame whose bitstream does not fit this. */
+        config.output.u.RGBA.size =
+            out->stride * (size_t)(it.height - 1) + (size_t)it.width * (size_t)c;
+        VP8StatusCode s = WebPDecode(it.fragment.bytes, it.fragment.size, &config);
+        WebPFreeDecBuffer(&config.output);
+        if (s != VP8_STATUS_OK) {
+            cutout_image_free(out);
+            rc = fail_status(s, err, errlen);
         }
     }
-    WebPAnimDecoderDelete(dec);
+    WebPDemuxReleaseIterator(&it);
+    WebPDemuxDelete(demux);
     if (rc == 0 && info->frames > 1)
         snprintf(info->warning, sizeof info->warning,
                  "WebP: animated image with %d frames; only the first frame is used",
                  info->frames);
     return rc;
+}
+
+int cut_webp_header(const uint8_t *data, size_t size, int *width, int *height, int *frames,
+                    int *lossless, char *err, size_t errlen)
+{
+    WebPBitstreamFeatures f;
+    VP8StatusCode s = WebPGetFeatures(data, size, &f);
+    if (s != VP8_STATUS_OK) return fail_status(s, err, errlen);
+    *width = f.width;
+    *height = f.height;
+    *frames = 1;
+    *lossless = f.format != 1; /* 2 lossless, 0 mixed (animations): whole-frame ARGB */
+    if (f.has_animation) {
+        WebPData wd = {data, size};
+        WebPDemuxer *demux = WebPDemux(&wd);
+        if (!demux) return cut_fail(err, errlen, CUTOUT_E_FORMAT, "WebP: corrupt animation");
+        *frames = (int)WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT);
+        WebPDemuxDelete(demux);
+    }
+    return CUTOUT_OK;
 }
 
 int cut_webp_decode(const uint8_t *data, size_t size, const cutout_image_limits *limits,

@@ -201,11 +201,42 @@ typedef struct {
  * orientation and ImageMagick "Raw profile type exif" text chunks are ignored.
  *
  * Errors: CUTOUT_E_UNSUPPORTED (not PNG/JPEG/WebP), CUTOUT_E_FORMAT (corrupt or
- * truncated), CUTOUT_E_LIMIT (limits), CUTOUT_E_NOMEM. limits and info may be
+ * truncated), CUTOUT_E_LIMIT (limits, or a progressive JPEG with more than
+ * CUTOUT_JPEG_MAX_SCANS scans), CUTOUT_E_NOMEM. limits and info may be
  * NULL. On error *out is zeroed. */
 int cutout_image_decode(const void *data, size_t size, const cutout_image_limits *limits,
                      cutout_decode_flags flags, cutout_image *out, cutout_image_info *info, char *err,
                      size_t errlen);
+
+/* The most scans a progressive JPEG may have: real encoders write about 10
+ * (libjpeg's default script: 10, mozjpeg: up to 20ish); hostile files cycle
+ * thousands of tiny scans, each one a pass over every block. More gives
+ * CUTOUT_E_LIMIT. (libjpeg-turbo's djpeg -maxscans is the same guard.) */
+#define CUTOUT_JPEG_MAX_SCANS 64
+
+/* What a file's header declares, read without decoding any pixels, and what
+ * processing it would cost: the memory budget a server reserves before it
+ * decodes. */
+typedef struct {
+    cutout_image_format format;
+    int width, height;    /* as stored; the canvas for animations */
+    int frames;           /* animation frames declared (1 for still images) */
+    int progressive;      /* JPEG: progressive (all coefficients held at once) */
+    uint64_t decode_bytes; /* peak while decoding: pixels, EXIF rotation copy and
+                              the decoder's own whole-image buffers */
+    uint64_t peak_bytes;  /* peak of decode + resample + mask + render + encode
+                             at the model size given (an upper estimate) */
+} cutout_image_probe_info;
+
+/* Reads the header of a PNG, JPEG or WebP (frame count from acTL / the
+ * demuxer, JPEG up to the first scan) and estimates the memory that decoding
+ * it and running rembg's pipeline at model_size (0: decode alone) takes. An
+ * animation is decoded as its first frame on one canvas, so frames only
+ * count once. The same errors as cutout_image_decode for what it cannot
+ * read; no limits are checked (compare peak_bytes with a budget, width and
+ * height with limits). */
+int cutout_image_probe(const void *data, size_t size, int model_size,
+                       cutout_image_probe_info *info, char *err, size_t errlen);
 
 typedef struct {
     cutout_image_format format;

@@ -249,16 +249,22 @@ static int recognise(const onnx_model *om, const conv_info *c, int n, cutout_mod
     return 0;
 }
 
-static int copy_weights(const conv_info *c, int n, cutout_model *m, char *err, size_t errlen)
+/* The convs' descriptors point into the parsed ONNX model's tensors, which
+ * the model keeps (m->onnx): copying them would fault in and write the
+ * whole weight set a second time (176 MB for ISNet). m->weights holds only
+ * the zero biases of convs without one. */
+static int attach_weights(const conv_info *c, int n, cutout_model *m, char *err, size_t errlen)
 {
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += c[i].w->count + (size_t)c[i].cout;
+    size_t total = 0, zero_bias = 0;
+    for (int i = 0; i < n; i++) {
+        total += c[i].w->count + (size_t)c[i].cout;
+        if (!c[i].b) zero_bias += (size_t)c[i].cout;
+    }
     m->convs = calloc((size_t)n, sizeof *m->convs);
-    m->weights = malloc(total * sizeof(float));
+    m->weights = calloc(zero_bias ? zero_bias : 1, sizeof(float));
     if (!m->convs || !m->weights)
-        return cut_fail(err, errlen, CUTOUT_E_NOMEM, "model: out of memory for %zu weights",
-                        total);
-    float *p = m->weights;
+        return cut_fail(err, errlen, CUTOUT_E_NOMEM, "model: out of memory for %d convs", n);
+    float *zeros = m->weights;
     for (int i = 0; i < n; i++) {
         bk_conv_desc *d = &m->convs[i];
         d->cin = c[i].cin;
@@ -267,15 +273,13 @@ static int copy_weights(const conv_info *c, int n, cutout_model *m, char *err, s
         d->stride = c[i].stride;
         d->pad = c[i].pad;
         d->dil = c[i].dil;
-        memcpy(p, c[i].w->f32, c[i].w->count * sizeof(float));
-        d->weight = p;
-        p += c[i].w->count;
-        if (c[i].b)
-            memcpy(p, c[i].b->f32, (size_t)c[i].cout * sizeof(float));
-        else
-            memset(p, 0, (size_t)c[i].cout * sizeof(float));
-        d->bias = p;
-        p += c[i].cout;
+        d->weight = c[i].w->f32;
+        if (c[i].b) {
+            d->bias = c[i].b->f32;
+        } else {
+            d->bias = zeros;
+            zeros += c[i].cout;
+        }
     }
     m->n_convs = n;
     m->n_params = total;
@@ -308,7 +312,9 @@ int cutout_model_load_memory(const void *data, size_t size, cutout_model **out, 
             n++;
         }
     if ((rc = recognise(om, convs, n, m, err, errlen))) goto done;
-    rc = copy_weights(convs, n, m, err, errlen);
+    if ((rc = attach_weights(convs, n, m, err, errlen))) goto done;
+    m->onnx = om; /* owns the weights now */
+    om = NULL;
 done:
     free(convs);
     cut_onnx_free(om);
@@ -345,6 +351,7 @@ void cutout_model_free(cutout_model *m)
     if (!m) return;
     free(m->convs);
     free(m->weights);
+    cut_onnx_free(m->onnx);
     free(m);
 }
 

@@ -5,6 +5,7 @@
 
 #include "conv_desc.h"
 #include "cutout.h"
+#include "onnx.h"
 
 #define NET_ENC_STAGES 6
 #define NET_DEC_STAGES 5
@@ -33,7 +34,8 @@ struct cutout_model {
     int outconv;        /* U²-Net's 1×1 fusion conv, or -1 */
     bk_conv_desc *convs;
     int n_convs;
-    float *weights;     /* storage behind every conv's weight and bias */
+    onnx_model *onnx;   /* the parsed file: owns every conv's weight and bias tensor */
+    float *weights;     /* zero biases of the convs that have none */
     size_t n_params;
 };
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "protobuf.h"
 #include "util.h"
 
@@ -408,6 +409,18 @@ static void decode_raw(const dtype_info *d, const uint8_t *p, onnx_tensor *t)
 {
     if (d->type == ONNX_FLOAT) { /* the common case, kept tight */
         for (size_t i = 0; i < t->count; i++) t->f32[i] = bits_to_float(pb_le32(p + 4 * i));
+        return;
+    }
+    if (d->type == ONNX_FLOAT16) { /* fp16 models: tens of millions of weights */
+        int fast = cut_half_have_f16c();
+        size_t i = 0;
+        while (i < t->count) {
+            if (fast) i += cut_half_to_float_f16c(p + 2 * i, t->f32 + i, t->count - i);
+            /* a block with an infinity or NaN, or the tail: the exact scalar way */
+            size_t stop = t->count - i < 8 ? t->count : i + 8;
+            for (; i < stop; i++)
+                t->f32[i] = half_to_float((uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8);
+        }
         return;
     }
     for (size_t i = 0; i < t->count; i++, p += d->size) {

@@ -53,6 +53,9 @@ struct backend {
     const char *name;        /* "cpu", "opencl" */
     char device[128];        /* human description of the device */
     int threads;
+    int max_width;           /* the widest tensor any op will see (the engine's largest input
+                                width), set by the engine before prepare so that buffers that
+                                depend on it are sized there; 0: not known */
     char err[512];           /* message of the last failure */
 };
 

@@ -32,6 +32,9 @@ import uuid
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hostile  # noqa: E402 - the hostile-client tests; they use this module's helpers
+
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FCGI = os.path.join(BUILD, "cutout-fcgi")
@@ -217,8 +220,14 @@ limits:
   request_timeout_s: {cfg['timeout']}
   queue_depth: {cfg['queue_depth']}
 {"  max_connections: %d" % cfg["max_connections"] if "max_connections" in cfg else ""}
+{"  max_memory_mb: %d" % cfg["max_memory_mb"] if "max_memory_mb" in cfg else ""}
+{"  idle_timeout_s: %d" % cfg["idle_timeout"] if "idle_timeout" in cfg else ""}
+{"  read_timeout_s: %d" % cfg["read_timeout"] if "read_timeout" in cfg else ""}
+{"  write_timeout_s: %d" % cfg["write_timeout"] if "write_timeout" in cfg else ""}
+{"  drain_timeout_s: %d" % cfg["drain_timeout"] if "drain_timeout" in cfg else ""}
 max_requests: {cfg['max_requests']}
 log: {{level: info, format: json, file: {log}}}
+{cfg.get("extra", "")}
 """)
 
 
@@ -251,6 +260,7 @@ NGINX_BODY = """
     upstream cutout {{
         server 127.0.0.1:{fport};
         keepalive {keepalive};
+        keepalive_timeout 60s;  # < limits.idle_timeout_s, as fcgi/conf/nginx.conf
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -1020,8 +1030,9 @@ server.bind = "127.0.0.1"
 server.port = {port}
 server.pid-file = "{prefix}/lighttpd.pid"
 server.errorlog = "{prefix}/error.log"
-server.modules += ( "mod_fastcgi" )
+server.modules += ( "mod_access", "mod_fastcgi" )
 server.max-request-size = 8192
+{admin}
 fastcgi.server = ( "/" => ((
     "host" => "127.0.0.1", "port" => {fport}, "check-local" => "disable", "fix-root-scriptname" => "enable"
 )) )
@@ -1037,11 +1048,23 @@ LogLevel warn
 {user}
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
 LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
 LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
 DocumentRoot {prefix}
-ProxyPass "/" "fcgi://127.0.0.1:{fport}/" enablereuse=on
+ProxyPass "/" "fcgi://127.0.0.1:{fport}/" enablereuse=on ttl=60
+{admin}
 """
+
+
+def shipped_admin_block(name):
+    """The block of fcgi/conf/NAME.conf that keeps /status and /metrics local."""
+    text = open(os.path.join(ROOT, "fcgi", "conf", f"{name}.conf")).read()
+    pat = r'^\$HTTP\["url"\] =~ "\^/\(status\|metrics\)\$" \{.*?^\}' if name == "lighttpd" else \
+        r"^<LocationMatch .*?^</LocationMatch>"
+    m = re.search(pat, text, re.M | re.S)
+    assert m, f"no admin block in fcgi/conf/{name}.conf"
+    return m.group(0)
 
 
 def other_server(name, tmp, photos, refs):
@@ -1061,12 +1084,14 @@ def other_server(name, tmp, photos, refs):
     os.makedirs(prefix, exist_ok=True)
     if name == "lighttpd":
         conf = os.path.join(prefix, "lighttpd.conf")
-        open(conf, "w").write(LIGHTTPD_CONF.format(prefix=prefix, port=port, fport=fport))
+        open(conf, "w").write(LIGHTTPD_CONF.format(prefix=prefix, port=port, fport=fport,
+                                                   admin=shipped_admin_block("lighttpd")))
         web = Proc(["lighttpd", "-D", "-f", conf], os.path.join(prefix, "out"))
     else:
         conf = os.path.join(prefix, "httpd.conf")
         user = "User www-data\nGroup www-data" if os.getuid() == 0 else ""
-        open(conf, "w").write(APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user))
+        open(conf, "w").write(APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user,
+                                                 admin=shipped_admin_block("apache")))
         web = Proc(["apache2", "-f", conf, "-DFOREGROUND"], os.path.join(prefix, "out"),)
     try:
         up = wait_for(lambda: request(port, "GET", "/health", timeout=5)[0] == 200, 30)
@@ -1077,6 +1102,13 @@ def other_server(name, tmp, photos, refs):
         if not check(f"{name}: /health through {name}", up, open(os.path.join(prefix, "error.log"), errors="replace").read()[-500:]
                      if os.path.exists(os.path.join(prefix, "error.log")) else ""):
             return
+        got = {(a, p): get_from(a, port, p) for a in ("127.0.0.1", "127.0.0.2")
+               for p in ("/status", "/metrics", "/x/status/")}
+        check(f"{name}: the shipped admin block: /status, /metrics 200 from 127.0.0.1, 403 from "
+              "127.0.0.2; /x/status/ 404", got == {
+                  ("127.0.0.1", "/status"): 200, ("127.0.0.1", "/metrics"): 200,
+                  ("127.0.0.2", "/status"): 403, ("127.0.0.2", "/metrics"): 403,
+                  ("127.0.0.1", "/x/status/"): 404, ("127.0.0.2", "/x/status/"): 404}, str(got))
         astro = open(photos["astronaut"], "rb").read()
         st, h, body = request(port, "POST", "/remove", astro, {"Content-Type": "image/png"})
         ok = st == 200
@@ -1098,12 +1130,158 @@ def other_server(name, tmp, photos, refs):
             for _ in range(12):
                 codes.append(request(port, "GET", "/health")[0])
             check("max_requests: 12 more requests across recycles -> 200", codes == [200] * 12, str(codes))
-            st, _, body = request(port, "GET", "/metrics")
-            m = re.search(r"^cutout_worker_recycles_total (\d+)$", body.decode(), re.M)
-            check("max_requests=5: worker recycled (cutout_worker_recycles_total >= 2)", m and int(m.group(1)) >= 2,
-                  m and m.group(0))
+            # A worker at max_requests serves on until its replacement is
+            # ready (a model load), then drains: recycles are counted then.
+            def recycles(at_least):
+                for _ in range(6):  # brings the worker serving now to max_requests
+                    codes.append(request(port, "GET", "/health")[0])
+                body = request(port, "GET", "/metrics")[2].decode()
+                m = re.search(r"^cutout_worker_recycles_total (\d+)$", body, re.M)
+                return int(m.group(1)) >= at_least and m.group(0)
+
+            seen = wait_for(lambda: recycles(1), 30, 0.5) and wait_for(lambda: recycles(2), 30, 0.5)
+            check("max_requests=5: worker recycled (cutout_worker_recycles_total >= 2)", seen, str(seen))
+            check("max_requests: every request across the recycles -> 200", set(codes) == {200},
+                  str([c for c in codes if c != 200][:5]))
     finally:
         web.stop()
+        srv.stop()
+
+
+def get_from(addr, port, path):
+    """GET path with the client socket bound to addr (Linux routes all of
+    127/8 to lo): the web server sees REMOTE_ADDR = addr."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(addr, 0))
+    try:
+        return request(port, "GET", path, conn=conn)[0]
+    finally:
+        conn.close()
+
+
+def vm_kb(pid, field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def shipped_nginx_conf(prefix, port, fport):
+    """fcgi/conf/nginx.conf itself, pointed at this test's ports and files."""
+    text = open(os.path.join(ROOT, "fcgi", "conf", "nginx.conf")).read()
+    for a, b in (("server 127.0.0.1:9000;", f"server 127.0.0.1:{fport};"),
+                 ("listen 80;", f"listen 127.0.0.1:{port};"),
+                 ("root /usr/local/share/cutout/web;", f"root {os.path.join(ROOT, 'web')};"),
+                 ("include fastcgi_params;", "include /etc/nginx/fastcgi_params;")):
+        assert a in text, a
+        text = text.replace(a, b)
+    return nginx_conf(prefix, text)
+
+
+def test_hardening(tmp, photos, refs=None):
+    """Decode bombs (test_image_io --write-bombs: a 5 KB PNG and a 2 KB
+    animated WebP declaring 40-42 Mpixel, a 65 KB JPEG cycling 631 scans)
+    on one worker with limits.max_memory_mb 300: 413/422 in bounded time and
+    the worker's peak RSS (VmHWM) grows by less than the budget; a photo
+    still works. admin.allow [127.0.0.1/32]: /status and /metrics 200 from
+    127.0.0.1, 404 from 127.0.0.2; /x/status 404; the shipped nginx.conf
+    keeps /status local; a unix socket is created 0660."""
+    prefix = os.path.join(tmp, "hardening")
+    os.makedirs(prefix, exist_ok=True)
+    r = subprocess.run([os.path.join(BUILD, "tests", "test_image_io"), "--write-bombs", prefix],
+                       capture_output=True, text=True, timeout=120)
+    if not check("hardening: bomb files written", r.returncode == 0, r.stderr):
+        return
+    fport, port = free_port(), free_port()
+    cfg, log = os.path.join(prefix, "cutout.yaml"), os.path.join(prefix, "server.log")
+    write_config(cfg, fport, log, workers=1, max_pixels=50000000, max_memory_mb=300,
+                 extra="admin: {allow: [127.0.0.1/32]}")
+    srv = Proc([FCGI, "--config", cfg], os.path.join(prefix, "server.out"))
+    web = start_nginx(os.path.join(prefix, "nginx"), port, fport)
+    try:
+        if not check("hardening: server up", wait_for(lambda: len(ready_workers(port)) == 1, 60)):
+            return
+        pid = ready_workers(port)[0]["pid"]
+        hwm0 = vm_kb(pid, "VmHWM")
+        for name, want in (("bomb.png", 413), ("bomb.webp", 413), ("scans.jpg", 422)):
+            data = open(os.path.join(prefix, name), "rb").read()
+            t = time.time()
+            st, _, body = request(port, "POST", "/remove", body=data,
+                                  headers={"Content-Type": "application/octet-stream"})
+            dt = time.time() - t
+            check(f"bomb {name} ({len(data)} bytes): {st} (want {want}) in {dt:.2f} s (< 10 s)",
+                  st == want and dt < 10 and is_error_json(body), body[:300])
+            if want == 413:
+                check(f"bomb {name}: the 413 names limits.max_memory_mb: "
+                      f"{json.loads(body).get('error') if is_error_json(body) else body[:100]}",
+                      b"limits.max_memory_mb" in body, body[:300])
+        # Two scan bombs at once need about 2 x 251 MB by their headers: the
+        # second waits for the first's memory instead of being refused.
+        data = open(os.path.join(prefix, "scans.jpg"), "rb").read()
+        res = [None, None]
+
+        def post(i):
+            res[i] = request(port, "POST", "/remove", body=data,
+                             headers={"Content-Type": "application/octet-stream"})[0]
+        th = [threading.Thread(target=post, args=(i,)) for i in range(2)]
+        t = time.time()
+        for x in th:
+            x.start()
+        for x in th:
+            x.join(60)
+        check(f"two scan bombs at once over a budget for one: both 422 in {time.time() - t:.2f} s "
+              "(the second waited for memory)", res == [422, 422], str(res))
+        grown = (vm_kb(pid, "VmHWM") - hwm0) / 1024
+        check(f"bombs: the worker's peak RSS grew by {grown:.0f} MB (< the 300 MB budget)",
+              0 <= grown < 300, f"VmHWM {hwm0} kB before")
+        st, _, _ = request(port, "POST", "/remove", body=open(photos["astronaut"], "rb").read())
+        check("hardening: a photo is still answered 200 under the budget", st == 200)
+        got = {(a, p): get_from(a, port, p) for a in ("127.0.0.1", "127.0.0.2")
+               for p in ("/status", "/metrics", "/health", "/x/status/", "/x/metrics")}
+        check("admin.allow: /status, /metrics 200 from 127.0.0.1, 404 from 127.0.0.2; /health 200 "
+              "from both; /x/status/, /x/metrics 404", got == {
+                  ("127.0.0.1", "/status"): 200, ("127.0.0.1", "/metrics"): 200,
+                  ("127.0.0.2", "/status"): 404, ("127.0.0.2", "/metrics"): 404,
+                  ("127.0.0.1", "/health"): 200, ("127.0.0.2", "/health"): 200,
+                  ("127.0.0.1", "/x/status/"): 404, ("127.0.0.2", "/x/status/"): 404,
+                  ("127.0.0.1", "/x/metrics"): 404, ("127.0.0.2", "/x/metrics"): 404}, str(got))
+    finally:
+        web.stop()
+        srv.stop()
+    # The shipped nginx.conf in front of a server with the default admin.allow.
+    fport, port = free_port(), free_port()
+    cfg = os.path.join(prefix, "default-admin.yaml")
+    write_config(cfg, fport, log, workers=1)
+    srv = Proc([FCGI, "--config", cfg], os.path.join(prefix, "server2.out"))
+    nprefix = os.path.join(prefix, "nginx-shipped")
+    os.makedirs(os.path.join(nprefix, "tmp"), exist_ok=True)
+    conf = os.path.join(nprefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(shipped_nginx_conf(nprefix, port, fport))
+    web = Proc(["nginx", "-p", nprefix, "-c", conf, "-g", "daemon off;"], os.path.join(nprefix, "nginx.out"))
+    try:
+        if check("shipped nginx.conf: up", wait_for(lambda: len(ready_workers(port)) == 1, 60)):
+            got = {(a, p): get_from(a, port, p) for a in ("127.0.0.1", "127.0.0.2")
+                   for p in ("/status", "/x/status/", "/health")}
+            check("shipped nginx.conf: /status 200 from 127.0.0.1, 403 from 127.0.0.2; /x/status/ "
+                  "404 from both; /health 200", got == {
+                      ("127.0.0.1", "/status"): 200, ("127.0.0.2", "/status"): 403,
+                      ("127.0.0.1", "/x/status/"): 404, ("127.0.0.2", "/x/status/"): 404,
+                      ("127.0.0.1", "/health"): 200, ("127.0.0.2", "/health"): 200}, str(got))
+    finally:
+        web.stop()
+        srv.stop()
+    # A unix socket: listen_mode's default.
+    sock = os.path.join(prefix, "cutout.sock")
+    cfg = os.path.join(prefix, "unix.yaml")
+    write_config(cfg, 9, log, workers=1)
+    text = open(cfg).read().replace("listen: 127.0.0.1:9", f"listen: unix:{sock}")
+    open(cfg, "w").write(text)
+    srv = Proc([FCGI, "--config", cfg], os.path.join(prefix, "server3.out"))
+    try:
+        up = wait_for(lambda: os.path.exists(sock), 30)
+        mode = os.stat(sock).st_mode & 0o777 if up else None
+        check(f"unix socket created with mode {oct(mode) if up else None} (want 0o660)", mode == 0o660)
+    finally:
         srv.stop()
 
 
@@ -1127,8 +1305,9 @@ def main():
     only = os.environ.get("CUTOUT_IT_ONLY", "")
     if only:  # development: CUTOUT_IT_ONLY=fairness,... runs just those
         for name in only.split(","):
-            globals()["test_" + {"fairness": "keepalive_fairness", "watchdog": "timeouts_and_watchdog",
-                                 "systemd": "socket_activation"}.get(name, name)](tmp, photos, refs)
+            fn = "test_" + {"fairness": "keepalive_fairness", "watchdog": "timeouts_and_watchdog",
+                            "systemd": "socket_activation"}.get(name, name)
+            (globals().get(fn) or getattr(hostile, fn))(tmp, photos, refs)
         print(f"{passed} passed, {failed} failed")
         return 1 if failed else 0
     fport, port = free_port(), free_port()
@@ -1159,6 +1338,11 @@ def main():
     test_keepalive_fairness(tmp, photos)
     test_timeouts_and_watchdog(tmp, photos)
     test_socket_activation(tmp, photos, refs)
+    test_hardening(tmp, photos, refs)
+    hostile.test_silent_clients(tmp, photos)
+    hostile.test_timeouts_direct(tmp, photos)
+    hostile.test_recycle_drain(tmp, photos)
+    hostile.test_overload_early(tmp, photos)
     if not os.environ.get("CUTOUT_IT_SKIP_UPSTREAM"):
         test_upstream(tmp, photos, refs)
     for name in ("lighttpd", "apache"):

@@ -45,8 +45,11 @@ static void test_defaults(void)
           "defaults: models {default: u2netp, paths: {u2netp: models/u2netp.onnx}}");
     check(c.batch_max_size == 8 && c.batch_max_delay_ms == 5, "defaults: batch 8 / 5 ms");
     check(c.max_body_bytes == 20971520 && c.max_pixels == 40000000 && c.max_dimension == 12000 &&
-              c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 64,
+              c.min_dimension == 8 && c.request_timeout_s == 60 && c.queue_depth == 0,
           "defaults: limits as fcgi/README.md");
+    check(c.idle_timeout_s == 75 && c.read_timeout_s == 30 && c.write_timeout_s == 30 &&
+              c.drain_timeout_s == 60,
+          "defaults: idle/read/write/drain_timeout_s 75/30/30/60");
     check(c.max_connections == 64, "defaults: limits.max_connections 64 (per worker)");
     check(c.out_format == CUTOUT_FORMAT_PNG && c.png_compression == 3 && c.webp_quality == 90 &&
               c.jpeg_quality == 90 && c.max_requests == 0,
@@ -246,11 +249,45 @@ static void test_shipped_file(void)
           "fcgi/conf/cutout.yaml: the default model's name in models.paths");
 }
 
+/* admin.allow, listen_mode and max_memory_mb: parsed, checked, applied. */
+static void test_security_keys(void)
+{
+    cf_config c;
+    char err[512];
+    cf_defaults(&c);
+    check(cf_admin_allowed(&c, "127.0.0.1") && cf_admin_allowed(&c, "::1") &&
+              !cf_admin_allowed(&c, "127.0.0.2") && !cf_admin_allowed(&c, "10.0.0.1") &&
+              !cf_admin_allowed(&c, "not an address"),
+          "admin.allow default: 127.0.0.1 and ::1 only");
+    check(!strcmp(c.listen_mode, "0660") && c.max_memory_mb == 0 && cf_max_memory_mb(&c) >= 256,
+          "defaults: listen_mode 0660, max_memory_mb from the machine (>= 256)");
+    cf_defaults(&c);
+    int rc = load("admin: {allow: [10.0.0.0/8, 192.168.1.7, \"2001:db8::/33\"]}\n"
+                  "limits: {max_memory_mb: 300}\nlisten_mode: \"0600\"\n", &c, err, sizeof err);
+    check(rc == 0 && cf_admin_allowed(&c, "10.255.0.1") && !cf_admin_allowed(&c, "11.0.0.1") &&
+              cf_admin_allowed(&c, "192.168.1.7") && !cf_admin_allowed(&c, "192.168.1.8") &&
+              cf_admin_allowed(&c, "::ffff:10.1.2.3") && cf_admin_allowed(&c, "2001:db8:7fff::1") &&
+              !cf_admin_allowed(&c, "2001:db8:8000::1") && !cf_admin_allowed(&c, "127.0.0.1") &&
+              cf_max_memory_mb(&c) == 300,
+          "admin.allow: prefixes of v4, v6 and v4-mapped addresses; max_memory_mb 300");
+    cf_defaults(&c);
+    rc = load("admin: {allow: []}\n", &c, err, sizeof err);
+    check(rc == 0 && !cf_admin_allowed(&c, "127.0.0.1"), "admin.allow []: nobody");
+    bad("admin: {allow: [10.0.0.0/33]}\n", "t.yaml:1:17: admin.allow: expected an address block",
+        "admin.allow: prefix out of range");
+    bad("admin: {allow: [example.com]}\n", "t.yaml:1:17: admin.allow", "admin.allow: a name");
+    bad("listen_mode: \"0999\"\n", "t.yaml:1:14: listen_mode: expected an octal mode",
+        "listen_mode: not octal");
+    bad("listen_group: no-such-group-here\n", "t.yaml:1:15: listen_group: no group",
+        "listen_group: unknown group");
+}
+
 int main(void)
 {
     test_defaults();
     test_full_file();
     test_errors();
+    test_security_keys();
     test_print_roundtrip();
     test_readme_reference();
     test_shipped_file();

@@ -13,10 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <jpeglib.h> /* after stdio.h: it uses FILE and size_t */
 #include <png.h>
+#include <webp/demux.h>
 #include <webp/encode.h>
 #include <webp/mux.h>
+#include <zlib.h>
 
 #include "cutout.h"
 #include "image.h"
@@ -381,42 +387,99 @@ static void test_cmyk_jpeg(void)
 /* A valid progressive grey JPEG with 1 + 63 * 10 scans (every AC band in
  * 10 successive-approximation steps): legal, but far past the 500-scan
  * limit that keeps hostile files from taking minutes. */
-static void test_jpeg_scan_limit(void)
+/* A 1-component progressive JPEG with the given scan script, of noise or
+ * (flat) one grey: a few bytes a scan. */
+static unsigned char *jpeg_with_scans(const jpeg_scan_info *scans, int n, int w, int h, int flat,
+                                      unsigned long *len)
 {
-    static jpeg_scan_info scans[1 + 63 * 10];
-    int n = 0;
-    scans[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
-    for (int band = 1; band <= 63; band++) {
-        scans[n++] = (jpeg_scan_info){1, {0}, band, band, 0, 9};
-        for (int al = 8; al >= 0; al--) scans[n++] = (jpeg_scan_info){1, {0}, band, band, al + 1, al};
-    }
-    uint8_t px[16 * 16];
-    for (int i = 0; i < 256; i++) px[i] = (uint8_t)rnd();
+    uint8_t *px = malloc((size_t)w * (size_t)h);
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) px[i] = (uint8_t)(flat ? 128 : rnd());
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr jerr;
     c.err = jpeg_std_error(&jerr);
     jpeg_create_compress(&c);
     unsigned char *buf = NULL;
-    unsigned long len = 0;
-    jpeg_mem_dest(&c, &buf, &len);
-    c.image_width = 16;
-    c.image_height = 16;
+    *len = 0;
+    jpeg_mem_dest(&c, &buf, len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
     c.input_components = 1;
     c.in_color_space = JCS_GRAYSCALE;
     jpeg_set_defaults(&c);
     c.scan_info = scans;
     c.num_scans = n;
     jpeg_start_compress(&c, TRUE);
-    for (int y = 0; y < 16; y++) {
-        JSAMPROW r = px + y * 16;
+    for (int y = 0; y < h; y++) {
+        JSAMPROW r = px + (size_t)y * (size_t)w;
         jpeg_write_scanlines(&c, &r, 1);
     }
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
+    free(px);
+    return buf;
+}
+
+/* Scan scripts for 1 component. cycling: every AC coefficient refined bit
+ * by bit (631 scans, the hostile kind); at_cap: DC, then each AC coefficient
+ * in its own scan (64). Both return the number of scans. */
+#define CYCLING_SCANS (1 + 63 * 10)
+static int cycling_scans(jpeg_scan_info *s)
+{
+    int n = 0;
+    s[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int band = 1; band <= 63; band++) {
+        s[n++] = (jpeg_scan_info){1, {0}, band, band, 0, 9};
+        for (int al = 8; al >= 0; al--) s[n++] = (jpeg_scan_info){1, {0}, band, band, al + 1, al};
+    }
+    return n;
+}
+
+static int at_cap_scans(jpeg_scan_info *s)
+{
+    s[0] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int band = 1; band <= 63; band++) s[band] = (jpeg_scan_info){1, {0}, band, band, 0, 0};
+    return 64;
+}
+
+/* Hostile files cycle through thousands of scans (each a pass over every
+ * block); CUTOUT_JPEG_MAX_SCANS is the cap: exactly that many decode, one
+ * more is a limit error. */
+static void test_jpeg_scan_limit(void)
+{
+    static jpeg_scan_info scans[CYCLING_SCANS];
+    int n = cycling_scans(scans);
+    unsigned long len;
+    unsigned char *buf = jpeg_with_scans(scans, n, 16, 16, 0, &len);
     cutout_image out;
     char err[256];
     int rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
-    check(rc == CUTOUT_E_FORMAT && strstr(err, "scans"), "JPEG with %d scans refused: %s", n, err);
+    check(rc == CUTOUT_E_LIMIT && strstr(err, "scans"), "JPEG with %d scans refused: %s", n, err);
+    free(buf);
+
+    /* DC, then the 63 AC coefficients one scan each: 64 scans. With the DC
+     * split in two (Al 1, then its refinement): 65. */
+    static jpeg_scan_info at_cap[64], over[65];
+    at_cap_scans(at_cap);
+    at_cap_scans(over + 1);
+    over[0] = (jpeg_scan_info){1, {0}, 0, 0, 0, 1};
+    over[1] = (jpeg_scan_info){1, {0}, 0, 0, 1, 0};
+    check(CUTOUT_JPEG_MAX_SCANS == 64, "the scan cap is 64 (the scripts below assume it)");
+    buf = jpeg_with_scans(at_cap, 64, 64, 48, 0, &len);
+    rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
+    check(rc == 0 && out.width == 64, "JPEG with %d scans (the cap) decodes: %s",
+          CUTOUT_JPEG_MAX_SCANS, rc ? err : "ok");
+    cutout_image_free(&out);
+    free(buf);
+    buf = jpeg_with_scans(over, 65, 64, 48, 0, &len);
+    rc = decode(buf, len, NULL, no_flags, &out, NULL, err);
+    check(rc == CUTOUT_E_LIMIT, "JPEG with %d scans (one over) is a limit error: %s",
+          CUTOUT_JPEG_MAX_SCANS + 1, err);
+    cutout_image_probe_info pi;
+    rc = cutout_image_probe(buf, len, 320, &pi, err, sizeof err);
+    check(rc == 0 && pi.progressive && pi.width == 64 && pi.height == 48 &&
+              pi.decode_bytes >= 64 * 48 * (8 + 2),
+          "probe: progressive 64x48 JPEG, coefficients counted (%llu bytes)",
+          (unsigned long long)pi.decode_bytes);
     free(buf);
 }
 
@@ -461,6 +524,217 @@ static void test_animated_webp(void)
     cutout_image_free(&first);
     for (int f = 0; f < 3; f++) cutout_image_free(&frames[f]);
     WebPDataClear(&wd);
+}
+
+/* ---- decode bombs: small files declaring huge images ----
+ *
+ * Each is decoded in a child process whose peak resident memory (VmHWM,
+ * reset first through /proc/self/clear_refs) is compared with what
+ * cutout_image_probe estimated from the header: the estimate must bound it. */
+
+static long long vm_hwm_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atoll(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* Peak memory growth of decoding data, in bytes; -1 when it cannot be
+ * measured. *rc gets the decoder's status. */
+static long long decode_peak_bytes(const uint8_t *data, size_t len, int *rc)
+{
+    int fds[2];
+    if (pipe(fds)) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *c = fopen("/proc/self/clear_refs", "w");
+        long long r[2] = {-1, 0};
+        if (c && fputs("5", c) >= 0 && fclose(c) == 0) {
+            long long before = vm_hwm_kb();
+            cutout_image out;
+            char err[256];
+            r[1] = cutout_image_decode(data, len, NULL, no_flags, &out, NULL, err, sizeof err);
+            r[0] = (vm_hwm_kb() - before) * 1024;
+            cutout_image_free(&out);
+        }
+        if (write(fds[1], r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    long long r[2] = {-1, 0};
+    if (read(fds[0], r, sizeof r) != (ssize_t)sizeof r) r[0] = -1;
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    *rc = (int)r[1];
+    return r[0];
+}
+
+static void put32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static size_t png_chunk(uint8_t *o, const char *type, const uint8_t *body, size_t n)
+{
+    put32be(o, (uint32_t)n);
+    memcpy(o + 4, type, 4);
+    if (n) memcpy(o + 8, body, n);
+    put32be(o + 8 + n, (uint32_t)crc32(crc32(0, NULL, 0), o + 4, (uInt)(4 + n)));
+    return 12 + n;
+}
+
+/* A 1-bit palette PNG of w x h zeros with an opaque and a transparent
+ * entry (so it decodes to RGBA): a few KB for hundreds of MB of pixels. */
+static uint8_t *png_bomb(uint32_t w, uint32_t h, size_t *len)
+{
+    size_t row = 1 + (w + 7) / 8, raw = row * h;
+    uint8_t *zeros = calloc(1, raw);
+    uLongf zlen = compressBound((uLong)raw);
+    uint8_t *z = malloc(zlen);
+    compress2(z, &zlen, zeros, (uLong)raw, 9);
+    free(zeros);
+    uint8_t *o = malloc(zlen + 128), ihdr[13] = {0};
+    put32be(ihdr, w);
+    put32be(ihdr + 4, h);
+    ihdr[8] = 1; /* bit depth */
+    ihdr[9] = 3; /* palette */
+    static const uint8_t plte[6] = {10, 20, 30, 200, 100, 50}, trns[1] = {0};
+    memcpy(o, "\x89PNG\r\n\x1a\n", 8);
+    size_t n = 8;
+    n += png_chunk(o + n, "IHDR", ihdr, 13);
+    n += png_chunk(o + n, "PLTE", plte, 6);
+    n += png_chunk(o + n, "tRNS", trns, 1);
+    n += png_chunk(o + n, "IDAT", z, zlen);
+    n += png_chunk(o + n, "IEND", NULL, 0);
+    free(z);
+    *len = n;
+    return o;
+}
+
+/* An animated WebP: a w x h canvas holding 2 frames of 16x16 (lossless,
+ * with alpha) at (x, y). */
+static void webp_anim(int w, int h, int x, int y, WebPData *out)
+{
+    cutout_image im = make(16, 16, 4, 0);
+    for (int i = 0; i < 16 * 16; i++) im.pixels[i * 4 + 3] = (uint8_t)(i % 3 ? 255 : i % 5 * 40);
+    uint8_t *bits = NULL;
+    size_t n = WebPEncodeLosslessRGBA(im.pixels, 16, 16, (int)im.stride, &bits);
+    WebPMux *mux = WebPMuxNew();
+    WebPMuxSetCanvasSize(mux, w, h);
+    WebPMuxAnimParams ap = {0, 0};
+    WebPMuxSetAnimationParams(mux, &ap);
+    for (int f = 0; f < 2; f++) {
+        WebPMuxFrameInfo fi;
+        memset(&fi, 0, sizeof fi);
+        fi.bitstream.bytes = bits;
+        fi.bitstream.size = n;
+        fi.x_offset = x;
+        fi.y_offset = y;
+        fi.duration = 100;
+        fi.id = WEBP_CHUNK_ANMF;
+        fi.dispose_method = WEBP_MUX_DISPOSE_NONE;
+        fi.blend_method = f ? WEBP_MUX_BLEND : WEBP_MUX_NO_BLEND;
+        WebPMuxPushFrame(mux, &fi, 1);
+    }
+    WebPDataInit(out);
+    WebPMuxAssemble(mux, out);
+    WebPMuxDelete(mux);
+    WebPFree(bits);
+    cutout_image_free(&im);
+}
+
+/* The first frame as WebPAnimDecoder (PIL's path) gives it. */
+static int anim_decoder_first(const WebPData *wd, cutout_image *out)
+{
+    WebPAnimDecoderOptions opt;
+    WebPAnimDecoderOptionsInit(&opt);
+    opt.color_mode = MODE_RGBA;
+    WebPAnimDecoder *dec = WebPAnimDecoderNew(wd, &opt);
+    WebPAnimInfo ai;
+    uint8_t *canvas;
+    int ts, rc = -1;
+    char err[64];
+    if (dec && WebPAnimDecoderGetInfo(dec, &ai) && WebPAnimDecoderGetNext(dec, &canvas, &ts) &&
+        !cutout_image_alloc(out, (int)ai.canvas_width, (int)ai.canvas_height, 4, err, sizeof err)) {
+        memcpy(out->pixels, canvas, out->stride * (size_t)out->height);
+        rc = 0;
+    }
+    WebPAnimDecoderDelete(dec);
+    return rc;
+}
+
+static void test_bombs(void)
+{
+    char err[256];
+    cutout_image_probe_info pi;
+    cutout_image out, ref;
+
+    /* Animation: frame 1 at an offset on a larger canvas, pixel for pixel as
+     * WebPAnimDecoder composes it. */
+    WebPData wd;
+    webp_anim(40, 30, 10, 6, &wd);
+    int ok = decode(wd.bytes, wd.size, NULL, no_flags, &out, NULL, err) == 0 &&
+             anim_decoder_first(&wd, &ref) == 0;
+    check(ok && out.channels == 4 && same_pixels(&out, &ref),
+          "animated WebP: frame 1 at (10,6) on a 40x30 canvas as WebPAnimDecoder gives it");
+    if (ok) {
+        cutout_image_free(&out);
+        cutout_image_free(&ref);
+    }
+    WebPDataClear(&wd);
+
+    /* 7000 x 6000 canvas: 168 MB of RGBA from a file of a few hundred bytes.
+     * WebPAnimDecoder held two canvases besides the output. */
+    webp_anim(7000, 6000, 100, 100, &wd);
+    int rc = cutout_image_probe(wd.bytes, wd.size, 320, &pi, err, sizeof err);
+    check(rc == 0 && pi.width == 7000 && pi.height == 6000 && pi.frames == 2,
+          "probe: animated WebP of %zu bytes declares 7000x6000, 2 frames (%dx%d, %d)", wd.size,
+          pi.width, pi.height, pi.frames);
+    long long peak = decode_peak_bytes(wd.bytes, wd.size, &rc);
+    check(rc == 0 && peak > 0 && (uint64_t)peak <= pi.decode_bytes &&
+              peak < 7000LL * 6000 * 4 * 3 / 2,
+          "animated WebP bomb: peak %.0f MB, within the probe's %.0f MB and under 1.5 canvases",
+          peak / 1e6, pi.decode_bytes / 1e6);
+    check(pi.peak_bytes >= 7000ULL * 6000 * 13, "probe: the pipeline's peak counts 13 bytes a pixel");
+    WebPDataClear(&wd);
+
+    /* PNG: 1 bit a pixel of zeros, to RGBA. */
+    size_t len;
+    uint8_t *png = png_bomb(8000, 5000, &len);
+    rc = cutout_image_probe(png, len, 320, &pi, err, sizeof err);
+    check(rc == 0 && pi.width == 8000 && pi.height == 5000 && len < 20000,
+          "probe: PNG bomb of %zu bytes declares %dx%d", len, pi.width, pi.height);
+    peak = decode_peak_bytes(png, len, &rc);
+    check(rc == 0 && peak > 0 && (uint64_t)peak <= pi.decode_bytes,
+          "PNG bomb: decoding peaks at %.0f MB, within the probe's %.0f MB", peak / 1e6,
+          pi.decode_bytes / 1e6);
+    free(png);
+
+    /* Progressive JPEG at the scan cap, large: coefficients + pixels. */
+    static jpeg_scan_info at_cap[64];
+    at_cap_scans(at_cap);
+    unsigned long jlen;
+    unsigned char *jpg = jpeg_with_scans(at_cap, 64, 3000, 2000, 0, &jlen);
+    rc = cutout_image_probe(jpg, jlen, 320, &pi, err, sizeof err);
+    check(rc == 0 && pi.progressive, "probe: progressive JPEG");
+    peak = decode_peak_bytes(jpg, jlen, &rc);
+    check(rc == 0 && peak > 0 && (uint64_t)peak <= pi.decode_bytes,
+          "progressive JPEG: decoding peaks at %.0f MB, within the probe's %.0f MB", peak / 1e6,
+          pi.decode_bytes / 1e6);
+    free(jpg);
+
+    rc = cutout_image_probe("GIF89a....", 10, 320, &pi, err, sizeof err);
+    check(rc == CUTOUT_E_UNSUPPORTED, "probe: a GIF is unsupported");
+    rc = cutout_image_probe("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16, 320, &pi, err, sizeof err);
+    check(rc == CUTOUT_E_FORMAT, "probe: a truncated PNG header is a format error: %s", err);
 }
 
 /* ---- EXIF orientation ---- */
@@ -782,14 +1056,45 @@ static void test_convert(void)
     cutout_image_free(&im);
 }
 
-int main(void)
+/* test_image_io --write-bombs DIR: the bomb files for the server's
+ * integration test (tests/integration/servers.py, test_hardening). */
+static int write_bombs(const char *dir)
+{
+    char path[1024];
+    size_t len;
+    uint8_t *png = png_bomb(8000, 5000, &len);
+    WebPData wd;
+    webp_anim(7000, 6000, 100, 100, &wd);
+    /* 631 scans over 4000x4000 of one grey: 65 KB. */
+    static jpeg_scan_info cycling[CYCLING_SCANS];
+    int n = cycling_scans(cycling);
+    unsigned long jlen;
+    unsigned char *jpg = jpeg_with_scans(cycling, n, 4000, 4000, 1, &jlen);
+    const struct { const char *name; const void *data; size_t n; } files[] = {
+        {"bomb.png", png, len}, {"bomb.webp", wd.bytes, wd.size}, {"scans.jpg", jpg, jlen}};
+    int rc = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(files[i].data, 1, files[i].n, f) != files[i].n) rc = 1;
+        if (f && fclose(f)) rc = 1;
+    }
+    free(png);
+    WebPDataClear(&wd);
+    free(jpg);
+    return rc;
+}
+
+int main(int argc, char **argv)
 {
     rng_state = 88172645u; /* the data this test was written with */
+    if (argc == 3 && !strcmp(argv[1], "--write-bombs")) return write_bombs(argv[2]);
     test_roundtrips();
     test_png_variants();
     test_cmyk_jpeg();
     test_jpeg_scan_limit();
     test_animated_webp();
+    test_bombs();
     test_orientation();
     test_limits();
     test_hostile();
