@@ -20,6 +20,7 @@ LDLIBS_CL = $(if $(filter 1,$(CUTOUT_OPENCL)),-lclblast -lOpenCL)
 LDLIBS  += $(LDLIBS_CL) -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
 # The SIMD files are compiled for their instruction set and chosen at run time.
 AVX2FLAGS = -mavx2 -mfma -mf16c
+AVX512FLAGS = $(AVX2FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq
 
 # The engine's layers (engine/README.md). Each folder is compiled with the
 # include paths of the layers it may use and no others, so a file in
@@ -66,7 +67,7 @@ inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter too
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(DEPFLAGS) $(call inc_for,$<) $(CPPFLAGS) $(CFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS)) -c $< -o $@
+	$(CC) $(CSTD) $(DEPFLAGS) $(call inc_for,$<) $(CPPFLAGS) $(CFLAGS) $(if $(findstring _avx2,$<),$(AVX2FLAGS))$(if $(findstring _avx512,$<),$(AVX512FLAGS)) -c $< -o $@
 
 # The OpenCL kernels, embedded as string constants (engine/opencl/cl_kernels.h).
 $(BUILD)/kernels.c: $(KERNEL_SRC) tools/embed-kernels

@@ -43,37 +43,44 @@ static void *alloc64(size_t floats)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-/* 2 FMA units × 8 lanes × 2 FLOP when 12 independent chains cover the
- * FMA latency; the empty asm keeps each chain in a register and live. */
-#define FMA12(x, y)                                                                            \
-    a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y);                           \
-    a2 = _mm256_fmadd_ps(a2, x, y), a3 = _mm256_fmadd_ps(a3, x, y);                           \
-    a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);                           \
-    a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y);                           \
-    a8 = _mm256_fmadd_ps(a8, x, y), a9 = _mm256_fmadd_ps(a9, x, y);                           \
-    a10 = _mm256_fmadd_ps(a10, x, y), a11 = _mm256_fmadd_ps(a11, x, y)
-__attribute__((target("avx2,fma"))) static double fma_peak_gflops(void)
-{
-    __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    __m256 a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x, a8 = x, a9 = x,
-           a10 = x, a11 = x;
-    const long iters = 20000000;
-    double t0 = cpu_s();
-    for (long n = 0; n < iters; n++) {
-        FMA12(x, y);
-        FMA12(x, y);
-        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5),
-                         "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
+/* FLOP/s of 12 independent FMA chains in registers (enough to cover the
+ * FMA latency on two units) at one vector width: V the vector type, P the
+ * intrinsic prefix, LANES its floats. The empty asm keeps each chain in a
+ * register and live. */
+#define FMA12(P, x, y)                                                                         \
+    a0 = P##_fmadd_ps(a0, x, y), a1 = P##_fmadd_ps(a1, x, y), a2 = P##_fmadd_ps(a2, x, y);     \
+    a3 = P##_fmadd_ps(a3, x, y), a4 = P##_fmadd_ps(a4, x, y), a5 = P##_fmadd_ps(a5, x, y);     \
+    a6 = P##_fmadd_ps(a6, x, y), a7 = P##_fmadd_ps(a7, x, y), a8 = P##_fmadd_ps(a8, x, y);     \
+    a9 = P##_fmadd_ps(a9, x, y), a10 = P##_fmadd_ps(a10, x, y), a11 = P##_fmadd_ps(a11, x, y)
+#define DEFINE_FMA_PEAK(name, TGT, V, P, LANES, ITERS)                                             \
+    __attribute__((target(TGT))) static double name(void)                                     \
+    {                                                                                          \
+        V x = P##_set1_ps(0.999999f), y = P##_set1_ps(1e-7f);                                  \
+        V a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x, a8 = x, a9 = x,      \
+          a10 = x, a11 = x;                                                                    \
+        double t0 = cpu_s();                                                                   \
+        for (long n = 0; n < (ITERS); n++) {                                                   \
+            FMA12(P, x, y);                                                                    \
+            FMA12(P, x, y);                                                                    \
+            __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),  \
+                             "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));   \
+        }                                                                                      \
+        double t = cpu_s() - t0;                                                               \
+        V sum = P##_add_ps(P##_add_ps(P##_add_ps(a0, a1), P##_add_ps(a2, a3)),                 \
+                           P##_add_ps(P##_add_ps(a4, a5), P##_add_ps(a6, a7)));                \
+        sum = P##_add_ps(sum, P##_add_ps(P##_add_ps(a8, a9), P##_add_ps(a10, a11)));           \
+        float out[LANES];                                                                      \
+        P##_storeu_ps(out, sum);                                                               \
+        if (out[0] == 12345.f) printf(" ");                                                    \
+        return (double)(ITERS) * 24 * (LANES) * 2 / t * 1e-9;                                  \
     }
-    double t = cpu_s() - t0;
-    __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                               _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    sum = _mm256_add_ps(sum, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    if (_mm256_cvtss_f32(sum) == 12345.f) printf(" ");
-    return (double)iters * 24 * 8 * 2 / t * 1e-9;
-}
+DEFINE_FMA_PEAK(fma_peak_gflops, "avx2,fma", __m256, _mm256, 8, 20000000L)
+/* The same with zmm: the AVX-512 kernel's ceiling (CPUs with one 512-bit
+ * FMA unit show no more than with ymm). */
+DEFINE_FMA_PEAK(fma_peak_avx512_gflops, "avx512f,fma", __m512, _mm512, 16, 10000000L)
 #else
 static double fma_peak_gflops(void) { return 0; }
+static double fma_peak_avx512_gflops(void) { return 0; }
 #endif
 
 typedef struct {
@@ -195,11 +202,16 @@ int main(int argc, char **argv)
     if (!getenv("OPENBLAS_CORETYPE"))
         fprintf(stderr, "warning: OPENBLAS_CORETYPE is not set; OpenBLAS may pick a slow kernel\n");
     openblas_set_num_threads(1);
+    /* CUTOUT_ISA=avx2 (or portable) caps the kernel as in the library. */
+    const char *kernel = impl_choice == GEMM_IMPL_PORTABLE ? "portable"
+                         : cut_gemm_have_avx512()          ? "avx512"
+                         : cut_gemm_have_avx2()            ? "avx2"
+                                                           : "portable";
     printf("gemm_bench: single thread; OpenBLAS core %s; gemm kernel %s; measured FMA peak %.1f "
-           "GFLOP/s\n",
-           openblas_get_corename(),
-           cut_gemm_have_avx2() && impl_choice != GEMM_IMPL_PORTABLE ? "avx2" : "portable",
-           fma_peak_gflops());
+           "GFLOP/s (ymm)",
+           openblas_get_corename(), kernel, fma_peak_gflops());
+    if (cut_gemm_have_avx512()) printf(", %.1f GFLOP/s (zmm)", fma_peak_avx512_gflops());
+    printf("\n");
     printf("GFLOP/s, best / median of %d; C rows %s apart\n\n", reps, ldc_choice ? "--ldc" : "N");
     printf("|    M |     K |     N | packed (best/med) | +pack_b (best/med) | OpenBLAS (best/med) | packed/OpenBLAS (med) | on CPU |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");

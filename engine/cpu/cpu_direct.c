@@ -10,9 +10,8 @@
 void cut_direct_rows_portable(const direct_io *io, int img, int co, int oy0, int rows, float *buf)
 {
     (void)buf;
-    size_t plane = (size_t)io->oh * io->ow;
-    float *out = io->dst + (size_t)img * io->dst_img + (size_t)co * plane;
-    const float *res = io->res ? io->res + (size_t)img * io->res_img + (size_t)co * plane : NULL;
+    float *out = direct_out_plane(io, img, co);
+    const float *res = direct_res_plane(io, img, co);
     int k = io->k;
     for (int oy = oy0; oy < oy0 + rows; oy++)
         for (int ox = 0; ox < io->ow; ox++) {
@@ -82,8 +81,10 @@ int cut_direct_conv(cpu_backend *cb, const bk_conv_desc *d, bk_tensor dst, bk_te
         .relu = relu,
     };
     j.row_blocks = (dst.h + DIRECT_ROWS - 1) / DIRECT_ROWS;
-    j.rows = cut_gemm_have_avx2() && !cb->force_portable ? cut_direct_rows_avx2
-                                                         : cut_direct_rows_portable;
+    j.rows = cb->force_portable          ? cut_direct_rows_portable
+             : cut_gemm_have_avx512() ? cut_direct_rows_avx512
+             : cut_gemm_have_avx2()   ? cut_direct_rows_avx2
+                                      : cut_direct_rows_portable;
     j.scratch = cut_cpu_rows(cb, direct_rows_floats(dst.w));
     if (!j.scratch) {
         snprintf(cb->base.err, sizeof cb->base.err, "conv: out of memory for row buffers");

@@ -29,7 +29,7 @@ typedef struct {
 /* Output channel co, rows [oy0, oy0 + rows) (rows <= DIRECT_ROWS) of image
  * img; buf: the thread's direct_rows_floats(ow). */
 typedef void direct_rows_fn(const direct_io *io, int img, int co, int oy0, int rows, float *buf);
-direct_rows_fn cut_direct_rows_portable, cut_direct_rows_avx2;
+direct_rows_fn cut_direct_rows_portable, cut_direct_rows_avx2, cut_direct_rows_avx512;
 
 /* Up to this many input channels, a chunk of outputs accumulates over all
  * of them in registers; beyond, one channel at a time over a row block. */
@@ -48,6 +48,16 @@ static inline const float *direct_in_plane(const direct_io *io, int img, int ci)
     size_t plane = (size_t)io->ih * io->iw;
     return ci < io->ca ? io->a + (size_t)img * io->a_img + (size_t)ci * plane
                        : io->b + (size_t)img * io->b_img + (size_t)(ci - io->ca) * plane;
+}
+
+/* Output channel co's plane of image img, and the residual's (or NULL). */
+static inline float *direct_out_plane(const direct_io *io, int img, int co)
+{
+    return io->dst + (size_t)img * io->dst_img + (size_t)co * io->oh * io->ow;
+}
+static inline const float *direct_res_plane(const direct_io *io, int img, int co)
+{
+    return io->res ? io->res + (size_t)img * io->res_img + (size_t)co * io->oh * io->ow : NULL;
 }
 
 /* 0, or CUTOUT_E_NOMEM when the row buffers cannot grow (first pass only). */

@@ -173,9 +173,8 @@ void cut_direct_rows_avx2(const direct_io *io, int img, int co, int oy0, int row
         cut_direct_rows_portable(io, img, co, oy0, rows, buf);
         return;
     }
-    size_t plane = (size_t)io->oh * io->ow;
-    float *out = io->dst + (size_t)img * io->dst_img + (size_t)co * plane;
-    const float *res = io->res ? io->res + (size_t)img * io->res_img + (size_t)co * plane : NULL;
+    float *out = direct_out_plane(io, img, co);
+    const float *res = direct_res_plane(io, img, co);
     float *win = buf, *accbuf = buf + DIRECT_WIN_FLOATS;
     if (io->cin <= DIRECT_CHUNK_CIN)
         chunk_outer(io, img, co, oy0, rows, win, out, res);

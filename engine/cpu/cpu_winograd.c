@@ -180,8 +180,9 @@ void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_des
     j.scratch = cb->scratch;
     j.scratch_floats = cb->scratch_floats;
     int fast = cut_gemm_have_avx2() && !cb->force_portable;
-    j.input = fast ? cut_wino_input_avx2 : cut_wino_input_portable;
-    j.output = fast ? cut_wino_output_avx2 : cut_wino_output_portable;
+    int wide = fast && cut_gemm_have_avx512();
+    j.input = wide ? cut_wino_input_avx512 : fast ? cut_wino_input_avx2 : cut_wino_input_portable;
+    j.output = wide ? cut_wino_output_avx512 : fast ? cut_wino_output_avx2 : cut_wino_output_portable;
     /* Few blocks (small planes): split output channels too so every thread
      * has work; each part repeats the block's input transform. Not when the
      * conv is small enough to run on this thread alone. */

@@ -58,8 +58,8 @@ typedef void wino_input_fn(const wino_io *io, const wino_lane *lanes, int n, flo
 typedef void wino_output_fn(const wino_io *io, const wino_lane *lanes, int n, const float *M,
                             int co0, int co1);
 
-wino_input_fn cut_wino_input_portable, cut_wino_input_avx2;
-wino_output_fn cut_wino_output_portable, cut_wino_output_avx2;
+wino_input_fn cut_wino_input_portable, cut_wino_input_avx2, cut_wino_input_avx512;
+wino_output_fn cut_wino_output_portable, cut_wino_output_avx2, cut_wino_output_avx512;
 
 /* Floats of transformed weights for a conv: 36 · cout · cin. */
 size_t cut_wino_weight_floats(const bk_conv_desc *d);

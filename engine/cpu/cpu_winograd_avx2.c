@@ -21,6 +21,12 @@
 #include "cpu_winograd_lanes.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+#define WS_V __m256
+#define WS(op) _mm256_##op
+#define WS_LANES 8
+/* bt6, at6, transpose4 (v[k]: tiles 2k, 2k+1 -> lanes 0-3 tiles 0, 2, 4, 6
+ * and lanes 4-7 tiles 1, 3, 5, 7), row_out_channel */
+#include "cpu_winograd_simd.h"
 
 /* Channels ahead that the input transform prefetches: the planes are far
  * apart and each visit reads six short rows, a pattern the hardware
@@ -41,53 +47,6 @@ static int row_group(const wino_io *io, const wino_lane *l, int n)
             return 0;
     return 1;
 }
-
-/* o = Bᵀ·d (see cpu_winograd_lanes.h), with FMAs. */
-static ALWAYS_INLINE void bt6(const __m256 d[6], __m256 o[6])
-{
-    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c5 = _mm256_set1_ps(5.0f);
-    __m256 t0 = _mm256_fnmadd_ps(c4, d[2], d[4]); /* d4 - 4 d2 */
-    __m256 t1 = _mm256_fnmadd_ps(c4, d[1], d[3]); /* d3 - 4 d1 */
-    __m256 t2 = _mm256_sub_ps(d[4], d[2]);
-    __m256 t3 = _mm256_sub_ps(d[3], d[1]);
-    o[0] = _mm256_fmadd_ps(c4, d[0], _mm256_fnmadd_ps(c5, d[2], d[4]));
-    o[1] = _mm256_add_ps(t0, t1);
-    o[2] = _mm256_sub_ps(t0, t1);
-    o[3] = _mm256_fmadd_ps(c2, t3, t2);
-    o[4] = _mm256_fnmadd_ps(c2, t3, t2);
-    o[5] = _mm256_fmadd_ps(c4, d[1], _mm256_fnmadd_ps(c5, d[3], d[5]));
-}
-
-/* o = Aᵀ·m. */
-static ALWAYS_INLINE void at6(const __m256 m[6], __m256 o[4])
-{
-    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c8 = _mm256_set1_ps(8.0f);
-    __m256 s12 = _mm256_add_ps(m[1], m[2]), d12 = _mm256_sub_ps(m[1], m[2]);
-    __m256 s34 = _mm256_add_ps(m[3], m[4]), d34 = _mm256_sub_ps(m[3], m[4]);
-    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s12), s34);
-    o[1] = _mm256_fmadd_ps(c2, d34, d12);
-    o[2] = _mm256_fmadd_ps(c4, s34, s12);
-    o[3] = _mm256_fmadd_ps(c8, d34, _mm256_add_ps(d12, m[5]));
-}
-
-/* A 4×4 transpose in each 128-bit half. v[k] holds tiles 2k, 2k+1 (4
- * columns each); p[c] gets column c of the tiles in ROW_ORDER: lanes 0-3
- * tiles 0, 2, 4, 6 and lanes 4-7 tiles 1, 3, 5, 7. Lanes are independent
- * GEMM columns, so a row group keeps this order from its input transform
- * to its output transform and saves the cross-half shuffles. */
-static ALWAYS_INLINE void deinterleave4(const __m256 v[4], __m256 p[4])
-{
-    __m256 u0 = _mm256_unpacklo_ps(v[0], v[1]), u1 = _mm256_unpackhi_ps(v[0], v[1]);
-    __m256 u2 = _mm256_unpacklo_ps(v[2], v[3]), u3 = _mm256_unpackhi_ps(v[2], v[3]);
-    p[0] = _mm256_shuffle_ps(u0, u2, 0x44);
-    p[1] = _mm256_shuffle_ps(u0, u2, 0xee);
-    p[2] = _mm256_shuffle_ps(u1, u3, 0x44);
-    p[3] = _mm256_shuffle_ps(u1, u3, 0xee);
-}
-
-/* The inverse (the same transposes): p[c] = column c in ROW_ORDER ->
- * v[k] = tiles 2k, 2k+1. */
-static ALWAYS_INLINE void interleave4(const __m256 p[4], __m256 v[4]) { deinterleave4(p, v); }
 
 /* Lane l of a row group holds tile ROW_ORDER[l]. */
 static const int ROW_ORDER[WINO_GROUP] = {0, 2, 4, 6, 1, 3, 5, 7};
@@ -179,7 +138,7 @@ static ALWAYS_INLINE void row_in_channel(row_in *g, const wino_io *io, int ci, f
 #pragma GCC unroll 6
     for (int r = 0; r < 6; r++) {
         __m256 p[6], o[6];
-        deinterleave4(t[r], p);
+        transpose4(t[r], p);
         /* Columns 4, 5 of a tile are columns 0, 1 of the next; tile 8's
          * are lanes 0, 1 of the fifth vector. */
         __m256 e = t[r][4];
@@ -217,54 +176,6 @@ void cut_wino_input_avx2(const wino_io *io, const wino_lane *lanes, int n, float
             } else {
                 wino_gather_channel(&gg[k], io, lanes + k * WINO_GROUP, ci, v, ps);
             }
-        }
-    }
-}
-
-/* One output channel of a row group entirely inside the plane: transform,
- * bias, ReLU, residual, four rows of 32 contiguous pixels. */
-static ALWAYS_INLINE void row_out_channel(const wino_io *io, const float *M, size_t ps, float bias,
-                                          float *o, const float *res, int stream)
-{
-    __m256 z[6][4];
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-        __m256 m[6];
-#pragma GCC unroll 6
-        for (int c = 0; c < 6; c++) m[c] = _mm256_loadu_ps(M + (size_t)(r * 6 + c) * ps);
-        at6(m, z[r]);
-    }
-    __m256 y[4][4]; /* y[i][x] */
-#pragma GCC unroll 4
-    for (int x = 0; x < 4; x++) {
-        __m256 col[6], out[4];
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; r++) col[r] = z[r][x];
-        at6(col, out);
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) y[i][x] = out[i];
-    }
-    __m256 b = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        __m256 v[4];
-#pragma GCC unroll 4
-        for (int x = 0; x < 4; x++) {
-            y[i][x] = _mm256_add_ps(y[i][x], b);
-            /* max(0, x) keeps NaN, as the GEMM epilogue does */
-            if (io->relu) y[i][x] = _mm256_max_ps(zero, y[i][x]);
-        }
-        interleave4(y[i], v);
-        float *orow = o + (size_t)i * io->ow;
-        const float *rrow = res ? res + (size_t)i * io->ow : NULL;
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            __m256 x = v[k];
-            if (rrow) x = _mm256_add_ps(x, _mm256_loadu_ps(rrow + 8 * k));
-            if (stream)
-                _mm256_stream_ps(orow + 8 * k, x);
-            else
-                _mm256_storeu_ps(orow + 8 * k, x);
         }
     }
 }

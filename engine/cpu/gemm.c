@@ -142,11 +142,24 @@ static void gemm_microkernel_portable(int mr, int kc, const float *a, int a_step
     }
 }
 
-int cut_gemm_have_avx2(void) { return cut_cpu_has(CUT_CPU_AVX2 | CUT_CPU_FMA); }
+int cut_gemm_have_avx2(void) { return cut_cpu_has(CUT_CPU_ISA_AVX2); }
+int cut_gemm_have_avx512(void) { return cut_cpu_has(CUT_CPU_ISA_AVX512); }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GEMM_X86 1
+#else
+#define GEMM_X86 0
+#endif
+
+static int use_avx512(gemm_impl impl)
+{
+    return GEMM_X86 && (impl == GEMM_IMPL_AUTO || impl == GEMM_IMPL_AVX512) &&
+           cut_gemm_have_avx512();
+}
 
 static gemm_microkernel_fn *pick_kernel(gemm_impl impl)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if GEMM_X86
     if (impl != GEMM_IMPL_PORTABLE && cut_gemm_have_avx2()) return cut_gemm_microkernel_avx2;
 #else
     (void)impl;
@@ -160,6 +173,8 @@ void cut_gemm_run_impl(gemm_impl impl, int kc_target, const float *packed_a, int
 {
     if (M <= 0 || N <= 0 || K <= 0 || rows <= 0 || row0 < 0 || row0 + rows > M) return;
     gemm_microkernel_fn *kernel = pick_kernel(impl);
+    int wide = use_avx512(impl);
+    int cstep = wide ? 2 * GEMM_NR : GEMM_NR; /* columns per micro-tile */
     if (kc_target <= 0) kc_target = GEMM_KC;
     /* Equal K blocks: 288 -> 144+144 rather than 256+32. */
     int nkb = (K + kc_target - 1) / kc_target;
@@ -174,8 +189,8 @@ void cut_gemm_run_impl(gemm_impl impl, int kc_target, const float *packed_a, int
         int first = pc == 0, last = pc + kc == K;
         for (int g0 = first_blk; g0 < end_blk; g0 += GEMM_MC_BLOCKS) {
             int g1 = g0 + GEMM_MC_BLOCKS < end_blk ? g0 + GEMM_MC_BLOCKS : end_blk;
-            for (int col = 0; col < N; col += GEMM_NR) {
-                int nvalid = N - col < GEMM_NR ? N - col : GEMM_NR;
+            for (int col = 0; col < N; col += cstep) {
+                int nvalid = N - col < cstep ? N - col : cstep;
                 const float *bp = packed_b + gemm_packed_b_index(K, pc, col);
                 for (int blk = g0; blk < g1; blk++) {
                     int r0 = block_first_row(s, blk), mr = block_rows(s, blk);
@@ -190,8 +205,21 @@ void cut_gemm_run_impl(gemm_impl impl, int kc_target, const float *packed_a, int
                         tep.ldr = ep->ldr;
                         tep.relu = ep->relu;
                     }
-                    kernel(hi - lo, kc, ap, mr, bp, C + crow * ldc + col, ldc, nvalid, !first,
-                           last && fuse ? &tep : NULL);
+                    const gemm_tile_epilogue *tp = last && fuse ? &tep : NULL;
+#if GEMM_X86 /* gemm_avx512.c defines the kernel on x86-64 only */
+                    if (wide) {
+                        /* Two whole blocks of equal height as one taller tile. */
+                        int pair = lo == r0 && hi == r0 + mr && blk + 1 < g1 &&
+                                   block_rows(s, blk + 1) == mr && r0 + 2 * mr <= row1;
+                        cut_gemm_microkernel_avx512(hi - lo, pair ? 2 : 1, kc, ap,
+                                                    ap + (size_t)mr * K, mr, bp,
+                                                    (size_t)K * GEMM_NR, C + crow * ldc + col,
+                                                    ldc, nvalid, !first, tp);
+                        blk += pair;
+                        continue;
+                    }
+#endif
+                    kernel(hi - lo, kc, ap, mr, bp, C + crow * ldc + col, ldc, nvalid, !first, tp);
                 }
             }
         }

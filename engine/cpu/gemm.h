@@ -87,13 +87,20 @@ void cut_gemm_run_rowmajor_b(const float *packed_a, int M, int K, const float *B
 
 /* --- For tests and benchmarks ------------------------------------------ */
 
-typedef enum { GEMM_IMPL_AUTO = 0, GEMM_IMPL_PORTABLE = 1, GEMM_IMPL_AVX2 = 2 } gemm_impl;
+typedef enum {
+    GEMM_IMPL_AUTO = 0,
+    GEMM_IMPL_PORTABLE = 1,
+    GEMM_IMPL_AVX2 = 2,
+    GEMM_IMPL_AVX512 = 3
+} gemm_impl;
 
-/* 1 when this CPU runs the AVX2+FMA kernel (and it was compiled in). */
+/* 1 when this CPU runs the AVX2+FMA kernel (and cut_cpu_has allows it). */
 int cut_gemm_have_avx2(void);
+/* Likewise for the AVX-512 kernel. */
+int cut_gemm_have_avx512(void);
 
 /* cut_gemm_run_rows with a chosen kernel and K block size (kc <= 0: default).
- * GEMM_IMPL_AVX2 on a CPU without it falls back to portable. */
+ * A kernel the CPU lacks falls back to the next one down. */
 void cut_gemm_run_impl(gemm_impl impl, int kc, const float *packed_a, int M, int row0, int rows,
                    const float *packed_b, int N, int K, float *C, size_t ldc,
                    const gemm_epilogue *ep);
@@ -116,5 +123,14 @@ typedef void gemm_microkernel_fn(int mr, int kc, const float *a, int a_step, con
                                  const gemm_tile_epilogue *ep);
 
 gemm_microkernel_fn cut_gemm_microkernel_avx2;
+
+/* The AVX-512 kernel (gemm_avx512.c) takes rb (1, 2) row blocks of mr rows
+ * each, the second's packed slice at a1 with the same a_step, its C rows
+ * (and bias, residual rows) right after the first's; and nvalid (1..32)
+ * columns from up to two adjacent B panels, b_panel floats apart. */
+void cut_gemm_microkernel_avx512(int mr, int rb, int kc, const float *a0, const float *a1,
+                                 int a_step, const float *b, size_t b_panel, float *c,
+                                 size_t ldc, int nvalid, int accumulate,
+                                 const gemm_tile_epilogue *ep);
 
 #endif

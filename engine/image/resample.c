@@ -1,5 +1,6 @@
 /* PIL-exact LANCZOS resizing: weights, portable passes, RGBA handling and
- * dispatch to the AVX2 passes (resample_avx2.c). See resample.h. */
+ * dispatch to the AVX2 passes (resample_avx2.c) and the AVX-512 vertical pass
+ * (resample_avx512.c). See resample.h. */
 #include "resample.h"
 
 #include <math.h>
@@ -155,6 +156,7 @@ static passes pick_passes(int simd)
         p.h_row = cut_resample_h_row_avx2;
         p.v_pass = cut_resample_v_avx2;
     }
+    if (simd && cut_cpu_has(CUT_CPU_ISA_AVX512)) p.v_pass = cut_resample_v_avx512;
 #else
     (void)simd;
 #endif

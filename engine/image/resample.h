@@ -33,7 +33,7 @@ int cut_resize_lanczos(const cutout_image *src, int width, int height, cutout_im
 int cut_resize_lanczos_impl(const cutout_image *src, int width, int height, cutout_image *dst,
                             int simd, char *err, size_t errlen);
 
-/* ---- shared by resample.c and resample_avx2.c ---- */
+/* ---- shared by resample.c, resample_avx2.c and resample_avx512.c ---- */
 
 #define CUT_RESAMPLE_BITS 22
 
@@ -75,5 +75,8 @@ void cut_resample_h_row_avx2(const uint8_t *row, int w, int c, const cut_coeffs 
  * row_bytes bytes (channels do not matter). */
 void cut_resample_v_avx2(const uint8_t *in, size_t in_stride, size_t row_bytes,
                          const cut_coeffs *co, uint8_t *out, size_t out_stride);
+/* The same vertical pass, 64 bytes a step (resample_avx512.c). */
+void cut_resample_v_avx512(const uint8_t *in, size_t in_stride, size_t row_bytes,
+                           const cut_coeffs *co, uint8_t *out, size_t out_stride);
 
 #endif

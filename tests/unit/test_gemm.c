@@ -1,6 +1,7 @@
-/* gemm (engine/cpu/gemm.c, engine/cpu/gemm_avx2.c) against a naive triple loop in
- * double, on odd shapes, for the portable kernel and (when the CPU has it)
- * the AVX2 kernel.
+/* gemm (engine/cpu/gemm.c, gemm_avx2.c, gemm_avx512.c) against a naive triple
+ * loop in double, on odd shapes, for the portable kernel and every SIMD
+ * kernel the CPU has (AVX-512 pairs equal row blocks into 12-row tiles:
+ * M = 12, 16, 17 ... run both paired and single blocks).
  *
  * Two kinds of data:
  *  - dyadic: A, B in {-1, -3/4, ..., 1}, bias and residual multiples of 1/16.
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_features.h"
 #include "gemm.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -235,11 +237,17 @@ static int public_entry_points(void)
 
 int main(void)
 {
+    /* every kernel the CPU has, whatever CUTOUT_ISA says (as test_ops) */
+    cut_cpu_set_isa((cut_isa)(CUT_ISA_COUNT - 1));
     suite(GEMM_IMPL_PORTABLE, "portable");
     if (cut_gemm_have_avx2())
         suite(GEMM_IMPL_AVX2, "avx2");
     else
         printf("skip avx2: this CPU has no AVX2+FMA\n");
+    if (cut_gemm_have_avx512())
+        suite(GEMM_IMPL_AVX512, "avx512");
+    else
+        printf("skip avx512: this CPU has no AVX-512 F/BW/VL/DQ\n");
     suite(GEMM_IMPL_AUTO, "auto");
     check(
         "cut_gemm_run, cut_gemm_run_rows, cut_gemm_run_rowmajor_b: M=17 N=37 K=300, dyadic (exact)",

@@ -2,7 +2,8 @@
  * shapes: dilations 1/2/4/8, stride 2, 1×1, concat inputs, fused residual,
  * channel-slice views, ceil-mode pooling, resizing up and down, and 1, 2 and
  * 3 threads. Convs run through every method that applies (im2col, Winograd,
- * direct; the AVX2 and the portable kernels). */
+ * direct; the portable kernels and those of every SIMD family the CPU has:
+ * AVX2, AVX-512). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "backend.h"
 #include "cpu_backend.h"
+#include "cpu_features.h"
 #include "ref_ops.h"
 
 #define OP_CHECK_SEED 2024u
@@ -85,10 +87,10 @@ static void test_conv(backend *bk, const conv_case *t, int method, int portable)
              t->residual ? res : NULL, want, oh, ow);
     char what[200];
     snprintf(what, sizeof what,
-             "conv n=%d cin=%d+%d cout=%d %dx%d k=%d s=%d d=%d relu=%d res=%d view=%d thr=%d %s%s",
+             "conv n=%d cin=%d+%d cout=%d %dx%d k=%d s=%d d=%d relu=%d res=%d view=%d thr=%d %s %s",
              t->n, t->ca, t->cb, t->cout, t->ih, t->iw, k, t->stride, t->dil, t->relu, t->residual,
              t->view, bk->threads, used < 0 ? "none" : method_name(used),
-             portable ? " portable" : "");
+             portable ? "portable" : cut_isa_name(cut_cpu_isa()));
     /* The method asked for must be the one used wherever it applies. */
     if (method >= 0 && !rc && cut_cpu_conv_method_applies((cpu_conv_method)method, &d) &&
         used != method)
@@ -151,6 +153,22 @@ static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, 
     free(got);
 }
 
+/* One conv case with methods[m] (method, force portable), unless the case
+ * skips it. */
+static void conv_case_run(backend *bk, const conv_case *t, int m, const int methods[][2],
+                          int threads)
+{
+    int big = t->ih * t->iw > 10000;
+    /* forcing a method that does not apply is the default again */
+    bk_conv_desc d = {t->ca + t->cb, t->cout, t->k, t->stride, 0, t->dil, NULL, NULL};
+    if (m > 0 && !cut_cpu_conv_method_applies((cpu_conv_method)methods[m][0], &d)) return;
+    /* the big plane only where it matters: default, Winograd on 2 threads */
+    if (big && (methods[m][0] != CPU_CONV_WINOGRAD || methods[m][1] || threads != 2)) return;
+    /* direct on wide layers only through its own shapes */
+    if (methods[m][0] == CPU_CONV_DIRECT && t->cout > 16) return;
+    test_conv(bk, t, methods[m][0], methods[m][1]);
+}
+
 int main(void)
 {
     /* n, ca, cb, cout, ih, iw, k, stride, dil, relu, residual, view */
@@ -161,6 +179,9 @@ int main(void)
          * views everywhere */
         {1, 8, 8, 16, 37, 150, 3, 1, 1, 1, 1, 1},
         {2, 5, 3, 9, 33, 128, 3, 1, 1, 0, 1, 1},
+        /* AVX-512 row blocks (16 tiles side by side) whose last tile
+         * crosses the right edge, and the bottom edge */
+        {1, 5, 3, 7, 10, 62, 3, 1, 1, 1, 1, 1},
         /* dilated on odd sizes, down to planes smaller than a tile and than
          * the dilation (phases with one pixel, or none) */
         {1, 7, 2, 6, 21, 46, 3, 1, 2, 1, 1, 1},
@@ -206,22 +227,22 @@ int main(void)
             printf("FAIL cpu backend: %s\n", err);
             return 1;
         }
-        for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
-            for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
-                const conv_case *t = &convs[i];
-                int big = t->ih * t->iw > 10000;
-                /* forcing a method that does not apply is the default again */
-                bk_conv_desc d = {t->ca + t->cb, t->cout, t->k, t->stride, 0, t->dil, NULL, NULL};
-                if (m > 0 && !cut_cpu_conv_method_applies((cpu_conv_method)methods[m][0], &d))
-                    continue;
-                /* the big plane only where it matters: default, Winograd on 2 threads */
-                if (big && (methods[m][0] != CPU_CONV_WINOGRAD || methods[m][1] ||
-                            thread_counts[ti] != 2))
-                    continue;
-                /* direct on wide layers only through its own shapes */
-                if (methods[m][0] == CPU_CONV_DIRECT && t->cout > 16) continue;
-                test_conv(bk, t, methods[m][0], methods[m][1]);
+        /* Every kernel family the CPU has, capped in turn: the rows that
+         * force the portable kernels once, the others per SIMD family (or
+         * portable when there is none). */
+        for (int isa = CUT_ISA_PORTABLE; isa < CUT_ISA_COUNT; isa++) {
+            if (!cut_cpu_isa_supported((cut_isa)isa)) {
+                if (ti == 0) printf("skip %s: not supported by this CPU\n", cut_isa_name((cut_isa)isa));
+                continue;
             }
+            int simd_rows = isa != CUT_ISA_PORTABLE || !cut_cpu_isa_supported(CUT_ISA_AVX2);
+            cut_cpu_set_isa((cut_isa)isa);
+            for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+                for (size_t m = 0; m < sizeof methods / sizeof *methods; m++)
+                    if (methods[m][1] ? isa == CUT_ISA_PORTABLE : simd_rows)
+                        conv_case_run(bk, &convs[i], (int)m, methods, thread_counts[ti]);
+        }
+        cut_cpu_set_isa(CUT_ISA_COUNT);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
             test_pool_resize_sigmoid(bk, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3],
                                      shapes[i][4], shapes[i][5]);

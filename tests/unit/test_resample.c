@@ -1,5 +1,6 @@
 /* cut_resize_lanczos: PIL golden values, an independent floating-point
- * reference, invariants, and AVX2 == portable.
+ * reference, invariants, and each SIMD family the CPU has (AVX2, AVX-512)
+ * == portable.
  *
  * The exhaustive comparison with PIL itself (random sizes, 4000 -> 320,
  * 7 -> 1000, 1-pixel images) is tests/image/check_resample.py, which needs
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "cutout.h"
+#include "cpu_features.h"
 #include "resample.h"
 
 #ifndef M_PI
@@ -104,10 +106,22 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
+/* Kernel families run in turn: the portable passes (isa 0) and each SIMD
+ * family the CPU supports, capped with cut_cpu_set_isa. */
+static int isa_runs(int isa)
+{
+    return isa == CUT_ISA_PORTABLE || cut_cpu_isa_supported((cut_isa)isa);
+}
+
+/* simd: 0 portable, else the SIMD passes of ISA simd; CUT_ISA_COUNT (ANY)
+ * the best the CPU has, as the library picks them. */
+#define ANY CUT_ISA_COUNT
 static int resize(const cutout_image *src, int w, int h, int simd, cutout_image *dst)
 {
     char err[128];
-    int rc = cut_resize_lanczos_impl(src, w, h, dst, simd, err, sizeof err);
+    cut_cpu_set_isa(simd ? (cut_isa)simd : CUT_ISA_COUNT);
+    int rc = cut_resize_lanczos_impl(src, w, h, dst, simd != 0, err, sizeof err);
+    cut_cpu_set_isa(CUT_ISA_COUNT);
     if (rc) printf("     resize %dx%d -> %dx%d: %s\n", src->width, src->height, w, h, err);
     return rc;
 }
@@ -116,13 +130,14 @@ static void test_golden(int w, int h, int c, int ow, int oh, const uint8_t *gold
                         const char *name)
 {
     cutout_image src = pattern(w, h, c);
-    for (int simd = 0; simd <= 1; simd++) {
+    for (int simd = 0; simd < CUT_ISA_COUNT; simd++) {
+        if (!isa_runs(simd)) continue;
         cutout_image dst;
         int ok = resize(&src, ow, oh, simd, &dst) == 0 && (size_t)ow * oh * c == n &&
                  memcmp(dst.pixels, gold, n) == 0;
         char what[128];
         snprintf(what, sizeof what, "%s matches Pillow 9.4 byte for byte (%s)", name,
-                 simd ? "simd" : "portable");
+                 cut_isa_name((cut_isa)simd));
         check(ok, what);
         cutout_image_free(&dst);
     }
@@ -212,14 +227,15 @@ int main(void)
 
     for (size_t i = 0; i < sizeof gold_hashes / sizeof gold_hashes[0]; i++) {
         cutout_image src = pattern(gold_hashes[i].w, gold_hashes[i].h, gold_hashes[i].c);
-        for (int simd = 0; simd <= 1; simd++) {
+        for (int simd = 0; simd < CUT_ISA_COUNT; simd++) {
+            if (!isa_runs(simd)) continue;
             cutout_image dst;
             int ok = resize(&src, gold_hashes[i].ow, gold_hashes[i].oh, simd, &dst) == 0 &&
                      fnv1a(dst.pixels, dst.stride * dst.height) == gold_hashes[i].fnv;
             char what[128];
             snprintf(what, sizeof what, "%dx%dx%d -> %dx%d hashes like Pillow 9.4's (%s)",
                      gold_hashes[i].w, gold_hashes[i].h, gold_hashes[i].c, gold_hashes[i].ow,
-                     gold_hashes[i].oh, simd ? "simd" : "portable");
+                     gold_hashes[i].oh, cut_isa_name((cut_isa)simd));
             check(ok, what);
             cutout_image_free(&dst);
         }
@@ -236,7 +252,7 @@ int main(void)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         cutout_image src = make(sizes[i][0], sizes[i][1], 1), dst;
         fill_random(&src, (int)(i & 1));
-        if (resize(&src, sizes[i][2], sizes[i][3], 1, &dst) == 0) {
+        if (resize(&src, sizes[i][2], sizes[i][3], ANY, &dst) == 0) {
             int d = reference_max_diff(&src, &dst);
             if (d > worst) worst = d;
             cutout_image_free(&dst);
@@ -261,7 +277,7 @@ int main(void)
             for (size_t j = 3; j < src.stride * src.height; j += 4) src.pixels[j] = 255;
         static const int out[][2] = {{320, 320}, {1, 1}, {7, 1000}, {52, 31}};
         for (int k = 0; k < 4; k++) {
-            if (resize(&src, out[k][0], out[k][1], 1, &dst)) {
+            if (resize(&src, out[k][0], out[k][1], ANY, &dst)) {
                 flat_ok = 0;
                 continue;
             }
@@ -277,7 +293,7 @@ int main(void)
     {
         cutout_image src = make(33, 17, 4), dst;
         fill_random(&src, 0);
-        int ok = resize(&src, 33, 17, 1, &dst) == 0 &&
+        int ok = resize(&src, 33, 17, ANY, &dst) == 0 &&
                  memcmp(src.pixels, dst.pixels, src.stride * src.height) == 0;
         check(ok, "same size returns an exact copy (RGBA not premultiplied)");
         cutout_image_free(&src);
@@ -296,7 +312,7 @@ int main(void)
                 p[2] = x < 20 ? 0 : 255;
                 p[3] = x < 20 ? 0 : 255;
             }
-        int ok = resize(&src, 13, 7, 1, &dst) == 0;
+        int ok = resize(&src, 13, 7, ANY, &dst) == 0;
         for (int i = 0; ok && i < dst.width * dst.height; i++)
             if (dst.pixels[i * 4 + 3] != 0 && dst.pixels[i * 4] != 0) ok = 0;
         check(ok, "RGBA: no colour bleeds from fully transparent pixels");
@@ -304,9 +320,14 @@ int main(void)
         cutout_image_free(&dst);
     }
 
-    /* AVX2 and portable code: identical bytes on random shapes, including
-     * rows too short for a whole 8-tap group and the right-edge tails. */
-    {
+    /* Each SIMD family and the portable code: identical bytes on random
+     * shapes, including rows too short for a whole 8-tap group and the
+     * right-edge tails (AVX-512's masked ones: row bytes not multiples of 16). */
+    for (int isa = CUT_ISA_AVX2; isa < CUT_ISA_COUNT; isa++) {
+        if (!isa_runs(isa)) {
+            printf("skip %s: not supported by this CPU\n", cut_isa_name((cut_isa)isa));
+            continue;
+        }
         int same = 1, runs = 0;
         for (int i = 0; i < 150; i++) {
             int c = (int[]){1, 3, 4}[rnd() % 3];
@@ -314,7 +335,7 @@ int main(void)
             int ow = 1 + (int)(rnd() % (i % 2 ? 60 : 500)), oh = 1 + (int)(rnd() % 90);
             cutout_image src = make(sw, sh, c), a, b;
             fill_random(&src, 0);
-            if (resize(&src, ow, oh, 1, &a) || resize(&src, ow, oh, 0, &b)) {
+            if (resize(&src, ow, oh, isa, &a) || resize(&src, ow, oh, 0, &b)) {
                 same = 0;
             } else {
                 same &= memcmp(a.pixels, b.pixels, a.stride * a.height) == 0;
@@ -324,7 +345,8 @@ int main(void)
             }
             cutout_image_free(&src);
         }
-        snprintf(what, sizeof what, "SIMD and portable passes agree byte for byte (%d shapes)", runs);
+        snprintf(what, sizeof what, "%s and portable passes agree byte for byte (%d shapes)",
+                 cut_isa_name((cut_isa)isa), runs);
         check(same, what);
     }
 
@@ -338,7 +360,7 @@ int main(void)
         cutout_image copy;
         char err[128];
         int ok = cutout_image_convert(&view, 3, &copy, err, sizeof err) == 0 &&
-                 resize(&view, 17, 9, 1, &a) == 0 && resize(&copy, 17, 9, 1, &b) == 0 &&
+                 resize(&view, 17, 9, ANY, &a) == 0 && resize(&copy, 17, 9, ANY, &b) == 0 &&
                  memcmp(a.pixels, b.pixels, a.stride * a.height) == 0;
         check(ok, "a source with stride > width*channels resizes like a packed copy");
         cutout_image_free(&a);
