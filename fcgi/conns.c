@@ -109,9 +109,9 @@ static int check_idle(conns *p, int i)
         }
         return 0;
     }
-    /* A head over CONNS_PEEK_MAX (web servers send a few KiB), or a
-     * parameter that lies about its length: closed unread, for libfcgi's
-     * sake (reqhead.h). */
+    /* A head over CONNS_PEEK_MAX (web servers send a few KiB), of another
+     * shape than web servers send, or with a parameter that lies about its
+     * length: closed unread, for libfcgi's sake (reqhead.h). */
     if (!whole || !reqhead_params_valid(p->peek, (size_t)k)) {
         if (p->b) board_add(&p->b->bad_heads, 1);
         close_conn(p, take_idle(p, i));

@@ -21,35 +21,45 @@ int reqhead_complete(const unsigned char *b, size_t n)
     return 0;
 }
 
-/* The PARAMS content of b[0..n) as one stream, across record boundaries. */
+/* The parameter stream of a request head in the one shape web servers send:
+ * BEGIN_REQUEST (8 content bytes, no padding), PARAMS records of its request
+ * id (padding allowed), the empty PARAMS record (no padding). libfcgi (2.4,
+ * fcgiapp.c) reads other shapes its own way: it does not skip the padding of
+ * BEGIN_REQUEST or of the empty PARAMS record, and hands the content of a
+ * management record (request id 0) to the stream being read. Rather than
+ * follow each quirk, a head of any other shape is refused. */
 typedef struct {
     const unsigned char *b;
     size_t n;
     size_t off, left; /* the next content byte, and the content left in its record */
-    size_t next;      /* where the record after the current one starts */
+    size_t next;      /* the next record header */
+    unsigned id;      /* the request's id */
+    int ended;        /* the empty PARAMS record was reached */
 } params_stream;
 
-/* Moves to the next PARAMS record with content: 0, or -1 at the stream's end. */
+/* Moves to the next PARAMS record with content: 0; -1 at the empty record
+ * (s->ended), at a record of another shape, or where the bytes end. */
 static int next_record(params_stream *s)
 {
-    size_t off = s->next;
-    while (off + 8 <= s->n) {
-        const unsigned char *h = s->b + off;
+    while (!s->ended && s->next + 8 <= s->n) {
+        const unsigned char *h = s->b + s->next;
+        unsigned id = ((unsigned)h[2] << 8) | h[3];
         size_t clen = ((size_t)h[4] << 8) | h[5];
-        if (h[0] != 1) return -1;
-        if (h[1] == FCGI_PARAMS && clen == 0) return -1;
-        s->next = off + 8 + clen + h[6];
-        if (h[1] == FCGI_PARAMS) {
-            s->off = off + 8;
-            s->left = s->off + clen <= s->n ? clen : s->n - s->off; /* what was peeked */
-            if (s->left) return 0;
+        if (h[0] != 1 || h[1] != FCGI_PARAMS || id != s->id) return -1;
+        if (clen == 0) {
+            s->ended = h[6] == 0;
+            return -1;
         }
-        off = s->next;
+        s->off = s->next + 8;
+        s->next = s->off + clen + h[6];
+        if (s->off + clen > s->n) return -1; /* past what was peeked */
+        s->left = clen;
+        return 0;
     }
     return -1;
 }
 
-/* Consumes len bytes (into out when not NULL): 0, or -1 when the stream ends first. */
+/* Consumes len bytes: 0, or -1 when the stream ends first. */
 static int take(params_stream *s, size_t len, unsigned char *out)
 {
     while (len) {
@@ -79,10 +89,14 @@ static int take_length(params_stream *s, size_t *len)
 
 int reqhead_params_valid(const unsigned char *b, size_t n)
 {
-    params_stream s = {b, n, 0, 0, 0};
+    if (n < 16 || b[0] != 1 || b[1] != FCGI_BEGIN_REQUEST || b[4] || b[5] != 8 || b[6])
+        return 0;
+    unsigned id = ((unsigned)b[2] << 8) | b[3];
+    if (id == 0) return 0;
+    params_stream s = {b, n, 0, 0, 16, id, 0};
     for (;;) {
         size_t name, value;
-        if (!s.left && next_record(&s)) return 1; /* every pair ended inside */
+        if (!s.left && next_record(&s)) return s.ended; /* between pairs */
         if (take_length(&s, &name) || take_length(&s, &value)) return 0;
         if (take(&s, name, NULL) || take(&s, value, NULL)) return 0;
     }

@@ -12,12 +12,13 @@
  * or refuses it); 0 while more bytes are needed. Reads only b[0..n). */
 int reqhead_complete(const unsigned char *b, size_t n);
 
-/* 1 when every name-value pair in the PARAMS records of b[0..n) ends inside
- * the parameter stream (which ends at the empty PARAMS record, or at n);
- * 0 when a pair declares more bytes than the stream holds. libfcgi (2.4)
- * sizes its buffer for a pair from the two declared lengths in an int and
- * writes through what malloc returns, so a connection carrying such a pair
- * is closed before any thread reads it. Reads only b[0..n). */
+/* 1 when b[0..n) starts with a request head of the shape web servers send
+ * (BEGIN_REQUEST, PARAMS records of its id, the empty PARAMS record; see
+ * reqhead.c) whose every name-value pair ends inside the parameters; 0
+ * otherwise. libfcgi (2.4) sizes its buffer for a pair from the two declared
+ * lengths in an int and writes through what malloc returns, and reads other
+ * shapes its own way, so any other head is closed before a thread (and
+ * libfcgi) reads it. Reads only b[0..n). */
 int reqhead_params_valid(const unsigned char *b, size_t n);
 
 #endif

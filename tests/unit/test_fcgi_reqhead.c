@@ -111,6 +111,20 @@ static void test_param_lengths(void)
     check(complete_copy(b, o) == 1 && valid_copy(b, o) == 0,
           "4-byte lengths of 2^31 each (libfcgi's int overflow) are refused");
 
+    /* libfcgi does not skip BEGIN_REQUEST's padding: lying parameters hidden
+     * there (the fcgi_request fuzzer's find) are what libfcgi reads. */
+    static const char lie[] = "\x88\x00\x00\x00\x88\x00\x00\x00" "AB";
+    unsigned char hidden[256];
+    o = record(hidden, 0, 1, begin, 8, 0);
+    hidden[6] = 8 + sizeof lie - 1 + 8; /* BEGIN padded over the next record and more */
+    o = record(hidden, o, 4, lie, sizeof lie - 1, 0);
+    o = record(hidden, o, 4, "", 0, 0);
+    check(valid_copy(hidden, o) == 0,
+          "lying parameters in BEGIN_REQUEST's padding (libfcgi reads them) are refused");
+    /* Parameters that run past the peeked bytes: not known to be honest. */
+    n = head(b, 0);
+    check(valid_copy(b, n - 8) == 0, "parameters not ended within the bytes seen are refused");
+
     /* A value one byte longer than what the stream holds. */
     static const char over[] = "\x01\x05" "AVALUE";
     o = record(b, 0, 1, begin, 8, 0);
