@@ -322,7 +322,7 @@ static int check_listen(ctx *x, const node *v, cf_config *c)
 
 /* ------------------------------------------------------------ the key table */
 
-typedef enum { T_INT, T_LL, T_BOOL, T_STR, T_ENUM, T_MODELS, T_NETS } key_type;
+typedef enum { T_INT, T_LL, T_BOOL, T_STR, T_ENUM, T_MODELS, T_NETS, T_STRS } key_type;
 
 /* A key's own check after its value is stored (messages name the key). */
 typedef int (*key_check)(ctx *x, const node *v, cf_config *c);
@@ -398,23 +398,65 @@ static int parse_net(const char *s, cf_net *n)
     return 0;
 }
 
-static int set_nets(ctx *x, const node *v, const char *key, cf_config *c)
+/* One item of a YAML list (a scalar), stored as item i of the key's field. */
+typedef int (*list_item)(ctx *x, const node *it, const char *key, int i, void *field);
+
+/* A list key: [] or empty is none, a single scalar one item, at most max
+ * items, each through item; *n gets the count. */
+static int set_list(ctx *x, const node *v, const char *key, int max, list_item item, void *field,
+                    int *n)
 {
-    c->n_admin_allow = 0;
-    if (v->kind == N_SCALAR && !v->text[0]) return 0; /* [] or empty: nobody */
-    if (v->kind == N_MAP) return failf(x, v->line, v->col, "%s: expected a list of addresses", key);
-    size_t n = v->kind == N_SEQ ? v->n : 1;
-    for (size_t i = 0; i < n; i++) {
+    *n = 0;
+    if (v->kind == N_SCALAR && !v->text[0]) return 0; /* [] or empty: none */
+    if (v->kind == N_MAP) return failf(x, v->line, v->col, "%s: expected a list", key);
+    size_t count = v->kind == N_SEQ ? v->n : 1;
+    for (size_t i = 0; i < count; i++) {
         const node *it = v->kind == N_SEQ ? v->kids[i] : v;
         if (want_scalar(x, it, key)) return -1;
-        if (c->n_admin_allow == CF_MAX_NETS)
-            return failf(x, it->line, it->col, "%s: at most %d address blocks", key, CF_MAX_NETS);
-        if (parse_net(it->text, &c->admin_allow[c->n_admin_allow]))
-            return failf(x, it->line, it->col,
-                         "%s: expected an address block such as 127.0.0.1/32 or ::1/128, found '%s'",
-                         key, it->text);
-        c->n_admin_allow++;
+        if (*n == max) return failf(x, it->line, it->col, "%s: at most %d items", key, max);
+        if (item(x, it, key, *n, field)) return -1;
+        ++*n;
     }
+    return 0;
+}
+
+static int net_item(ctx *x, const node *it, const char *key, int i, void *field)
+{
+    if (!parse_net(it->text, &((cf_net *)field)[i])) return 0;
+    return failf(x, it->line, it->col,
+                 "%s: expected an address block such as 127.0.0.1/32 or ::1/128, found '%s'", key,
+                 it->text);
+}
+
+static int str_item(ctx *x, const node *it, const char *key, int i, void *field)
+{
+    cf_strs *l = field;
+    return get_str(x, it, key, l->v[i], sizeof l->v[i]);
+}
+
+/* "*", or scheme://host[:port] as browsers send Origin (no path, no
+ * spaces): anything else could never match. */
+static int check_origins(ctx *x, const node *v, cf_config *c)
+{
+    for (int i = 0; i < c->cors_allow_origins.n; i++) {
+        const char *o = c->cors_allow_origins.v[i];
+        const node *it = v->kind == N_SEQ ? v->kids[i] : v;
+        const char *sep = strstr(o, "://");
+        int ok = !strcmp(o, "*") ||
+                 (sep && sep > o && sep[3] && !strchr(sep + 3, '/') && !strpbrk(o, " \t*,"));
+        if (!ok)
+            return failf(x, it->line, it->col,
+                         "cors.allow_origins: expected \"*\" or an origin such as https://example.com, found '%s'",
+                         o);
+    }
+    return 0;
+}
+
+int cf_cors_allowed(const cf_config *c, const char *origin)
+{
+    for (int i = 0; origin && i < c->cors_allow_origins.n; i++)
+        if (!strcmp(c->cors_allow_origins.v[i], "*") || !strcmp(c->cors_allow_origins.v[i], origin))
+            return 1;
     return 0;
 }
 
@@ -528,6 +570,9 @@ static const cf_key keys[] = {
     {"admin.allow", T_NETS, 0, 0, 0, 0, NULL, NULL, "[127.0.0.1/32, \"::1/128\"]",
      "list of address/prefix", NULL,
      "clients (REMOTE_ADDR) that may GET /status and /metrics; others get 404"},
+    {"cors.allow_origins", T_STRS, FIELD(cors_allow_origins), 0, 0, NULL, NULL, "[]",
+     "list of \"*\" or scheme://host[:port]", check_origins,
+     "browser origins answered with CORS headers (Access-Control-Allow-Origin); \"*\": any; []: none"},
     LL("max_requests", max_requests, 0, LLONG_MAX, "0", "recycle a worker after N requests (0: never)"),
     {"log.level", T_ENUM, FIELD(log_level), 0, 0, "debug|info|warn|error", NULL, "info", NULL, NULL,
      "least severe message logged"},
@@ -609,7 +654,13 @@ static int set_key(ctx *x, cf_config *c, const cf_key *key, const node *v)
         c->n_models = 0; /* paths replaces the built-in list */
         if (v->kind == N_SCALAR && v->text[0] == '\0') return 0;
         return walk_map(x, c, v, key->path, model_path_pair);
-    case T_NETS: return set_nets(x, v, key->path, c);
+    case T_NETS:
+        return set_list(x, v, key->path, CF_MAX_NETS, net_item, c->admin_allow, &c->n_admin_allow);
+    case T_STRS: {
+        cf_strs *l = f;
+        rc = set_list(x, v, key->path, CF_MAX_STRS, str_item, l, &l->n);
+        break;
+    }
     }
     return rc ? -1 : key->check ? key->check(x, v, c) : 0;
 }
@@ -842,6 +893,19 @@ static void key_value(const cf_key *k, const cf_config *c, char *out, size_t len
         if (o + 1 < len) snprintf(out + o, len - o, "}");
         return;
     }
+    case T_STRS: {
+        const cf_strs *l = f;
+        size_t o = (size_t)snprintf(out, len, "[");
+        for (int i = 0; i < l->n && o < len; i++) {
+            char q[CF_STR_LEN * 4];
+            yaml_scalar(l->v[i], q, sizeof q);
+            int n = snprintf(out + o, len - o, "%s%s", i ? ", " : "", q);
+            if (n < 0) break;
+            o += (size_t)n;
+        }
+        if (o + 1 < len) snprintf(out + o, len - o, "]");
+        return;
+    }
     case T_NETS: {
         size_t o = (size_t)snprintf(out, len, "[");
         for (int i = 0; i < c->n_admin_allow && o < len; i++) {
@@ -888,7 +952,7 @@ void cf_print(FILE *f, const cf_config *c)
 
 void cf_print_reference(FILE *f)
 {
-    static const char *type_names[] = {"int", "int", "bool", "string", "enum", "map", "list"};
+    static const char *type_names[] = {"int", "int", "bool", "string", "enum", "map", "list", "list"};
     cf_config d;
     cf_defaults(&d);
     fprintf(f, "| Key | Type | Default | Range | Meaning |\n|---|---|---|---|---|\n");

@@ -29,6 +29,15 @@ typedef struct {
     int prefix;
 } cf_net;
 
+#define CF_MAX_STRS 32
+#define CF_STR_LEN 256
+
+/* A list of short strings (cors.allow_origins). */
+typedef struct {
+    char v[CF_MAX_STRS][CF_STR_LEN];
+    int n;
+} cf_strs;
+
 typedef struct {
     /* "" when absent: the listening socket on fd 0 when there is one
      * (spawn-fcgi, mod_fcgid), else 127.0.0.1:9000. */
@@ -53,6 +62,7 @@ typedef struct {
     int max_memory_mb;          /* image work per worker; 0: from the machine (cf_max_memory_mb) */
     cf_net admin_allow[CF_MAX_NETS]; /* who may GET /status and /metrics */
     int n_admin_allow;
+    cf_strs cors_allow_origins; /* Origin values answered with CORS headers; "*": any */
     long long max_requests;     /* 0: never recycle */
     int log_level;              /* cf_log_level */
     int log_json;               /* 1: json, 0: text */
@@ -93,6 +103,9 @@ int cf_max_memory_mb(const cf_config *c);
 
 /* Whether a client address (REMOTE_ADDR text) is in admin.allow. */
 int cf_admin_allowed(const cf_config *c, const char *addr);
+
+/* Whether a request's Origin header value is in cors.allow_origins. */
+int cf_cors_allowed(const cf_config *c, const char *origin);
 
 /* Parses "host:port" into host and port; 0 or -1. unix: addresses are not
  * host:port. */

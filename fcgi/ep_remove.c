@@ -11,6 +11,7 @@
 
 #include "remove_run.h"
 #include "app_util.h"
+#include "base64.h"
 
 /* The request thread's helpers while there are idle cores for them: with
  * as many requests in flight in the pool as the CPUs can give a full set of
@@ -67,8 +68,56 @@ done:
     remove_work_free(&w);
 }
 
-/* The query, then the body (raw image or multipart), then the options:
- * the order decides which error a request with several faults gets. */
+/* Whether the media type (parameters after ';' aside) is type. */
+static int media_type_is(const char *v, const char *type)
+{
+    size_t n = strlen(type);
+    while (*v == ' ') v++;
+    return !strncasecmp(v, type, n) && (v[n] == '\0' || v[n] == ';' || v[n] == ' ');
+}
+
+/* Accept names application/json (in any place of its list). */
+static int wants_json(request *rq)
+{
+    const char *a = FCGX_GetParam("HTTP_ACCEPT", rq->req->envp);
+    for (const char *p = a; p && *p; p += strcspn(p, ",")) {
+        if (*p == ',') p++;
+        if (media_type_is(p, "application/json")) return 1;
+    }
+    return 0;
+}
+
+/* The image answered as {"image": base64, width, height, model, timings}. */
+static void answer_json(response *r)
+{
+    size_t n = b64_encoded_len(r->image_len);
+    strbuf b;
+    sb_init(&b);
+    sb_puts(&b, "{\"image\":\"");
+    char *enc = n == SIZE_MAX ? NULL : malloc(n ? n : 1);
+    if (!enc) {
+        sb_free(&b);
+        resp_fail(r, 500, "internal", "out of memory");
+        return;
+    }
+    b64_encode(r->image, r->image_len, enc);
+    sb_put(&b, enc, n);
+    free(enc);
+    sb_printf(&b, "\",\"width\":%d,\"height\":%d,\"model\":", r->width, r->height);
+    sb_json_str(&b, r->model);
+    sb_printf(&b, ",\"timings\":{\"decode_ms\":%.1f,\"queue_ms\":%.1f,\"infer_ms\":%.1f,\"encode_ms\":%.1f}}\n",
+              r->decode_ms, r->queue_ms, r->infer_ms, r->encode_ms);
+    free(r->image);
+    r->image = NULL;
+    r->image_len = 0;
+    sb_free(&r->body);
+    r->body = b;
+    snprintf(r->ctype, sizeof r->ctype, "application/json");
+}
+
+/* The query, then the body (raw image, multipart or JSON), then the
+ * options: the order decides which error a request with several faults
+ * gets. */
 static void remove_image(request *rq, response *r, int rembg)
 {
     form_params p;
@@ -76,8 +125,12 @@ static void remove_image(request *rq, response *r, int rembg)
     if (req_read_body(rq, r)) return;
     const uint8_t *data = rq->body;
     size_t len = rq->body_len;
+    uint8_t *decoded = NULL; /* a JSON body's image */
     char boundary[128];
-    if (!mp_boundary(rq->ctype, boundary, sizeof boundary)) {
+    if (!rembg && media_type_is(rq->ctype, "application/json")) {
+        if (ro_json(rq, r, &p, &decoded, &len)) return;
+        data = decoded;
+    } else if (!mp_boundary(rq->ctype, boundary, sizeof boundary)) {
         mp_part file;
         if (ro_multipart(rq, r, boundary, &p, &file)) return;
         data = file.data;
@@ -90,8 +143,11 @@ static void remove_image(request *rq, response *r, int rembg)
         return;
     }
     job_opts o;
-    if (rembg ? ro_rembg_params(rq, r, &p, &o) : ro_remove_params(rq, r, &p, &o)) return;
-    cut_image_request(rq, r, data, len, &o);
+    if (!(rembg ? ro_rembg_params(rq, r, &p, &o) : ro_remove_params(rq, r, &p, &o))) {
+        cut_image_request(rq, r, data, len, &o);
+        if (!rembg && r->status == 200 && r->image && wants_json(rq)) answer_json(r);
+    }
+    free(decoded);
 }
 
 void ep_remove(request *rq, response *r) { remove_image(rq, r, 0); }

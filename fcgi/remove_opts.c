@@ -2,10 +2,13 @@
 #include "remove_opts.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "app_util.h"
+#include "base64.h"
+#include "json_in.h"
 
 static int is_true(const char *v, int *out)
 {
@@ -215,4 +218,46 @@ int ro_multipart(request *rq, response *r, const char *boundary, form_params *p,
         }
     }
     return 0;
+}
+
+int ro_json(request *rq, response *r, form_params *p, uint8_t **image, size_t *image_len)
+{
+    json_object o;
+    char err[256];
+    *image = NULL;
+    if (json_parse_object(rq->body, rq->body_len, &o, err, sizeof err)) {
+        resp_fail(r, 400, "bad_json", "%s", err);
+        return -1;
+    }
+    int rc = -1;
+    const json_member *img = json_find(&o, "image");
+    if (!img || img->kind != JSON_STRING) {
+        resp_fail(r, 400, "bad_request", "the JSON body needs the member \"image\": the image as a base64 string");
+        goto done;
+    }
+    for (int i = 0; i < o.n; i++) {
+        const json_member *m = &o.m[i];
+        if (m == img || m->kind == JSON_NULL) continue;
+        if (form_add(p, m->key, m->klen, m->val, m->vlen, err, sizeof err)) {
+            resp_fail(r, 400, "bad_parameter", "%s", err);
+            goto done;
+        }
+    }
+    size_t bad_at;
+    *image = malloc(b64_decoded_max(img->vlen));
+    if (!*image) {
+        resp_fail(r, 500, "internal", "out of memory");
+        goto done;
+    }
+    if (b64_decode(img->val, img->vlen, *image, image_len, &bad_at)) {
+        resp_fail(r, 400, "bad_base64", "image: not base64 (RFC 4648, standard alphabet, padded, no whitespace): wrong at character %zu of %zu",
+                  bad_at, img->vlen);
+        free(*image);
+        *image = NULL;
+        goto done;
+    }
+    rc = 0;
+done:
+    json_object_free(&o);
+    return rc;
 }

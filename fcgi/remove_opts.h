@@ -23,6 +23,13 @@ int ro_query(request *rq, response *r, form_params *p);
  * gets the image (pointing into the body). */
 int ro_multipart(request *rq, response *r, const char *boundary, form_params *p, mp_part *file);
 
+/* A JSON body {"image": "<base64>", option: value, ...}: the members
+ * other than image become parameters (numbers and booleans as their text,
+ * null as absent); *image gets the decoded bytes (malloc'ed, the caller
+ * frees them). 0, or -1 with r failed (400 bad_json, bad_base64,
+ * bad_parameter). */
+int ro_json(request *rq, response *r, form_params *p, uint8_t **image, size_t *image_len);
+
 /* POST /remove parameters: model, format, quality, mask, crop,
  * post_process, bg, margin, max_width, max_height, cloth, alpha_matting, af, ab,
  * ae. */

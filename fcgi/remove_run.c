@@ -169,6 +169,8 @@ void remove_finish(handler_ctx *h, cutout_pool *tp, remove_work *w, const job_op
     if (!rc)
         rc = cutout_image_encode(&out, &o->eopt, &r->image, &r->image_len, tp, err, sizeof err);
     r->encode_ms = ms_since(t);
+    r->width = out.width;
+    r->height = out.height;
     cutout_image_free(&mask);
     cutout_image_free(&out);
     if (rc) {

@@ -12,6 +12,8 @@ static const char *reason(int status)
     switch (status) {
     case 200: return "OK";
     case 202: return "Accepted";
+    case 204: return "No Content";
+    case 403: return "Forbidden";
     case 409: return "Conflict";
     case 410: return "Gone";
     case 507: return "Insufficient Storage";
@@ -57,8 +59,10 @@ void resp_send(const request *rq, response *r)
     /* libfcgi's own printf knows no %zu: headers are formatted here. */
     strbuf hd;
     sb_init(&hd);
-    sb_printf(&hd, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n",
-              r->status, reason(r->status), r->ctype, len, rq->id);
+    sb_printf(&hd, "Status: %d %s\r\n", r->status, reason(r->status));
+    if (r->status != 204) /* no body, so neither (RFC 9110 8.6) */
+        sb_printf(&hd, "Content-Type: %s\r\nContent-Length: %zu\r\n", r->ctype, len);
+    sb_printf(&hd, "X-Request-Id: %s\r\n", rq->id);
     if (r->status != 200 || r->image) sb_puts(&hd, "Cache-Control: no-store\r\n");
     if (r->retry_after) sb_printf(&hd, "Retry-After: %d\r\n", r->retry_after);
     if (r->model) sb_printf(&hd, "X-Model: %s\r\n", r->model);

@@ -17,6 +17,7 @@ typedef struct response {
     strbuf body;          /* JSON / text bodies */
     uint8_t *image;       /* encoded image body (owned) */
     size_t image_len;
+    int width, height;    /* of the image answered */
     strbuf headers;       /* extra header lines */
     const char *model;
     int retry_after;      /* seconds; 0: none */

@@ -1,8 +1,10 @@
+#define _DEFAULT_SOURCE /* strncasecmp */
 #include "router.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "endpoint.h"
 #include "response.h"
@@ -40,8 +42,65 @@ static const char *app_path(request *rq)
     return rq->path + n;
 }
 
+/* CORS (fcgi/README.md "CORS"): the Origin of a request when
+ * cors.allow_origins lets it read answers, else NULL. */
+static const char *cors_origin(const request *rq)
+{
+    const char *o = FCGX_GetParam("HTTP_ORIGIN", rq->req->envp);
+    return o && *o && cf_cors_allowed(rq->h->cfg, o) ? o : NULL;
+}
+
+/* Request headers a browser may send on a cross-origin request (beyond
+ * the ones CORS always allows). */
+static const char *const cors_headers[] = {"Content-Type", "Accept", "X-Request-Id"};
+
+/* A preflight (OPTIONS with Access-Control-Request-Method): 204 with what
+ * the origin may do, or 403 when it may do nothing. */
+static void cors_preflight(request *rq, response *r)
+{
+    const char *origin = cors_origin(rq);
+    if (!origin) {
+        resp_fail(r, 403, "cors_forbidden", "origin '%s' is not in cors.allow_origins",
+                  FCGX_GetParam("HTTP_ORIGIN", rq->req->envp) ? FCGX_GetParam("HTTP_ORIGIN", rq->req->envp) : "");
+        return;
+    }
+    r->status = 204;
+    sb_puts(&r->headers, "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\r\n");
+    const char *want = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", rq->req->envp);
+    int n = 0;
+    for (const char *p = want; p && *p;) { /* the requested ones that are safe, in our spelling */
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ",");
+        size_t t = len;
+        while (t && (p[t - 1] == ' ' || p[t - 1] == '\t')) t--;
+        for (size_t k = 0; t && k < sizeof cors_headers / sizeof cors_headers[0]; k++)
+            if (strlen(cors_headers[k]) == t && !strncasecmp(p, cors_headers[k], t))
+                sb_printf(&r->headers, "%s%s", n++ ? ", " : "Access-Control-Allow-Headers: ", cors_headers[k]);
+        p += len;
+    }
+    if (n) sb_puts(&r->headers, "\r\n");
+    sb_puts(&r->headers, "Access-Control-Max-Age: 600\r\n");
+}
+
+/* On every answer to an allowed origin, errors and preflights included. */
+static void cors_headers_for(const request *rq, response *r)
+{
+    if (!rq->h->cfg->cors_allow_origins.n) return;
+    sb_puts(&r->headers, "Vary: Origin\r\n"); /* caches must keep answers per origin */
+    const char *origin = cors_origin(rq);
+    if (!origin || strpbrk(origin, "\r\n")) return;
+    sb_printf(&r->headers, "Access-Control-Allow-Origin: %s\r\n", origin);
+    sb_puts(&r->headers,
+            "Access-Control-Expose-Headers: Server-Timing, X-Model, X-Request-Id, Retry-After, Location\r\n");
+}
+
 static void route_request(request *rq, response *r)
 {
+    if (!strcmp(rq->method, "OPTIONS") && FCGX_GetParam("HTTP_ORIGIN", rq->req->envp) &&
+        FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", rq->req->envp)) {
+        cors_preflight(rq, r);
+        return;
+    }
     const route *rt = NULL;
     const char *path = app_path(rq);
     if (path && ep_jobs_route(rq, r, path)) return; /* /jobs, /jobs/ID/... (ep_jobs.c) */
@@ -77,6 +136,7 @@ void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, cutout_po
     sb_init(&r.body);
     sb_init(&r.headers);
     route_request(&rq, &r);
+    cors_headers_for(&rq, &r);
     req_discard_body(&rq);
     resp_send(&rq, &r);
     double total = mono_now() - rq.t0;

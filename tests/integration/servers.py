@@ -14,6 +14,7 @@ cutout-fcgi backends (one SIGKILLed: requests go to the other), lighttpd and
 Apache (mod_proxy_fcgi) with the same photo check. Prints "N passed, N failed".
 Only 127.0.0.1; every wait is bounded.
 """
+import base64
 import http.client
 import io
 import json
@@ -1307,6 +1308,91 @@ def test_hardening(tmp, photos, refs=None):
         srv.stop()
 
 
+def test_json_cors(tmp, photos, refs=None):
+    """POST /remove with a JSON body ({"image": base64, options}) through
+    nginx answers the same pixels as the multipart request with the same
+    options: as JSON ({"image", width, height, model, timings}) on Accept:
+    application/json, as the image bytes on Accept: image/png or none. Bad
+    base64: 400 bad_base64; nesting: 400 bad_json; a JSON body over
+    max_body_bytes: 413. cors.allow_origins [https://app.example]: its
+    answers (a 200, a 400) carry Access-Control-Allow-Origin and Vary:
+    Origin, another origin's none; a preflight from it 204 with the CORS
+    headers, from another 403 cors_forbidden; OPTIONS without Origin 405."""
+    prefix = os.path.join(tmp, "jsoncors")
+    os.makedirs(prefix, exist_ok=True)
+    fport, port = free_port(), free_port()
+    cfg, log = os.path.join(prefix, "cutout.yaml"), os.path.join(prefix, "server.log")
+    write_config(cfg, fport, log, workers=1, max_body=2 << 20,
+                 extra='cors: {allow_origins: ["https://app.example"]}')
+    srv = Proc([FCGI, "--config", cfg], os.path.join(prefix, "server.out"))
+    web = start_nginx(os.path.join(prefix, "nginx"), port, fport)
+    try:
+        if not check("json/cors: server up", wait_for(lambda: len(ready_workers(port)) == 1, 60)):
+            return
+        photo = open(photos["small"], "rb").read()
+        opts = {"crop": True, "margin": 5, "bg": "#3050a0ff", "post_process": False, "model": "u2netp"}
+        form = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in opts.items()}
+        body, hdrs = multipart(form, {"file": ("small.png", photo)})
+        st, _, want = request(port, "POST", "/remove", body=body, headers=hdrs)
+        check("json: the multipart request for comparison answers 200", st == 200, want[:200])
+        doc = json.dumps(dict(opts, image=base64.b64encode(photo).decode())).encode()
+        jh = {"Content-Type": "application/json"}
+        st, h, got = request(port, "POST", "/remove", body=doc, headers=dict(jh, Accept="application/json"))
+        ok = st == 200 and h.get("content-type") == "application/json"
+        try:
+            j = json.loads(got)
+            img = base64.b64decode(j["image"], validate=True)
+            same, why = same_pixels(want, img)
+            w, hh = Image.open(io.BytesIO(img)).size
+            ok = ok and same and j["width"] == w and j["height"] == hh and j["model"] == "u2netp" and \
+                sorted(j["timings"]) == ["decode_ms", "encode_ms", "infer_ms", "queue_ms"]
+        except Exception as e:  # noqa: BLE001 - any malformed answer fails the check
+            ok, why = False, f"{e}: {got[:200]}"
+        check(f"json: Accept: application/json answers JSON with the multipart request's pixels ({why})", ok)
+        for accept in ("image/png", None):
+            st, h, got = request(port, "POST", "/remove", body=doc,
+                                 headers=dict(jh, Accept=accept) if accept else jh)
+            same, why = same_pixels(want, got) if st == 200 else (False, got[:200])
+            check(f"json: Accept {accept}: the image bytes, same pixels ({why})",
+                  same and h.get("content-type") == "image/png")
+        st, _, got = request(port, "POST", "/remove", body=b'{"image": "iVBO*w0K"}', headers=jh)
+        check(f"json: bad base64 -> 400 bad_base64 ({st})", st == 400 and is_error_json(got, "bad_base64"), got)
+        st, _, got = request(port, "POST", "/remove", body=b'{"image": "", "o": {"a": 1}}', headers=jh)
+        check(f"json: a nested object -> 400 bad_json ({st})", st == 400 and is_error_json(got, "bad_json"), got)
+        big = b'{"image": "' + b"A" * (3 << 20) + b'"}'
+        st, _, got = request(port, "POST", "/remove", body=big, headers=jh)
+        check(f"json: a 3 MB JSON body over max_body_bytes 2 MiB -> 413 ({st})", st == 413, got[:200])
+
+        app, evil = "https://app.example", "https://evil.example"
+        st, h, _ = request(port, "GET", "/health", headers={"Origin": app})
+        check(f"cors: allowed origin on a 200: ACAO {h.get('access-control-allow-origin')}, Vary {h.get('vary')}",
+              st == 200 and h.get("access-control-allow-origin") == app and "Origin" in h.get("vary", "") and
+              "X-Request-Id" in h.get("access-control-expose-headers", ""))
+        st, h, got = request(port, "POST", "/remove?format=gif", body=photo,
+                             headers={"Origin": app, "Content-Type": "application/octet-stream"})
+        check(f"cors: allowed origin on a {st}: ACAO {h.get('access-control-allow-origin')}, Vary {h.get('vary')}",
+              st == 400 and is_error_json(got) and h.get("access-control-allow-origin") == app and
+              "Origin" in h.get("vary", ""))
+        st, h, _ = request(port, "GET", "/health", headers={"Origin": evil})
+        check("cors: another origin gets no Access-Control-Allow-Origin",
+              st == 200 and "access-control-allow-origin" not in h, str(h))
+        pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, x-evil"}
+        st, h, got = request(port, "OPTIONS", "/remove", headers=dict(pre, Origin=app))
+        check(f"cors: preflight from the allowed origin -> {st} (204) with the CORS headers: {h}",
+              st == 204 and not got and h.get("access-control-allow-origin") == app and
+              h.get("access-control-allow-methods") == "GET, POST, DELETE, OPTIONS" and
+              h.get("access-control-allow-headers") == "Content-Type" and
+              h.get("access-control-max-age") == "600")
+        st, h, got = request(port, "OPTIONS", "/remove", headers=dict(pre, Origin=evil))
+        check(f"cors: preflight from another origin -> {st} (403 cors_forbidden)",
+              st == 403 and is_error_json(got, "cors_forbidden") and "access-control-allow-origin" not in h, got)
+        st, h, got = request(port, "OPTIONS", "/remove")
+        check(f"cors: OPTIONS without Origin -> {st} (405)", st == 405 and is_error_json(got), got)
+    finally:
+        web.stop()
+        srv.stop()
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -1361,6 +1447,7 @@ def main():
     test_timeouts_and_watchdog(tmp, photos)
     test_socket_activation(tmp, photos, refs)
     test_hardening(tmp, photos, refs)
+    test_json_cors(tmp, photos, refs)
     hostile.test_silent_clients(tmp, photos)
     hostile.test_timeouts_direct(tmp, photos)
     hostile.test_recycle_drain(tmp, photos)

@@ -282,12 +282,37 @@ static void test_security_keys(void)
         "listen_group: unknown group");
 }
 
+/* cors.allow_origins: off by default, exact origins or "*", bad entries refused. */
+static void test_cors_key(void)
+{
+    cf_config c;
+    char err[512];
+    cf_defaults(&c);
+    check(c.cors_allow_origins.n == 0 && !cf_cors_allowed(&c, "https://a.example"),
+          "cors.allow_origins default: none");
+    int rc = load("cors:\n  allow_origins: [https://a.example, \"http://localhost:8080\"]\n", &c, err,
+                  sizeof err);
+    check(rc == 0 && c.cors_allow_origins.n == 2 && cf_cors_allowed(&c, "https://a.example") &&
+              cf_cors_allowed(&c, "http://localhost:8080") && !cf_cors_allowed(&c, "https://b.example") &&
+              !cf_cors_allowed(&c, "https://a.example.evil") && !cf_cors_allowed(&c, NULL),
+          "cors.allow_origins: exact origins only");
+    cf_defaults(&c);
+    rc = load("cors: {allow_origins: [\"*\"]}\n", &c, err, sizeof err);
+    check(rc == 0 && cf_cors_allowed(&c, "https://any.example"), "cors.allow_origins [*]: any origin");
+    bad("cors: {allow_origins: [https://a.example/path]}\n", "t.yaml:1:24: cors.allow_origins: expected",
+        "cors.allow_origins: a path is not an origin");
+    bad("cors: {allow_origins: [a.example]}\n", "t.yaml:1:24: cors.allow_origins: expected",
+        "cors.allow_origins: no scheme");
+    bad("cors: {allow_origins: [{a: b}]}\n", "t.yaml:1:24: cors.allow_origins", "cors.allow_origins: a map item");
+}
+
 int main(void)
 {
     test_defaults();
     test_full_file();
     test_errors();
     test_security_keys();
+    test_cors_key();
     test_print_roundtrip();
     test_readme_reference();
     test_shipped_file();
