@@ -63,7 +63,7 @@ all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 # (tools/, fcgi/, bench/cutout_bench.c) see the public header and
 # tools/app_util.h only.
 APP_INC := -Iengine/include -Itools
-inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter tools/% fcgi/% bench/cutout_bench.c,$(1)),$(APP_INC),$(ALL_ENGINE_INC)))
+inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter tools/% fcgi/% bench/cutout_bench.c,$(1)),$(APP_INC),$(ALL_ENGINE_INC) -Itools))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

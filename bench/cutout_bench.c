@@ -25,13 +25,6 @@ static void usage(FILE *f)
             "  --require-gpu  fail unless a GPU or accelerator runs the network\n");
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -194,7 +187,7 @@ int main(int argc, char **argv)
     opt.require_gpu = require_gpu;
 
     char err[512], path[4096];
-    double t0 = now_ms();
+    double t0 = (app_mono_s() * 1e3);
     cutout_model *model = NULL;
     cutout_engine *engine = NULL;
     if (cutout_model_find(model_arg, path, sizeof path, err, sizeof err) ||
@@ -202,7 +195,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cutout-bench: %s\n", err);
         return 1;
     }
-    double load_ms = now_ms() - t0, tune_ms = 0;
+    double load_ms = (app_mono_s() * 1e3) - t0, tune_ms = 0;
     if (!h) h = w = cutout_model_input_size(model);
 
     size_t in_count = (size_t)batch * 3 * h * w, out_count = (size_t)batch * h * w;
@@ -233,17 +226,17 @@ int main(int argc, char **argv)
     /* Tuning is timed on its own: load_ms and first_ms then show a start
      * with a warm tuning cache, as every start after this one gets. */
     if (do_tune) {
-        double tt = now_ms();
+        double tt = (app_mono_s() * 1e3);
         int r = tune(model, opt.device, opt.backend == CUTOUT_BACKEND_AUTO || require_gpu, input,
                      batch, h, w, &tuned);
         if (r == 1) goto done;
         if (r == 2 && !require_gpu) /* with it, creating the engine says what is missing */
             fprintf(stderr, "cutout-bench: --tune: no GPU or accelerator OpenCL device; the "
                             "cpu backend has nothing to tune\n");
-        tune_ms = now_ms() - tt;
+        tune_ms = (app_mono_s() * 1e3) - tt;
     }
 
-    double t1 = now_ms();
+    double t1 = (app_mono_s() * 1e3);
     opt.threads = threads;
     opt.max_batch = batch;
     opt.max_height = h;
@@ -252,26 +245,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "cutout-bench: %s\n", err);
         goto done;
     }
-    load_ms += now_ms() - t1;
+    load_ms += (app_mono_s() * 1e3) - t1;
     float *outs[8] = {output};
-    double t2 = now_ms();
+    double t2 = (app_mono_s() * 1e3);
     if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
         fprintf(stderr, "cutout-bench: %s\n", err);
         goto done;
     }
-    double first_ms = now_ms() - t2;
+    double first_ms = (app_mono_s() * 1e3) - t2;
     for (int i = 0; i < warmup; i++)
         if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
             fprintf(stderr, "cutout-bench: %s\n", err);
             goto done;
         }
     for (int i = 0; i < iterations; i++) {
-        double s = now_ms();
+        double s = (app_mono_s() * 1e3);
         if (cutout_engine_run(engine, input, batch, h, w, outs, err, sizeof err)) {
             fprintf(stderr, "cutout-bench: %s\n", err);
             goto done;
         }
-        times[i] = now_ms() - s;
+        times[i] = (app_mono_s() * 1e3) - s;
     }
     if (out_path) {
         FILE *f = fopen(out_path, "wb");

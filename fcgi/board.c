@@ -3,7 +3,6 @@
 
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 const int board_codes[BOARD_CODES - 1] = {200, 400, 404, 405, 413, 415, 422, 500, 503, 504};
 const double board_bucket_le[BOARD_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -15,20 +14,6 @@ board *board_create(void)
     if (p == MAP_FAILED) return NULL;
     memset(p, 0, sizeof(board));
     return p;
-}
-
-int64_t board_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t board_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void board_request_done(board *b, int code, double seconds)

@@ -22,7 +22,7 @@ typedef struct {
     uint64_t requests, inflight, queued, batches, images, busy_threads;
     uint64_t connections;       /* FastCGI connections open (gauge) */
     uint64_t ready_connections; /* of which with a request waiting for a thread */
-    /* The inference thread's heartbeat (board_mono_ms), and when its
+    /* The inference thread's heartbeat (app_mono_s in ms: CLOCK_MONOTONIC, one clock for every process), and when its
      * current forward pass began (0: idle); the master's watchdog. */
     int64_t infer_beat_ms, infer_busy_since_ms;
     int threads;
@@ -77,8 +77,5 @@ void board_request_done(board *b, int code, double seconds);
 /* "starting", "ready", "draining", "recycling" or "free" (/status, /metrics). */
 const char *board_state_name(int state);
 
-int64_t board_now_ms(void);
-/* CLOCK_MONOTONIC in ms: one clock for every process of the machine. */
-int64_t board_mono_ms(void);
 
 #endif

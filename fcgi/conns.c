@@ -14,7 +14,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "infer.h" /* mono_now */
+#include "infer.h" /* app_mono_s */
 #include "log.h"
 #include "reqhead.h"
 
@@ -100,7 +100,7 @@ static int check_idle(conns *p, int i)
     int whole = reqhead_complete(p->peek, (size_t)k);
     if (!whole && k < CONNS_PEEK_MAX) {
         if (e->first == 0) {
-            e->first = mono_now();
+            e->first = app_mono_s();
             struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = e->fd};
             if (epoll_ctl(p->ep, EPOLL_CTL_ADD, e->fd, &ev)) { /* cannot watch: a thread reads it */
                 e->first = 0;
@@ -118,7 +118,7 @@ static int check_idle(conns *p, int i)
         return 1;
     }
 ready:;
-    conns_entry r = {e->fd, e->used, mono_now(), 0};
+    conns_entry r = {e->fd, e->used, app_mono_s(), 0};
     take_idle(p, i);
     pthread_mutex_lock(&p->mu);
     push_ready(p, r);
@@ -181,7 +181,7 @@ static void accept_new(conns *p)
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
             return;
         log_msg(CF_LOG_WARN, "accept: %s", strerror(errno));
-        p->accept_pause_until = mono_now() + 0.05; /* EMFILE and the like */
+        p->accept_pause_until = app_mono_s() + 0.05; /* EMFILE and the like */
         return;
     }
     int one = 1; /* fails harmlessly on unix sockets */
@@ -198,7 +198,7 @@ static void accept_new(conns *p)
         if (p->busy[i].fd == fd) p->busy[i] = p->busy[--p->busy_len];
     set_gauge(p);
     pthread_mutex_unlock(&p->mu);
-    p->idle[p->idle_len++] = (conns_entry){fd, 0, mono_now(), 0};
+    p->idle[p->idle_len++] = (conns_entry){fd, 0, app_mono_s(), 0};
     check_idle(p, p->idle_len - 1);
 }
 
@@ -253,7 +253,7 @@ static void *poller_main(void *arg)
         conns_stop(p);
     }
     for (;;) {
-        double now = mono_now();
+        double now = app_mono_s();
         pthread_mutex_lock(&p->mu);
         int stopping = p->stopping || !pf;
         for (int i = 0; i < p->back_len; i++) { /* handed back: idle again */
@@ -346,7 +346,7 @@ static void *poller_main(void *arg)
                 accept_new(p);
                 listen_seen = 0;
             } else if (slots > 0 && !better_placed_worker(p)) accept_new(p);
-            else listen_seen = mono_now();
+            else listen_seen = app_mono_s();
         }
     }
     /* Whatever is left (only when the poller failed) is closed. */
@@ -428,7 +428,7 @@ int conns_next(conns *p, int prev, int kept, double *ready_at)
         set_gauge(p);
         fd = e.fd;
         if (ready_at) *ready_at = e.since;
-        p->busy[p->busy_len++] = (conns_busy){fd, mono_now() + p->lim.read_s};
+        p->busy[p->busy_len++] = (conns_busy){fd, app_mono_s() + p->lim.read_s};
         wake(p); /* the poller's next timeout */
     }
     pthread_mutex_unlock(&p->mu);
@@ -452,7 +452,7 @@ void conns_stop(conns *p)
     pthread_mutex_lock(&p->mu);
     if (!p->stopping) {
         p->stopping = 1;
-        p->stop_time = mono_now();
+        p->stop_time = app_mono_s();
     }
     pthread_mutex_unlock(&p->mu);
     wake(p);

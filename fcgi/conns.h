@@ -116,7 +116,7 @@ int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim,
  * of read_s from now (conns_watch). */
 int conns_next(conns *p, int prev, int kept, double *ready_at);
 
-/* Sets the deadline (mono_now() seconds; 0: none) of a connection the
+/* Sets the deadline (app_mono_s() seconds; 0: none) of a connection the
  * calling thread holds: past it, the poller shuts the socket down. A
  * read deadline is counted as a read timeout when it strikes. */
 void conns_watch(conns *p, int fd, double due);

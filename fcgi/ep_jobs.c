@@ -211,7 +211,7 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
         resp_fail(r, 500, "internal", "no random bytes for a job id");
         goto out;
     }
-    job.created = jobs_now();
+    job.created = app_wall_s();
     job.expires = job.created + c->jobs_ttl_s;
     /* Inputs durable first; the job becomes visible (claimable) only
      * when all of them are. */
@@ -284,7 +284,7 @@ void ep_jobs_list(request *rq, response *r, const char *base)
         resp_fail(r, 500, "internal", "out of memory");
         return;
     }
-    double now = jobs_now();
+    double now = app_wall_s();
     int n = jc->store->ops->list(jc->store, status ? status : "", after ? after : "", limit, jobs, now);
     if (n < 0) {
         resp_fail(r, 500, "internal", "the job store could not be read");

@@ -16,7 +16,7 @@ static void answer_job(response *r, int status, const char *base, const char *id
     js_job j;
     js_item *items = NULL;
     int n = 0;
-    double now = jobs_now();
+    double now = app_wall_s();
     int rc = jc->store->ops->get(jc->store, id, now, &j, &items, &n);
     if (rc) {
         if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
@@ -40,7 +40,7 @@ void ep_jobs_cancel(request *rq, response *r, const char *base, const char *id)
 {
     (void)rq;
     jobs_ctx *jc = jobs_get();
-    int rc = jc->store->ops->cancel(jc->store, id, jobs_now());
+    int rc = jc->store->ops->cancel(jc->store, id, app_wall_s());
     if (rc) {
         if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
         else resp_fail(r, 500, "internal", "the job store could not be written");

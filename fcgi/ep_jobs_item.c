@@ -23,7 +23,7 @@
 static int load(response *r, const char *id, js_job *j, js_item **items, int *n)
 {
     jobs_ctx *jc = jobs_get();
-    int rc = jc->store->ops->get(jc->store, id, jobs_now(), j, items, n);
+    int rc = jc->store->ops->get(jc->store, id, app_wall_s(), j, items, n);
     if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
     else if (rc < 0) resp_fail(r, 500, "internal", "the job store could not be read");
     return rc ? -1 : 0;

@@ -41,7 +41,7 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
         return;
     }
     double deadline = rq->t0 + h->cfg->request_timeout_s;
-    if (mono_now() >= deadline) { /* waited that long for a free request thread */
+    if (app_mono_s() >= deadline) { /* waited that long for a free request thread */
         remove_timed_out(h, r);
         return;
     }

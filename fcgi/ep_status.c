@@ -13,7 +13,7 @@ void ep_status(request *rq, response *r)
     strbuf *o = &r->body;
     r->status = 200;
     snprintf(r->ctype, sizeof r->ctype, "application/json");
-    int64_t now = board_now_ms();
+    int64_t now = (int64_t)(app_wall_s() * 1e3);
     unsigned long long total = 0;
     for (int i = 0; i < BOARD_CODES; i++) total += board_get(&b->by_code[i]);
     sb_printf(o, "{\"pool\":{\"master_pid\":%d,\"start_time\":%.3f,\"uptime_s\":%.3f,\"generation\":%d,"
@@ -59,7 +59,7 @@ void ep_status(request *rq, response *r)
         /* How long its current forward pass has run (null: none running). */
         int64_t busy = __atomic_load_n(&s->infer_busy_since_ms, __ATOMIC_RELAXED);
         sb_puts(o, ",\"forward_pass_s\":");
-        if (busy) sb_printf(o, "%.3f", (board_mono_ms() - busy) / 1000.0);
+        if (busy) sb_printf(o, "%.3f", ((int64_t)(app_mono_s() * 1e3) - busy) / 1000.0);
         else sb_puts(o, "null");
         sb_puts(o, ",\"backend\":");
         sb_json_str(o, s->backend);

@@ -10,13 +10,6 @@
 
 #define INFER_IDLE_BEAT_S 1.0
 
-double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static struct timespec mono_ts(double t)
 {
     struct timespec ts;
@@ -94,7 +87,7 @@ static void unlink_job(infer_queue *q, infer_job *job)
 static void beat(infer_queue *q, int busy)
 {
     if (!q->slot) return;
-    int64_t now = board_mono_ms();
+    int64_t now = (int64_t)(app_mono_s() * 1e3);
     __atomic_store_n(&q->slot->infer_beat_ms, now, __ATOMIC_RELAXED);
     __atomic_store_n(&q->slot->infer_busy_since_ms, busy ? now : 0, __ATOMIC_RELAXED);
 }
@@ -129,7 +122,7 @@ static void run_batch(infer_queue *q, infer_job **jobs, int n)
     char err[256] = "";
     beat(q, 1);
     int rc = ensure_engine(q, jobs[0]->model, err, sizeof err);
-    double t0 = mono_now();
+    double t0 = app_mono_s();
     if (!rc) {
         for (int i = 0; i < n; i++)
             memcpy(q->batch_in + (size_t)i * 3 * plane, jobs[i]->input, 3 * plane * sizeof(float));
@@ -139,7 +132,7 @@ static void run_batch(infer_queue *q, infer_job **jobs, int n)
             for (int i = 0; i < n; i++)
                 memcpy(jobs[i]->pred, q->batch_out + (size_t)i * out, out * sizeof(float));
     }
-    double t1 = mono_now();
+    double t1 = app_mono_s();
     beat(q, 0);
     if (rc) log_msg(CF_LOG_ERROR, "inference failed (model %s, batch %d): %s", m->name, n, err);
     if (q->b) {
@@ -190,7 +183,7 @@ static void *infer_main(void *arg)
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->head && !q->closing) { /* idle: beat at least once a second */
-            struct timespec ts = mono_ts(mono_now() + INFER_IDLE_BEAT_S);
+            struct timespec ts = mono_ts(app_mono_s() + INFER_IDLE_BEAT_S);
             pthread_cond_timedwait(&q->work, &q->mu, &ts);
             beat(q, 0);
         }
@@ -201,7 +194,7 @@ static void *infer_main(void *arg)
         if (q->max_batch > 1 && q->max_delay_ms > 0 && !q->closing) {
             double deadline = q->head->t_enqueue + q->max_delay_ms / 1000.0;
             while (q->head && count_model(q, q->head->model) < q->max_batch && !q->closing &&
-                   q->expected > 0 && mono_now() < deadline) {
+                   q->expected > 0 && app_mono_s() < deadline) {
                 struct timespec ts = mono_ts(deadline);
                 pthread_cond_timedwait(&q->work, &q->mu, &ts);
             }
@@ -346,7 +339,7 @@ int infer_submit(infer_queue *q, infer_job *job)
     }
     job->state = 0;
     job->next = NULL;
-    job->t_enqueue = mono_now();
+    job->t_enqueue = app_mono_s();
     if (q->tail) q->tail->next = job;
     else q->head = job;
     q->tail = job;
@@ -361,7 +354,7 @@ int infer_wait(infer_queue *q, infer_job *job, double deadline)
 {
     pthread_mutex_lock(&q->mu);
     while (job->state != 2) {
-        if (mono_now() >= deadline) {
+        if (app_mono_s() >= deadline) {
             int rc = -1;
             if (job->state == 0) unlink_job(q, job);
             else {

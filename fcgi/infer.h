@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include "app_util.h" /* app_mono_s: the clock of queue times and deadlines */
 #include "board.h"
 #include "config.h"
 #include "cutout.h"
@@ -113,7 +114,5 @@ void infer_stop(infer_queue *q);
 
 const char *infer_backend(const infer_queue *q);
 const char *infer_device(const infer_queue *q);
-
-double mono_now(void);
 
 #endif

@@ -3,7 +3,8 @@
  * them through the worker's inference queue, in batches, only while no
  * request of POST /remove is waiting (requests keep priority). The runner
  * also sweeps: items left running by a dead process are queued again, and
- * expired jobs are deleted with their files. */
+ * expired jobs are deleted with their files. Job times are wall-clock epoch
+ * seconds (app_wall_s): shown to clients and compared across restarts. */
 #ifndef CUTOUT_FCGI_JOBS_H
 #define CUTOUT_FCGI_JOBS_H
 
@@ -31,10 +32,6 @@ jobs_ctx *jobs_get(void);
 
 /* New items were stored: the runner looks now instead of at its next poll. */
 void jobs_wake(void);
-
-/* Wall-clock seconds (job times are epoch seconds: shown to clients, and
- * compared across restarts). */
-double jobs_now(void);
 
 /* 32 hex digits from 128 bits of getrandom; 0 or -1. */
 int jobs_new_id(char out[JOB_ID_LEN]);

@@ -76,7 +76,7 @@ static void sweep(void)
     int n = s->ops->requeue_dead(s, owner_alive);
     if (n > 0) log_msg(CF_LOG_WARN, "jobs: %d item(s) left running by a dead process queued again", n);
     char ids[EXPIRE_BATCH][JOB_ID_LEN];
-    int k = s->ops->expire(s, jobs_now(), ids, EXPIRE_BATCH);
+    int k = s->ops->expire(s, app_wall_s(), ids, EXPIRE_BATCH);
     for (int i = 0; i < k; i++) spool_job_remove(ctx.dir, ids[i]);
     if (k > 0) log_msg(CF_LOG_INFO, "jobs: %d expired job(s) deleted", k);
 }
@@ -100,7 +100,7 @@ static void finish_failed(item_run *it)
     size_t n = it->r.body.len;
     while (n && it->r.body.p[n - 1] == '\n') n--;
     snprintf(res.error, sizeof res.error, "%.*s", (int)n, it->r.body.p ? it->r.body.p : "");
-    ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, jobs_now());
+    ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, app_wall_s());
 }
 
 static const char *ext_of(const char *ctype)
@@ -120,7 +120,7 @@ static void finish_done(item_run *it)
     if (spool_write(ctx.dir, it->c.id, res.result, it->r.image, it->r.image_len)) {
         int e = errno;
         if (e == ENOENT) { /* the job was deleted meanwhile */
-            ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, jobs_now());
+            ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, app_wall_s());
             return;
         }
         resp_fail(&it->r, e == ENOSPC || e == EDQUOT ? 507 : 500, e == ENOSPC || e == EDQUOT ? "insufficient_storage" : "internal",
@@ -128,7 +128,7 @@ static void finish_done(item_run *it)
         finish_failed(it);
         return;
     }
-    if (ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, jobs_now()) == 1) {
+    if (ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, app_wall_s()) == 1) {
         char p[4096]; /* cancelled meanwhile: its files are going */
         if (!spool_path(ctx.dir, it->c.id, res.result, p, sizeof p)) unlink(p);
     }
@@ -163,7 +163,7 @@ static int prepare(item_run *it)
         return -1;
     }
     int rc = remove_check(data, len, &it->r);
-    if (!rc) rc = remove_prepare(h, NULL, data, len, &it->o, mono_now() + h->cfg->request_timeout_s,
+    if (!rc) rc = remove_prepare(h, NULL, data, len, &it->o, app_mono_s() + h->cfg->request_timeout_s,
                                  &it->r, &it->w);
     free(data);
     return rc;
@@ -194,7 +194,7 @@ static void run_batch(js_claim *claims, int n)
         if (it->ok) {
             /* No deadline of its own: a hung pass is the watchdog's, and
              * the items of a killed worker are queued again. */
-            if (infer_wait(h->q, it->w.job, mono_now() + 86400.0 * 365)) {
+            if (infer_wait(h->q, it->w.job, app_mono_s() + 86400.0 * 365)) {
                 it->w.job = NULL;
                 resp_fail(&it->r, 500, "internal", "inference did not finish");
                 finish_failed(it);
@@ -224,13 +224,13 @@ static void *runner_main(void *arg)
         int stop = stopping;
         pthread_mutex_unlock(&mu);
         if (stop) break;
-        double now = mono_now();
+        double now = app_mono_s();
         if (now >= next_sweep) {
             sweep();
             next_sweep = now + SWEEP_EVERY_S;
         }
         int n = 0;
-        if (!infer_busy(ctx.h->q)) n = ctx.store->ops->claim(ctx.store, ctx.owner, max, claims, jobs_now());
+        if (!infer_busy(ctx.h->q)) n = ctx.store->ops->claim(ctx.store, ctx.owner, max, claims, app_wall_s());
         if (n > 0) {
             run_batch(claims, n);
             continue;

@@ -45,7 +45,7 @@ static int spawn_worker(master *m)
     board_slot *bs = &m->b->slots[s];
     memset(bs, 0, sizeof *bs);
     bs->generation = m->generation;
-    bs->started_ms = board_now_ms();
+    bs->started_ms = (int64_t)(app_wall_s() * 1e3);
     bs->state = SLOT_STARTING;
     fflush(NULL);
     pid_t pid = fork();
@@ -61,7 +61,7 @@ static int spawn_worker(master *m)
         _exit(rc);
     }
     bs->pid = pid;
-    m->w[s] = (proc){pid, m->generation, mono_now(), 0, 0, 0};
+    m->w[s] = (proc){pid, m->generation, app_mono_s(), 0, 0, 0};
     log_msg(CF_LOG_INFO, "started worker %d (generation %d, slot %d)", (int)pid, m->generation, s);
     return 0;
 }
@@ -71,7 +71,7 @@ static void stop_proc(master *m, int i, double grace)
     if (m->w[i].pid <= 0 || m->w[i].stopping) return;
     kill(m->w[i].pid, SIGTERM);
     m->w[i].stopping = 1;
-    m->w[i].kill_at = mono_now() + grace;
+    m->w[i].kill_at = app_mono_s() + grace;
 }
 
 /* Drain time allowed before SIGKILL: the worker exits by itself within
@@ -90,7 +90,7 @@ static void reap(master *m)
         proc p = m->w[i];
         m->w[i].pid = 0;
         __atomic_store_n(&m->b->slots[i].state, SLOT_FREE, __ATOMIC_SEQ_CST);
-        double lived = mono_now() - p.started;
+        double lived = app_mono_s() - p.started;
         if (p.stopping || p.generation != m->generation) {
             log_msg(CF_LOG_INFO, "worker %d stopped (%s %d) after %.1f s", (int)pid,
                     WIFSIGNALED(status) ? "signal" : "status",
@@ -113,7 +113,7 @@ static void reap(master *m)
             double delay = 1.0;
             for (int k = 1; k < m->fast_failures && delay < MAX_BACKOFF_S; k++) delay *= 2;
             if (delay > MAX_BACKOFF_S) delay = MAX_BACKOFF_S;
-            m->restart_at = mono_now() + delay;
+            m->restart_at = app_mono_s() + delay;
             log_msg(CF_LOG_WARN, "%d workers in a row died young: next start in %.0f s",
                     m->fast_failures, delay);
         } else {
@@ -124,7 +124,7 @@ static void reap(master *m)
 
 static void top_up(master *m)
 {
-    if (mono_now() < m->restart_at) return;
+    if (app_mono_s() < m->restart_at) return;
     while (live_workers(m, m->generation) < m->cfg.workers)
         if (spawn_worker(m)) break;
 }
@@ -151,7 +151,7 @@ static void retire_recycled(master *m)
 
 static void enforce_kills(master *m)
 {
-    double now = mono_now();
+    double now = app_mono_s();
     for (int i = 0; i < BOARD_SLOTS; i++)
         if (m->w[i].pid > 0 && m->w[i].stopping && now >= m->w[i].kill_at) {
             log_msg(CF_LOG_WARN, "worker %d did not drain in time: SIGKILL", (int)m->w[i].pid);
@@ -168,7 +168,7 @@ static void enforce_kills(master *m)
  * process: the thread beats at least once a second while idle. */
 static void watchdog(master *m)
 {
-    int64_t now = board_mono_ms();
+    int64_t now = (int64_t)(app_mono_s() * 1e3);
     double limit = m->cfg.request_timeout_s + HANG_GRACE_S;
     for (int i = 0; i < BOARD_SLOTS; i++) {
         proc *p = &m->w[i];
@@ -228,9 +228,9 @@ static void reload(master *m)
     m->fast_failures = 0;
     for (int k = 0; k < m->cfg.workers; k++) spawn_worker(m);
     /* Wait (bounded) for the new generation; the old one keeps serving. */
-    double deadline = mono_now() + RELOAD_READY_S;
+    double deadline = app_mono_s() + RELOAD_READY_S;
     int ok = 0;
-    while (mono_now() < deadline) {
+    while (app_mono_s() < deadline) {
         reap(m);
         watchdog(m);
         int ready = 0, alive = 0;
@@ -295,7 +295,7 @@ int master_run(master *m)
         log_msg(CF_LOG_ERROR, "cannot map the status board: %s", strerror(errno));
         return 1;
     }
-    m->b->started_ms = board_now_ms();
+    m->b->started_ms = (int64_t)(app_wall_s() * 1e3);
     snprintf(m->b->listen, sizeof m->b->listen, "%.255s", m->ls.desc);
     m->b->master_pid = getpid();
     m->generation = 1;
@@ -324,7 +324,7 @@ int master_run(master *m)
             log_msg(CF_LOG_INFO, "signal %d: draining workers and stopping", sig);
             stopping = 1;
             __atomic_store_n(&m->b->shutting_down, 1, __ATOMIC_SEQ_CST);
-            stop_deadline = mono_now() + grace_s(m) + 5;
+            stop_deadline = app_mono_s() + grace_s(m) + 5;
             for (int i = 0; i < BOARD_SLOTS; i++) stop_proc(m, i, grace_s(m));
         }
         if (sig == SIGHUP && !stopping) reload(m);
@@ -335,7 +335,7 @@ int master_run(master *m)
         if (stopping) {
             int alive = 0;
             for (int i = 0; i < BOARD_SLOTS; i++) alive += m->w[i].pid > 0;
-            if (!alive || mono_now() > stop_deadline) break;
+            if (!alive || app_mono_s() > stop_deadline) break;
         } else {
             top_up(m);
             retire_recycled(m);

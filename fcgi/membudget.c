@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "infer.h" /* mono_now */
+#include "app_util.h"
 
 /* One budget per worker process (each worker starts from zero after fork). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -17,7 +17,7 @@ int mb_reserve(uint64_t bytes, uint64_t budget, double deadline)
     pthread_mutex_lock(&lock);
     int rc = 0;
     while (in_use + bytes > budget) {
-        double left = deadline - mono_now();
+        double left = deadline - app_mono_s();
         if (left <= 0) {
             rc = -2;
             break;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /* 0 once bytes are reserved out of budget; -1 if bytes can never fit
- * (more than budget); -2 if the deadline (mono_now() time) passed first. */
+ * (more than budget); -2 if the deadline (app_mono_s() time) passed first. */
 int mb_reserve(uint64_t bytes, uint64_t budget, double deadline);
 void mb_release(uint64_t bytes);
 

@@ -6,7 +6,7 @@
 
 #include "membudget.h"
 
-static double ms_since(double t) { return (mono_now() - t) * 1000.0; }
+static double ms_since(double t) { return (app_mono_s() - t) * 1000.0; }
 
 int remove_check(const uint8_t *data, size_t len, response *r)
 {
@@ -84,7 +84,7 @@ int remove_prepare(handler_ctx *h, cutout_pool *tp, const uint8_t *data, size_t 
     memset(w, 0, sizeof *w);
     if (reserve_memory(h, data, len, m->size, deadline, r, w)) return -1;
     char err[512];
-    double t = mono_now();
+    double t = app_mono_s();
     cutout_image_limits lim = {(uint64_t)c->max_pixels, c->max_dimension, 1};
     int rc = cutout_image_decode(data, len, &lim, (cutout_decode_flags){0}, &w->img, NULL, err, sizeof err);
     r->decode_ms = ms_since(t);
@@ -102,7 +102,7 @@ int remove_prepare(handler_ctx *h, cutout_pool *tp, const uint8_t *data, size_t 
         resp_fail(r, 500, "internal", "out of memory");
         return -1;
     }
-    t = mono_now();
+    t = app_mono_s();
     rc = cutout_pipeline_preprocess(&w->img, m->size, m->mean, m->std, w->job->input, tp, err,
                                     sizeof err);
     r->decode_ms += ms_since(t);
@@ -156,7 +156,7 @@ void remove_finish(handler_ctx *h, cutout_pool *tp, remove_work *w, const job_op
     }
     char err[512];
     cutout_image mask = {0}, out = {0};
-    double t = mono_now();
+    double t = app_mono_s();
     int rc;
     if (m->out_ch > 1) {
         rc = render_classes(&w->img, job->pred, m, o, &out, tp, err, sizeof err);

@@ -18,7 +18,7 @@ typedef struct {
 int remove_check(const uint8_t *data, size_t len, response *r);
 
 /* Reserves the image's estimated memory in the worker's budget (waiting
- * for it until deadline, a mono_now() time), decodes (limits of the
+ * for it until deadline, a app_mono_s() time), decodes (limits of the
  * configuration), checks the size and preprocesses into w->job. 0, or -1
  * with r failed (413, 415, 422, 500, 504). */
 int remove_prepare(handler_ctx *h, cutout_pool *tp, const uint8_t *data, size_t len,

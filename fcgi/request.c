@@ -35,7 +35,7 @@ static void request_id(request *rq)
     /* Unique enough for logs: pid, time and a per-thread counter. */
     static _Thread_local unsigned long long counter;
     static _Thread_local unsigned long long state;
-    if (!state) state = ((unsigned long long)getpid() << 32) ^ (unsigned long long)(mono_now() * 1e9) ^ (unsigned long long)(size_t)&counter;
+    if (!state) state = ((unsigned long long)getpid() << 32) ^ (unsigned long long)(app_mono_s() * 1e9) ^ (unsigned long long)(size_t)&counter;
     state ^= state << 13;
     state ^= state >> 7;
     state ^= state << 17;
@@ -49,7 +49,7 @@ void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cu
     rq->h = h;
     rq->helpers = helpers;
     rq->req = req;
-    rq->t0 = mono_now();
+    rq->t0 = app_mono_s();
     if (arrived > 0 && arrived < rq->t0) rq->t0 = arrived;
     rq->method = param(req, "REQUEST_METHOD");
     rq->query = param(req, "QUERY_STRING");
@@ -117,7 +117,7 @@ int req_read_body_max(request *rq, response *r, long long max)
         resp_fail(r, 500, "internal", "out of memory");
         return -1;
     }
-    double t0 = mono_now();
+    double t0 = app_mono_s();
     watch_body(rq, t0, 0);
     size_t len = 0;
     while (len < limit) {
@@ -166,7 +166,7 @@ void req_discard_body(request *rq)
     if (rq->body_read) return;
     char buf[65536];
     long long left = rq->h->cfg->max_body_bytes * 2 + (1 << 20);
-    double t0 = mono_now();
+    double t0 = app_mono_s();
     size_t got_all = 0;
     watch_body(rq, t0, 0);
     while (left > 0) {

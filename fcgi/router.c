@@ -139,7 +139,7 @@ void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, cutout_po
     cors_headers_for(&rq, &r);
     req_discard_body(&rq);
     resp_send(&rq, &r);
-    double total = mono_now() - rq.t0;
+    double total = app_mono_s() - rq.t0;
     board_add(&h->b->decode_us, (uint64_t)(r.decode_ms * 1000.0));
     board_add(&h->b->encode_us, (uint64_t)(r.encode_ms * 1000.0));
     board_add(&h->b->bytes_in, rq.body_len);
@@ -147,7 +147,7 @@ void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, cutout_po
     board_request_done(h->b, r.status, total);
     board_add(&h->slot->requests, 1);
     board_sub(&h->slot->inflight, 1);
-    __atomic_store_n(&h->slot->last_request_ms, board_now_ms(), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->slot->last_request_ms, (int64_t)(app_wall_s() * 1e3), __ATOMIC_RELAXED);
     resp_log(&rq, &r, total * 1000.0);
     free(rq.body);
     free(r.image);

@@ -104,7 +104,7 @@ static void *request_thread(void *arg)
         /* Closing, libfcgi reads what the client still sends until it
          * has been quiet for 2 s (so that no reset destroys the answer):
          * bounded, or a trickle after a 413 would hold the thread. */
-        conns_watch(&w->pool, fd, mono_now() + w->cfg->read_timeout_s);
+        conns_watch(&w->pool, fd, app_mono_s() + w->cfg->read_timeout_s);
         FCGX_Finish_r(&req); /* closes the connection unless it is kept */
         board_sub(&w->h.slot->busy_threads, 1);
         kept = req.ipcFd >= 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cutout.h"
 
@@ -28,3 +29,13 @@ int app_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     }
     return code;
 }
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double app_mono_s(void) { return clock_s(CLOCK_MONOTONIC); }
+double app_wall_s(void) { return clock_s(CLOCK_REALTIME); }

@@ -15,4 +15,9 @@ int app_parse_int(const char *s, long lo, long hi, int *out);
 int app_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The programs' clocks, in seconds: monotonic (intervals, deadlines) and
+ * wall (timestamps shown to people and stored). */
+double app_mono_s(void);
+double app_wall_s(void);
+
 #endif

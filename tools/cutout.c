@@ -363,13 +363,6 @@ typedef struct {
     double t0;
 } run_state;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void *decoder_main(void *arg)
 {
     run_state *rs = arg;
@@ -411,7 +404,7 @@ static void progress_draw(run_state *rs, int final)
 {
     if (!rs->progress) return;
     size_t n = rs->jobs.n, k = rs->done;
-    double el = now_s() - rs->t0, rate = el > 0 ? k / el : 0;
+    double el = app_mono_s() - rs->t0, rate = el > 0 ? k / el : 0;
     double eta = rate > 0 ? (n - k) / rate : 0;
     int width = 30, fill = n ? (int)(width * k / n) : width;
     char bar[64];
@@ -910,7 +903,7 @@ int main(int argc, char **argv)
             }
     cutout_model_mean_std(model, rs.mean, rs.std);
     rs.progress = !quiet && rs.jobs.n > 1 && isatty(STDERR_FILENO);
-    rs.t0 = now_s();
+    rs.t0 = app_mono_s();
     queue_init(&rs.decoded);
     queue_init(&rs.inferred);
 
