@@ -9,6 +9,7 @@
 
 #include "pretouch.h"
 #include "cpu_backend.h"
+#include "cpu_direct.h"
 #include "cpu_v4.h"
 #include "util.h"
 
@@ -16,6 +17,19 @@ static int bk_error(backend *bk, int code, const char *msg)
 {
     snprintf(bk->err, sizeof bk->err, "%s", msg);
     return code;
+}
+
+/* Sizes the per-thread rows and resize taps for the widest planned input
+ * and touches them: the first forward pass grows nothing. */
+static int reserve_rows(cpu_backend *cb, int width)
+{
+    if (width <= 0) return 0;
+    size_t direct = direct_rows_floats(width), resize = cpu_resize_rows_floats(width);
+    if (!cut_cpu_rows(cb, direct > resize ? direct : resize) || cut_cpu_taps(cb, (size_t)width))
+        return -1;
+    cut_pool_touch(cb->tp, cb->rows,
+                   cb->rows_floats * (size_t)cutout_pool_threads(cb->tp) * sizeof(float));
+    return 0;
 }
 
 static int cpu_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size_t arena_floats)
@@ -37,7 +51,7 @@ static int cpu_prepare(backend *bk, const bk_conv_desc *convs, int n_convs, size
     /* The first forward pass is a steady one: no buffer left to grow and no
      * page of the arena left to fault in (the weights and the conv scratch
      * were written or touched by cut_cpu_conv_prepare). */
-    if (cut_cpu_reserve_rows(cb, bk->max_width))
+    if (reserve_rows(cb, bk->max_width))
         return bk_error(bk, CUTOUT_E_NOMEM, "out of memory for row buffers");
     cut_pool_touch(cb->tp, cb->arena, bytes);
     return 0;

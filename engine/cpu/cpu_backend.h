@@ -55,14 +55,11 @@ void cut_cpu_conv_release(cpu_backend *cb);
 int cut_cpu_conv(backend *bk, int conv_index, bk_tensor dst, bk_tensor a, const bk_conv_fuse *fuse);
 int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src); /* cpu_resize.c */
 /* cb->rows with at least `floats` per thread (64-byte aligned), or NULL when
- * out of memory. Grow-only: allocates at prepare (cut_cpu_reserve_rows), or on
+ * out of memory. Grow-only: allocates at prepare (backend_cpu.c), or on
  * the first forward pass when the widths were not known there. */
 float *cut_cpu_rows(cpu_backend *cb, size_t floats);
 /* cb->taps with room for n taps; 0, or -1 when out of memory. Grow-only. */
 int cut_cpu_taps(cpu_backend *cb, size_t n);
-/* Row buffers (faulted in) and taps for every op on tensors up to `width`
- * wide: called by prepare, so the first forward pass allocates nothing. */
-int cut_cpu_reserve_rows(cpu_backend *cb, int width);
 /* Floats of cut_cpu_rows a resize to `width` columns needs: two rows. */
 static inline size_t cpu_resize_rows_floats(int width)
 {

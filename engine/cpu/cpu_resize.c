@@ -110,7 +110,7 @@ int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
         snprintf(bk->err, sizeof bk->err, "resize: source and destination shapes differ");
         return CUTOUT_E_ARG;
     }
-    /* Grow-only buffers, sized at prepare (cut_cpu_reserve_rows): they
+    /* Grow-only buffers, sized at prepare (backend_cpu.c): they
      * allocate here only for a width prepare was not told of. */
     if (cut_cpu_taps(cb, (size_t)dst.w)) goto nomem;
     size_t row_floats = cpu_resize_rows_floats(dst.w) / 2;

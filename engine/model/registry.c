@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "cutout.h"
-#include "model.h"
 #include "registry_table.h"
 #include "util.h"
 
@@ -16,7 +15,7 @@
 
 static int refuse_name(const char *name, char *err, size_t errlen);
 
-static int is_path(const char *s)
+int cut_registry_is_path(const char *s)
 {
     size_t n = strlen(s);
     return strchr(s, '/') || (n > 5 && strcmp(s + n - 5, ".onnx") == 0);
@@ -25,7 +24,7 @@ static int is_path(const char *s)
 int cutout_model_find(const char *name, char *path, size_t pathlen, char *err, size_t errlen)
 {
     if (!name || !*name) return cut_fail(err, errlen, CUTOUT_E_ARG, "no model given");
-    if (is_path(name)) {
+    if (cut_registry_is_path(name)) {
         if (access(name, R_OK) != 0)
             return cut_fail(err, errlen, CUTOUT_E_IO, "model file %s cannot be read", name);
         if ((size_t)snprintf(path, pathlen, "%s", name) >= pathlen)
@@ -105,24 +104,4 @@ static int refuse_name(const char *name, char *err, size_t errlen)
     return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
                     "%s is a %s model (not a U²-Net-family network); cutout runs: %s", name,
                     family, runs);
-}
-
-int cutout_model_use_registry(cutout_model *m, const char *name)
-{
-    const cut_registry_row *r = name ? cut_registry_lookup(name) : NULL;
-    if (!m || !r || cut_registry_refused_family(r)) return 0;
-    memcpy(m->mean, r->mean, sizeof m->mean);
-    memcpy(m->std, r->std, sizeof m->std);
-    return 1;
-}
-
-int cutout_model_load_named(const char *name_or_path, cutout_model **out, char *err,
-                            size_t errlen)
-{
-    char path[4096];
-    int rc = cutout_model_find(name_or_path, path, sizeof path, err, errlen);
-    if (rc) return rc;
-    if ((rc = cutout_model_load_file(path, out, err, errlen))) return rc;
-    if (!is_path(name_or_path)) cutout_model_use_registry(*out, name_or_path);
-    return CUTOUT_OK;
 }

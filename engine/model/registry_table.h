@@ -23,4 +23,8 @@ const char *cut_registry_refused_family(const cut_registry_row *row);
 /* "u2net, u2netp, ...": the names cutout runs, for messages. */
 void cut_registry_runnable(char *buf, size_t len);
 
+/* Whether a model argument names a file (a path, or NAME.onnx) rather than a
+ * registry name. */
+int cut_registry_is_path(const char *s);
+
 #endif
