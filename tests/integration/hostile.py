@@ -303,7 +303,7 @@ def read_timeout_apache(tmp, fport):
     os.makedirs(prefix, exist_ok=True)
     conf = os.path.join(prefix, "httpd.conf")
     user = "User www-data\nGroup www-data" if os.getuid() == 0 else ""
-    open(conf, "w").write(S.APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user))
+    open(conf, "w").write(S.APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user, admin=""))
     web = S.Proc(["apache2", "-f", conf, "-DFOREGROUND"], os.path.join(prefix, "out"))
     try:
         if not S.check("read_timeout: Apache mod_proxy_fcgi up",
