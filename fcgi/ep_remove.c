@@ -34,19 +34,18 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
     handler_ctx *h = rq->h;
     r->model = h->q->models[o->model].name;
     if (remove_check(data, len, r)) return;
-    if (infer_full(h->q)) { /* refuse before spending time on decoding */
-        board_add(&h->b->queue_full, 1);
-        r->retry_after = 1;
-        resp_fail(r, 503, "overloaded", "the inference queue is full; retry later");
-        return;
-    }
     double deadline = rq->t0 + h->cfg->request_timeout_s;
     if (app_mono_s() >= deadline) { /* waited that long for a free request thread */
         remove_timed_out(h, r);
         return;
     }
-    remove_work w;
-    infer_expect(h->q); /* settled by infer_submit, or below */
+    if (infer_admit(h->q)) { /* refused before spending time on decoding */
+        board_add(&h->b->queue_full, 1);
+        r->retry_after = 1;
+        resp_fail(r, 503, "overloaded", "the inference queue is full; retry later");
+        return;
+    }
+    remove_work w; /* admitted: settled by infer_submit, or below */
     if (remove_prepare(h, helpers(rq), data, len, o, deadline, r, &w)) {
         infer_unexpect(h->q);
         goto done;

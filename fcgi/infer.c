@@ -190,7 +190,7 @@ static void *infer_main(void *arg)
         if (!q->head) break; /* closing and drained */
         int model = q->head->model;
         /* Wait a little for company, counted from the oldest input, while
-         * some is on its way (infer_expect). */
+         * some is on its way (infer_admit). */
         if (q->max_batch > 1 && q->max_delay_ms > 0 && !q->closing) {
             double deadline = q->head->t_enqueue + q->max_delay_ms / 1000.0;
             while (q->head && count_model(q, q->head->model) < q->max_batch && !q->closing &&
@@ -292,17 +292,19 @@ fail:
  * pass), and only a pass can bring it up to date. */
 static int wait_too_long(const infer_queue *q)
 {
-    if (!q->bound_wait || q->batch_s <= 0 || (!q->len && !q->running)) return 0;
-    int batches = (q->len + 1 + q->max_batch - 1) / q->max_batch + q->running;
+    int ahead = q->len + q->expected; /* queued, and admitted but still decoding */
+    if (!q->bound_wait || q->batch_s <= 0 || (!ahead && !q->running)) return 0;
+    int batches = (ahead + 1 + q->max_batch - 1) / q->max_batch + q->running;
     return batches * q->batch_s > q->timeout_s;
 }
 
-int infer_full(infer_queue *q)
+int infer_admit(infer_queue *q)
 {
     pthread_mutex_lock(&q->mu);
-    int full = q->closing || q->len >= q->cap || wait_too_long(q);
+    int full = q->closing || q->len + q->expected >= q->cap || wait_too_long(q);
+    if (!full) q->expected++;
     pthread_mutex_unlock(&q->mu);
-    return full;
+    return full ? -1 : 0;
 }
 
 int infer_busy(infer_queue *q)
@@ -311,13 +313,6 @@ int infer_busy(infer_queue *q)
     int busy = q->len > 0 || q->expected > 0;
     pthread_mutex_unlock(&q->mu);
     return busy;
-}
-
-void infer_expect(infer_queue *q)
-{
-    pthread_mutex_lock(&q->mu);
-    q->expected++;
-    pthread_mutex_unlock(&q->mu);
 }
 
 void infer_unexpect(infer_queue *q)
@@ -332,7 +327,8 @@ int infer_submit(infer_queue *q, infer_job *job)
 {
     pthread_mutex_lock(&q->mu);
     if (q->expected > 0) q->expected--;
-    if (q->closing || q->len >= q->cap || wait_too_long(q)) {
+    /* Its wait was judged at infer_admit, among those admitted with it. */
+    if (q->closing || q->len >= q->cap) {
         pthread_cond_signal(&q->work);
         pthread_mutex_unlock(&q->mu);
         return -1;

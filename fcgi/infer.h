@@ -53,7 +53,7 @@ typedef struct {
     double timeout_s; /* request_timeout_s */
     double batch_s;   /* moving average of a forward pass (0: none yet) */
     int running;      /* a batch is in its forward pass */
-    int expected; /* requests preparing an input (infer_expect): company worth waiting for */
+    int expected; /* requests preparing an input (infer_admit): company worth waiting for */
     infer_model models[CF_MAX_MODELS];
     int n_models;
     cutout_engine_options eopt;
@@ -78,21 +78,22 @@ int infer_start(infer_queue *q, const cf_config *c, board *b, board_slot *slot, 
 /* Index of a model name, or -1. */
 int infer_model_index(const infer_queue *q, const char *name);
 
-/* 1 when the queue is full right now (a hint to refuse before decoding). */
-int infer_full(infer_queue *q);
 
 /* 1 while synchronous work is queued or on its way (the job runner waits:
  * requests come first). */
 int infer_busy(infer_queue *q);
 
-/* A request is about to decode and preprocess an image for the network:
- * a batch waits (up to batch.max_delay_ms) for company only while some are
- * on their way, so a lone request never waits for nothing. Settled by
- * infer_submit, or by infer_unexpect when the request ends before that. */
-void infer_expect(infer_queue *q);
+/* Admits a request that is about to decode and preprocess an image for the
+ * network: 0, or -1 when it should be refused now (503) — the queue is full,
+ * or its image would wait past request_timeout_s behind those queued and
+ * those admitted before it (counted together, so a burst is judged as one).
+ * An admitted request is company a batch waits for (up to
+ * batch.max_delay_ms), so a lone request never waits for nothing. Settled
+ * by infer_submit, or by infer_unexpect when the request ends before that. */
+int infer_admit(infer_queue *q);
 void infer_unexpect(infer_queue *q);
 
-/* Queues a job (settling the caller's infer_expect); -1 when the queue is
+/* Queues a job (settling the caller's infer_admit); -1 when the queue is
  * full or closing. */
 int infer_submit(infer_queue *q, infer_job *job);
 
