@@ -189,6 +189,7 @@ endif
 	/usr/bin/python3 tests/pipeline/check_masks.py $(BUILD)
 	/usr/bin/python3 tests/pipeline/check_rembg_fixtures.py $(BUILD)
 	/usr/bin/python3 tests/pipeline/check_matting.py $(BUILD)
+	/usr/bin/python3 tests/pipeline/check_cloth_masks.py $(BUILD)
 
 # nginx on 127.0.0.1:8080 in front of cutout-fcgi (shipped u2netp), in the
 # foreground; Ctrl-C stops both.
