@@ -35,11 +35,12 @@ static void cut_image_request(request *rq, response *r, const uint8_t *data, siz
     r->model = h->q->models[o->model].name;
     if (remove_check(data, len, r)) return;
     double deadline = rq->t0 + h->cfg->request_timeout_s;
-    if (app_mono_s() >= deadline) { /* waited that long for a free request thread */
+    double left = deadline - app_mono_s(); /* less when it waited for a request thread */
+    if (left <= 0) {
         remove_timed_out(h, r);
         return;
     }
-    if (infer_admit(h->q)) { /* refused before spending time on decoding */
+    if (infer_admit(h->q, left)) { /* refused before spending time on decoding */
         board_add(&h->b->queue_full, 1);
         r->retry_after = 1;
         resp_fail(r, 503, "overloaded", "the inference queue is full; retry later");

@@ -234,7 +234,6 @@ int infer_start(infer_queue *q, const cf_config *c, board *b, board_slot *slot, 
      * INFER_AUTO_DEPTH before a forward pass has been timed. */
     q->bound_wait = c->queue_depth == 0;
     q->cap = q->bound_wait ? INFER_AUTO_DEPTH : c->queue_depth;
-    q->timeout_s = c->request_timeout_s;
     q->max_batch = c->batch_max_size > 64 ? 64 : c->batch_max_size;
     q->max_delay_ms = c->batch_max_delay_ms;
     q->b = b;
@@ -283,25 +282,28 @@ fail:
 }
 
 /* Under mu: 1 when a new input would not have its forward pass done
- * within request_timeout_s. It waits for the batch running now (if any)
- * and for the ceil((len + 1) / max_batch) batches ahead of and with it,
- * each taking about batch_s (a moving average of the passes so far; none
- * yet: no estimate). Such a request would only end in 504 after the whole
- * timeout: it is refused with 503 now, while the queue is not yet full.
+ * within budget_s (what is left of its request_timeout_s). It waits for
+ * the batch running now (if any) and for the ceil((len + 1) / max_batch)
+ * batches ahead of and with it, each taking about batch_s (a moving
+ * average of the passes so far; none yet: no estimate). Such a request
+ * would only end in 504 after the whole timeout: it is refused with 503
+ * now, while the queue is not yet full.
+ * A request that waited for a free request thread has less than the whole
+ * timeout left: a burst larger than the threads is judged on that.
  * An idle worker always takes it: the estimate may be stale (one slow
  * pass), and only a pass can bring it up to date. */
-static int wait_too_long(const infer_queue *q)
+static int wait_too_long(const infer_queue *q, double budget_s)
 {
     int ahead = q->len + q->expected; /* queued, and admitted but still decoding */
     if (!q->bound_wait || q->batch_s <= 0 || (!ahead && !q->running)) return 0;
     int batches = (ahead + 1 + q->max_batch - 1) / q->max_batch + q->running;
-    return batches * q->batch_s > q->timeout_s;
+    return batches * q->batch_s > budget_s;
 }
 
-int infer_admit(infer_queue *q)
+int infer_admit(infer_queue *q, double budget_s)
 {
     pthread_mutex_lock(&q->mu);
-    int full = q->closing || q->len + q->expected >= q->cap || wait_too_long(q);
+    int full = q->closing || q->len + q->expected >= q->cap || wait_too_long(q, budget_s);
     if (!full) q->expected++;
     pthread_mutex_unlock(&q->mu);
     return full ? -1 : 0;

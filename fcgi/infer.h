@@ -49,8 +49,7 @@ typedef struct {
     pthread_cond_t work, done;
     infer_job *head, *tail;
     int len, cap, closing;
-    int bound_wait;   /* queue_depth auto: refuse what would wait past timeout_s */
-    double timeout_s; /* request_timeout_s */
+    int bound_wait;   /* queue_depth auto: refuse what would wait past its deadline */
     double batch_s;   /* moving average of a forward pass (0: none yet) */
     int running;      /* a batch is in its forward pass */
     int expected; /* requests preparing an input (infer_admit): company worth waiting for */
@@ -85,12 +84,13 @@ int infer_busy(infer_queue *q);
 
 /* Admits a request that is about to decode and preprocess an image for the
  * network: 0, or -1 when it should be refused now (503) — the queue is full,
- * or its image would wait past request_timeout_s behind those queued and
- * those admitted before it (counted together, so a burst is judged as one).
+ * or its image would wait past budget_s (what is left of the request's
+ * request_timeout_s) behind those queued and those admitted before it
+ * (counted together, so a burst is judged as one).
  * An admitted request is company a batch waits for (up to
  * batch.max_delay_ms), so a lone request never waits for nothing. Settled
  * by infer_submit, or by infer_unexpect when the request ends before that. */
-int infer_admit(infer_queue *q);
+int infer_admit(infer_queue *q, double budget_s);
 void infer_unexpect(infer_queue *q);
 
 /* Queues a job (settling the caller's infer_admit); -1 when the queue is

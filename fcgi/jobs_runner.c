@@ -184,7 +184,8 @@ static void run_batch(js_claim *claims, int n)
         else items[i].ok = 1;
     }
     for (int i = 0; i < n; i++) /* together: they share forward passes */
-        if (items[i].ok && (infer_admit(h->q) || infer_submit(h->q, items[i].w.job))) {
+        if (items[i].ok && (infer_admit(h->q, h->cfg->request_timeout_s) ||
+                            infer_submit(h->q, items[i].w.job))) {
             ctx.store->ops->release(ctx.store, items[i].c.id, items[i].c.index, ctx.owner);
             items[i].ok = 0;
             items[i].r.status = -1; /* released, not failed */
