@@ -614,7 +614,7 @@ static const cf_key keys[] = {
     {"jobs.dir", T_STR, FIELD(jobs_dir), 0, 0, NULL, NULL, "var/jobs", "a directory", check_jobs_dir,
      "spool of job inputs and results (created when missing)"},
     INT("jobs.ttl_s", jobs_ttl_s, 1, 365 * 86400, "86400",
-        "a job, its inputs and results are deleted this long after it was created"),
+        "a job, its inputs and results are deleted this long after it was created (redis://: after it finished)"),
     INT("jobs.max_items", jobs_max_items, 1, 10000, "100", "most images in one job (413 above)"),
     INT("jobs.max_queued_items", jobs_max_queued_items, 1, 100000000, "10000",
         "most items queued or running over all jobs (503 above)"),
