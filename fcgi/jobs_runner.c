@@ -241,7 +241,7 @@ static void *runner_main(void *arg)
             continue;
         }
         /* Nothing to do, or requests first: look again soon. */
-        double wait = n == 0 && !infer_busy(ctx.h->q) ? RUNNER_POLL_S : 0.01;
+        double wait = n <= 0 && !infer_busy(ctx.h->q) ? RUNNER_POLL_S : 0.01; /* -1: store down */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         long ns = ts.tv_nsec + (long)(wait * 1e9);

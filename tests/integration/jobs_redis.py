@@ -12,7 +12,9 @@ listing, /status, /metrics) through A while B shares the queue; a job of A
 read through B. The crash test: a 12-item job posted to A, kill -9 of A's
 master and worker in the middle, B queues A's items again once A's lease
 expired and finishes the job; every item has exactly one result, equal to
-the CLI's output, fetched through B and through a restarted A. Last,
+the CLI's output, fetched through B and through a restarted A. A worker
+of A stopped (SIGSTOP) past its lease: B takes its item over, and A, resumed,
+records nothing. Last,
 redis-server killed: job requests answer 503 with Retry-After, POST /remove
 still 200; redis-server started again: jobs work again. Prints
 "N passed, N failed".
@@ -163,6 +165,41 @@ def held_by(redis, pids):
     return held
 
 
+def test_stale_owner(a, b, redis, photos, refs):
+    """A's worker stopped (SIGSTOP) while it holds an item, for longer than
+    its lease: B takes the item over and records it; A, resumed, finishes
+    its copy and must record nothing."""
+    data = [open(p, "rb").read() for p in photos]
+    n = 8
+    files = [(f"s{i:02d}.jpg", data[i % 4]) for i in range(n)]
+    st, _, body = J.post_job(a.port, files)
+    jid = json.loads(body)["id"] if st == 202 else None
+    check("stale owner: a job accepted by A", st == 202, f"{st} {body[:200]}")
+    if not jid:
+        return
+    workers = S.children_of(a.srv.p.pid)
+    wait_for(lambda: held_by(redis, workers) > 0, 60, 0.05)
+    held = held_by(redis, workers)
+    for w in workers:
+        os.kill(w, signal.SIGSTOP)
+    try:
+        j = J.wait_job(b.port, jid, 180)
+    finally:
+        for w in workers:
+            os.kill(w, signal.SIGCONT)
+    check("stale owner: B finished the job while A's worker was stopped with an item",
+          held > 0 and j and j["status"] == "done" and j["done"] == n, f"held {held} {json.dumps(j)[:200] if j else ''}")
+    # A resumes, finishes its copy and finds the item taken.
+    wait_for(lambda: held_by(redis, workers) == 0, 60, 0.2)
+    time.sleep(1)
+    counts = redis.cli("HMGET", f"cutout:job:{jid}", "d", "f", "q", "r")
+    j = J.get_job(a.port, jid)
+    _, bad = same_job_through(a, jid, {i: refs[i % 4] for i in range(n)})
+    check("stale owner: A, resumed, recorded nothing (each item counted done once), results intact",
+          held_by(redis, workers) == 0 and counts == f"{n}\n0\n0\n0" and j and j["done"] == n and not bad,
+          f"{counts!r} {bad[:3]}")
+
+
 def test_crash(a, b, redis, photos, refs, cli):
     data = [open(p, "rb").read() for p in photos]
     files = [(f"p{i:02d}-{os.path.basename(photos[i % 4])}", data[i % 4]) for i in range(CRASH_ITEMS)]
@@ -181,7 +218,7 @@ def test_crash(a, b, redis, photos, refs, cli):
           j and j["done"] < CRASH_ITEMS and held > 0 and all(S.gone(p) for p in pids),
           f"held {held} {json.dumps(j)[:200] if j else ''}")
     killed_at = time.time()
-    j = J.wait_job(b.port, jid, 300)
+    j = J.wait_job(b.port, jid, 180)
     took = time.time() - killed_at
     check(f"crash test: B finishes the job ({CRASH_ITEMS} done, none failed)",
           j and j["status"] == "done" and j["done"] == CRASH_ITEMS and j["failed"] == 0 and
@@ -260,6 +297,7 @@ def main():
             check("nothing written to jobs.dir with Redis", J.dirs_in(a.spool) == [], str(J.dirs_in(a.spool)))
             if jid:
                 test_shared(a, b, jid, photos, refs)
+            test_stale_owner(a, b, redis, photos, refs)
             cid = test_crash(a, b, redis, photos, refs, cli)
             if cid:
                 test_redis_down(a, b, redis, photos, cid)
