@@ -492,11 +492,40 @@ int cf_max_memory_mb(const cf_config *c)
     return mb < 256 ? 256 : mb > INT_MAX ? INT_MAX : (int)mb;
 }
 
+int cf_parse_redis_url(const char *url, char *host, size_t hostlen, int *port, int *db)
+{
+    if (strncmp(url, "redis://", 8)) return -1;
+    const char *h = url + 8, *slash = strchr(h, '/');
+    char hp[CF_PATH_LEN];
+    size_t n = slash ? (size_t)(slash - h) : strlen(h);
+    if (n == 0 || n >= sizeof hp) return -1;
+    memcpy(hp, h, n);
+    hp[n] = '\0';
+    if (strchr(hp, '@')) return -1; /* no credentials in the URL */
+    *port = 6379;
+    if (cf_split_host_port(hp, host, hostlen, port)) {
+        if (strchr(hp, ':') || n >= hostlen) return -1;
+        memcpy(host, hp, n + 1);
+    }
+    *db = 0;
+    if (slash && slash[1]) {
+        char *end;
+        errno = 0;
+        long d = strtol(slash + 1, &end, 10);
+        if (errno || *end || d < 0 || d > 1000000 || !(slash[1] >= '0' && slash[1] <= '9')) return -1;
+        *db = (int)d;
+    }
+    return 0;
+}
+
 static int check_jobs_store(ctx *x, const node *v, cf_config *c)
 {
     const char *s = c->jobs_store;
-    if (!s[0] || (!strncmp(s, "sqlite:", 7) && s[7])) return 0;
-    return failf(x, v->line, v->col, "jobs.store: expected sqlite:PATH (redis:// is not implemented yet), found '%s'", s);
+    char host[256];
+    int port, db;
+    if (!s[0] || (!strncmp(s, "sqlite:", 7) && s[7]) || !cf_parse_redis_url(s, host, sizeof host, &port, &db))
+        return 0;
+    return failf(x, v->line, v->col, "jobs.store: expected sqlite:PATH or redis://HOST[:PORT][/DB], found '%s'", s);
 }
 
 static int check_jobs_dir(ctx *x, const node *v, cf_config *c)
@@ -580,15 +609,17 @@ static const cf_key keys[] = {
      "one JSON object or one text line per message"},
     {"log.file", T_STR, FIELD(log_file), 0, 0, NULL, NULL, "stderr", "stderr, stdout or a path",
      check_log_file, "where log lines go (SIGUSR1 reopens it)"},
-    {"jobs.store", T_STR, FIELD(jobs_store), 0, 0, NULL, NULL, "", "sqlite:PATH", check_jobs_store,
+    {"jobs.store", T_STR, FIELD(jobs_store), 0, 0, NULL, NULL, "", "sqlite:PATH or redis://HOST[:PORT][/DB]", check_jobs_store,
      "where job state lives; absent: /jobs answers 404 (jobs are not enabled)"},
     {"jobs.dir", T_STR, FIELD(jobs_dir), 0, 0, NULL, NULL, "var/jobs", "a directory", check_jobs_dir,
      "spool of job inputs and results (created when missing)"},
     INT("jobs.ttl_s", jobs_ttl_s, 1, 365 * 86400, "86400",
-        "a job, its inputs and results are deleted this long after it was created"),
+        "a job, its inputs and results are deleted this long after it was created (redis://: after it finished)"),
     INT("jobs.max_items", jobs_max_items, 1, 10000, "100", "most images in one job (413 above)"),
     INT("jobs.max_queued_items", jobs_max_queued_items, 1, 100000000, "10000",
         "most items queued or running over all jobs (503 above)"),
+    INT("jobs.lease_s", jobs_lease_s, 1, 3600, "30",
+        "redis:// only: an instance that has not renewed its lease this long is taken for dead, its running items queued again"),
     {"jobs.serve", T_ENUM, FIELD(jobs_serve), 0, 0, "direct|x-accel-redirect|x-sendfile", NULL,
      "direct", NULL, NULL,
      "who sends result files: the server itself, nginx (X-Accel-Redirect) or lighttpd/Apache (X-Sendfile)"},
@@ -771,6 +802,10 @@ int cf_load_string(const char *name, const char *text, size_t len, cf_config *c,
         else
             c->max_connections = c->threads;
     }
+    if (!rc && c->jobs_serve != CF_SERVE_DIRECT && !strncmp(c->jobs_store, "redis://", 8))
+        rc = failf(&x, root->line, root->col,
+                   "jobs.serve: with jobs.store redis:// the results are in Redis, not files a web "
+                   "server could send: use direct");
     if (!rc && c->min_dimension > c->max_dimension)
         rc = failf(&x, root->line, root->col,
                    "limits: min_dimension (%d) is larger than max_dimension (%d)", c->min_dimension,

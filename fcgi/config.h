@@ -68,15 +68,19 @@ typedef struct {
     int log_json;               /* 1: json, 0: text */
     char log_file[CF_PATH_LEN]; /* "stderr", "stdout" or a path */
     /* jobs: (fcgi/README.md "Jobs"); store "" : /jobs is not enabled */
-    char jobs_store[CF_PATH_LEN]; /* "sqlite:PATH" */
+    char jobs_store[CF_PATH_LEN]; /* "sqlite:PATH" or "redis://HOST:PORT/DB" */
     char jobs_dir[CF_PATH_LEN];   /* spool of inputs and results */
     int jobs_ttl_s, jobs_max_items, jobs_max_queued_items;
     int jobs_serve;               /* cf_jobs_serve */
+    int jobs_lease_s;             /* redis: a claimer's lease */
 } cf_config;
 
 typedef enum { CF_SERVE_DIRECT = 0, CF_SERVE_X_ACCEL = 1, CF_SERVE_X_SENDFILE = 2 } cf_jobs_serve;
 
 void cf_defaults(cf_config *c);
+
+/* redis://HOST[:PORT][/DB] (PORT 6379, DB 0 when absent); 0 or -1. */
+int cf_parse_redis_url(const char *url, char *host, size_t hostlen, int *port, int *db);
 
 /* Reads a YAML file over the defaults already in *c. Returns 0, or -1 with
  * "FILE:LINE:COLUMN: message" in err. */

@@ -13,7 +13,6 @@
 #include "app_util.h"
 #include "form.h"
 #include "jobs.h"
-#include "jobs_spool.h"
 #include "remove_opts.h"
 
 #define JOBS_LIST_MAX 100
@@ -48,6 +47,10 @@ int ep_jobs_route(request *rq, response *r, const char *app_path)
     snprintf(base, sizeof base, "%.*s", (int)blen, rq->path);
     if (!jobs_get()) {
         resp_fail(r, 404, "not_found", "jobs are not enabled (jobs.store in the configuration)");
+        return 1;
+    }
+    if (!jobs_store_reachable()) { /* Redis down: /remove is not affected */
+        jobs_store_fail(r, "read");
         return 1;
     }
     const char *id = rest ? seg[at + 1] : NULL;
@@ -201,6 +204,10 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
         goto out;
     }
     long long pending = jc->store->ops->pending(jc->store);
+    if (pending < 0 && !jobs_store_reachable()) {
+        jobs_store_fail(r, "read");
+        goto out;
+    }
     if (pending < 0 || pending + n > c->jobs_max_queued_items) {
         r->retry_after = 5;
         resp_fail(r, 503, "overloaded", "too many job items queued (jobs.max_queued_items %d); retry later",
@@ -216,27 +223,29 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
     /* Inputs durable first; the job becomes visible (claimable) only
      * when all of them are. */
     js_item *items = calloc((size_t)n, sizeof *items);
-    int rc = items ? spool_job_mkdir(jc->dir, job.id) : (errno = ENOMEM, -1);
+    int rc = items ? jobs_blob_begin(jc, job.id) : (errno = ENOMEM, -1);
     for (int i = 0; !rc && i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "in-%d", i);
-        rc = spool_write(jc->dir, job.id, name, up[i].data, up[i].len);
+        rc = jobs_blob_put(jc, job.id, name, up[i].data, up[i].len);
         items[i].index = i;
         snprintf(items[i].name, sizeof items[i].name, "%s", up[i].name);
         items[i].in_bytes = (long long)up[i].len;
     }
     if (rc) {
         int e = errno;
-        spool_job_remove(jc->dir, job.id);
-        if (e == ENOSPC || e == EDQUOT)
+        jobs_blob_remove(jc, job.id);
+        if (!jobs_store_reachable()) jobs_store_fail(r, "written");
+        else if (e == ENOSPC || e == EDQUOT)
             resp_fail(r, 507, "insufficient_storage", "the job spool (jobs.dir) is full: the job was not stored");
         else resp_fail(r, 500, "internal", "the job could not be stored: %s", strerror(e));
         free(items);
         goto out;
     }
     if (jc->store->ops->create(jc->store, &job, items, n, err, sizeof err)) {
-        spool_job_remove(jc->dir, job.id);
-        resp_fail(r, 500, "internal", "the job could not be stored: %s", err);
+        jobs_blob_remove(jc, job.id);
+        if (!jobs_store_reachable()) jobs_store_fail(r, "written");
+        else resp_fail(r, 500, "internal", "the job could not be stored: %s", err);
         free(items);
         goto out;
     }
@@ -287,7 +296,7 @@ void ep_jobs_list(request *rq, response *r, const char *base)
     double now = app_wall_s();
     int n = jc->store->ops->list(jc->store, status ? status : "", after ? after : "", limit, jobs, now);
     if (n < 0) {
-        resp_fail(r, 500, "internal", "the job store could not be read");
+        jobs_store_fail(r, "read");
         free(jobs);
         return;
     }

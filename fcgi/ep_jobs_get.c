@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include "jobs.h"
-#include "jobs_spool.h"
 
 /* The job's JSON with its items as r (status given), or 404. */
 static void answer_job(response *r, int status, const char *base, const char *id)
@@ -20,7 +19,7 @@ static void answer_job(response *r, int status, const char *base, const char *id
     int rc = jc->store->ops->get(jc->store, id, now, &j, &items, &n);
     if (rc) {
         if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
-        else resp_fail(r, 500, "internal", "the job store could not be read");
+        else jobs_store_fail(r, "read");
         return;
     }
     r->status = status;
@@ -43,12 +42,12 @@ void ep_jobs_cancel(request *rq, response *r, const char *base, const char *id)
     int rc = jc->store->ops->cancel(jc->store, id, app_wall_s());
     if (rc) {
         if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
-        else resp_fail(r, 500, "internal", "the job store could not be written");
+        else jobs_store_fail(r, "written");
         return;
     }
     /* Running items finish their batch and find their item cancelled:
      * they drop their result (jobs_runner.c). */
-    spool_job_remove(jc->dir, id);
+    jobs_blob_remove(jc, id);
     answer_job(r, 200, base, id);
 }
 
@@ -59,6 +58,10 @@ void ep_jobs_retry(request *rq, response *r, const char *base, const char *id)
     int rc = jc->store->ops->retry(jc->store, id);
     if (rc == -1) {
         resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
+        return;
+    }
+    if (rc == -3) { /* the store failed */
+        jobs_store_fail(r, "written");
         return;
     }
     if (rc == -2) {

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -25,7 +24,7 @@ static int load(response *r, const char *id, js_job *j, js_item **items, int *n)
     jobs_ctx *jc = jobs_get();
     int rc = jc->store->ops->get(jc->store, id, app_wall_s(), j, items, n);
     if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
-    else if (rc < 0) resp_fail(r, 500, "internal", "the job store could not be read");
+    else if (rc < 0) jobs_store_fail(r, "read");
     return rc ? -1 : 0;
 }
 
@@ -71,8 +70,9 @@ void ep_jobs_item(request *rq, response *r, const char *id, const char *index)
         } else if (serve == CF_SERVE_X_SENDFILE) {
             r->status = 200;
             sb_printf(&r->headers, "X-Sendfile: %s\r\n", path);
-        } else if (spool_read(path, (size_t)1 << 32, &r->image, &r->image_len)) {
-            resp_fail(r, 500, "internal", "the result could not be read: %s", strerror(errno));
+        } else if (jobs_blob_get(jc, id, it->result, (size_t)1 << 32, &r->image, &r->image_len)) {
+            if (!jobs_store_reachable()) jobs_store_fail(r, "read");
+            else resp_fail(r, 500, "internal", "the result could not be read: %s", strerror(errno));
         } else {
             r->status = 200;
         }
@@ -82,7 +82,7 @@ void ep_jobs_item(request *rq, response *r, const char *id, const char *index)
 }
 
 typedef struct {
-    char dir[4096], id[JOB_ID_LEN];
+    char id[JOB_ID_LEN];
     zip_entry *e;
     char (*files)[64];
     int n;
@@ -111,11 +111,10 @@ static int archive_stream(void *arg, FCGX_Stream *out)
     uint8_t hdr[ZIP_CENTRAL_FIXED + ZIP_NAME_MAX + 1];
     uint64_t cd = 0, cd_off = 0;
     for (int i = 0; i < a->n; i++) {
-        char path[4096];
         uint8_t *data = NULL;
         size_t len = 0;
-        if (spool_path(a->dir, a->id, a->files[i], path, sizeof path) ||
-            spool_read(path, (size_t)a->e[i].size, &data, &len) || len != a->e[i].size) {
+        if (jobs_blob_get(jobs_get(), a->id, a->files[i], (size_t)a->e[i].size, &data, &len) ||
+            len != a->e[i].size) {
             free(data);
             return -1;
         }
@@ -170,16 +169,14 @@ void ep_jobs_archive(request *rq, response *r, const char *id)
         resp_fail(r, 500, "internal", "out of memory");
         return;
     }
-    snprintf(a->dir, sizeof a->dir, "%s", jc->dir);
     snprintf(a->id, sizeof a->id, "%s", id);
     for (int i = 0; i < n; i++) {
         if (strcmp(items[i].status, "done")) continue;
-        char path[4096];
-        struct stat st;
-        if (spool_path(jc->dir, id, items[i].result, path, sizeof path) || stat(path, &st)) continue;
+        uint64_t size;
+        if (jobs_blob_size(jc, id, items[i].result, &size)) continue;
         zip_entry *e = &a->e[a->n];
         entry_name(&items[i], a->e, a->n, e->name, sizeof e->name);
-        e->size = (uint64_t)st.st_size;
+        e->size = size;
         snprintf(a->files[a->n], sizeof a->files[a->n], "%s", items[i].result);
         a->n++;
     }

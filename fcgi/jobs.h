@@ -10,6 +10,7 @@
 
 #include "jobs_store.h"
 #include "request.h"
+#include "response.h"
 #include "strbuf.h"
 
 typedef struct {
@@ -43,6 +44,24 @@ int jobs_valid_id(const char *s);
  * base: the path up to and including "/jobs" (mounted prefix kept). */
 void jobs_json(strbuf *o, const js_job *j, const js_item *items, int n, const char *base,
                double now);
+
+/* Inputs and results (jobs_blob.c): files in jobs.dir with a SQLite
+ * store, values in the store with Redis. begin makes room for a new job;
+ * put (0, or -1 with errno: ENOSPC, EDQUOT, ...), get (a whole value of
+ * at most max bytes, malloc'ed; 0 or -1 with errno), size (0 or -1),
+ * remove (every input and result of the job). */
+int jobs_blob_begin(jobs_ctx *jc, const char *id);
+int jobs_blob_put(jobs_ctx *jc, const char *id, const char *name, const void *data, size_t len);
+int jobs_blob_get(jobs_ctx *jc, const char *id, const char *name, size_t max, uint8_t **data,
+                  size_t *len);
+int jobs_blob_size(jobs_ctx *jc, const char *id, const char *name, uint64_t *size);
+void jobs_blob_remove(jobs_ctx *jc, const char *id);
+
+/* r fails for a store call that failed: 503 unavailable with Retry-After
+ * when the store cannot be reached (Redis down), else 500 (what: "read",
+ * "written"). 1 when the store is reachable now. */
+void jobs_store_fail(response *r, const char *what);
+int jobs_store_reachable(void);
 
 /* Counts and spool bytes for /status (JSON members) and /metrics. */
 void jobs_status_json(strbuf *o);

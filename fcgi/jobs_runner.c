@@ -117,6 +117,11 @@ static void finish_done(item_run *it)
     snprintf(res.ctype, sizeof res.ctype, "%s", it->o.ctype);
     snprintf(res.model, sizeof res.model, "%s", it->r.model ? it->r.model : "");
     res.out_bytes = (long long)it->r.image_len;
+    if (ctx.store->ops->finish_result) { /* the result goes into the store (Redis) with its state */
+        ctx.store->ops->finish_result(ctx.store, it->c.id, it->c.index, ctx.owner, &res, it->r.image,
+                                      it->r.image_len, app_wall_s());
+        return;
+    }
     if (spool_write(ctx.dir, it->c.id, res.result, it->r.image, it->r.image_len)) {
         int e = errno;
         if (e == ENOENT) { /* the job was deleted meanwhile */
@@ -153,12 +158,11 @@ static int prepare(item_run *it)
         return -1;
     }
     if (ro_remove_params(&rq, &it->r, &p, &it->o)) return -1;
-    char path[4096], name[32];
+    char name[32];
     snprintf(name, sizeof name, "in-%d", it->c.index);
     uint8_t *data = NULL;
     size_t len = 0;
-    if (spool_path(ctx.dir, it->c.id, name, path, sizeof path) ||
-        spool_read(path, (size_t)h->cfg->max_body_bytes, &data, &len)) {
+    if (jobs_blob_get(&ctx, it->c.id, name, (size_t)h->cfg->max_body_bytes, &data, &len)) {
         resp_fail(&it->r, 500, "internal", "the stored input could not be read: %s", strerror(errno));
         return -1;
     }
@@ -237,7 +241,7 @@ static void *runner_main(void *arg)
             continue;
         }
         /* Nothing to do, or requests first: look again soon. */
-        double wait = n == 0 && !infer_busy(ctx.h->q) ? RUNNER_POLL_S : 0.01;
+        double wait = n <= 0 && !infer_busy(ctx.h->q) ? RUNNER_POLL_S : 0.01; /* -1: store down */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         long ns = ts.tv_nsec + (long)(wait * 1e9);
@@ -270,11 +274,11 @@ int jobs_start(handler_ctx *h, char *err, size_t errlen)
     char dbdir[CF_PATH_LEN];
     snprintf(dbdir, sizeof dbdir, "%s", c->jobs_store + 7);
     char *slash = strrchr(dbdir, '/');
-    if (slash && slash != dbdir) {
+    if (slash && slash != dbdir && !strncmp(c->jobs_store, "sqlite:", 7)) {
         *slash = '\0';
         spool_mkdirs(dbdir);
     }
-    ctx.store = jobs_store_open(c->jobs_store, err, errlen);
+    ctx.store = jobs_store_open(c, err, errlen);
     if (!ctx.store) return -1;
     unsigned long long t = 0;
     start_time((long)getpid(), &t);

@@ -174,16 +174,6 @@ static int sq_release(jobs_store *s, const char *id, int index, const char *owne
     return rc < 0 ? -1 : 0;
 }
 
-static const char *job_status(const js_job *j)
-{
-    if (j->cancelled && !j->queued && !j->running && j->cancelled + j->done + j->failed == j->total &&
-        j->cancelled)
-        return "cancelled";
-    if (j->queued || j->running) return j->running || j->started > 0 ? "running" : "queued";
-    if (j->total && j->failed == j->total) return "failed";
-    return "done";
-}
-
 /* jobs row + item counts; 0, 1 none, -1 error. */
 static int read_job(sqlite3 *db, const char *id, double now, js_job *j)
 {
@@ -213,7 +203,7 @@ static int read_job(sqlite3 *db, const char *id, double now, js_job *j)
         j->done = sqlite3_column_int(st, 10);
         j->failed = sqlite3_column_int(st, 11);
         j->cancelled = sqlite3_column_int(st, 12);
-        snprintf(j->status, sizeof j->status, "%s", cancelled_flag ? "cancelled" : job_status(j));
+        snprintf(j->status, sizeof j->status, "%s", js_job_status(j, cancelled_flag));
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
@@ -439,9 +429,12 @@ static void sq_close(jobs_store *s)
     free(q);
 }
 
-static const jobs_store_ops sq_ops = {sq_create, sq_claim, sq_finish, sq_release, sq_get,
-                                      sq_list, sq_cancel, sq_retry, sq_expire, sq_requeue_dead,
-                                      sq_pending, sq_stats, sq_close};
+/* Inputs and results are files (jobs_spool.h): no blob_* calls. */
+static const jobs_store_ops sq_ops = {.create = sq_create, .claim = sq_claim, .finish = sq_finish,
+                                      .release = sq_release, .get = sq_get, .list = sq_list,
+                                      .cancel = sq_cancel, .retry = sq_retry, .expire = sq_expire,
+                                      .requeue_dead = sq_requeue_dead, .pending = sq_pending,
+                                      .stats = sq_stats, .close = sq_close};
 
 jobs_store *jobs_sqlite_open(const char *path, char *err, size_t errlen)
 {
@@ -467,11 +460,4 @@ jobs_store *jobs_sqlite_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     return &q->base;
-}
-
-jobs_store *jobs_store_open(const char *spec, char *err, size_t errlen)
-{
-    if (!strncmp(spec, "sqlite:", 7) && spec[7]) return jobs_sqlite_open(spec + 7, err, errlen);
-    snprintf(err, errlen, "jobs.store: '%s' is not sqlite:PATH (redis:// is not implemented yet)", spec);
-    return NULL;
 }

@@ -1,13 +1,16 @@
-/* Where jobs and their items live (fcgi/README.md "Jobs"): a small
- * interface so that another store (Redis) can sit beside the SQLite one
- * (jobs_sqlite.c). Inputs and results are files in the spool directory
- * (jobs_spool.h); the store holds state only. Every call is atomic: a
- * store is shared by the threads of one process and by every process of
- * the machine. */
+/* Where jobs and their items live (fcgi/README.md "Jobs"): SQLite
+ * (jobs_sqlite.c: one machine; inputs and results are files in the spool
+ * directory, jobs_spool.h) or Redis (jobs_redis.c: any number of machines;
+ * inputs and results are values in Redis, the blob_* calls). Every call is
+ * atomic: a store is shared by the threads of one process and by every
+ * process that uses it. */
 #ifndef CUTOUT_FCGI_JOBS_STORE_H
 #define CUTOUT_FCGI_JOBS_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
 
 #define JOB_ID_LEN 33       /* 32 hex digits (128 random bits) + NUL */
 #define JOB_OPTS_LEN 2048   /* the options as a query string */
@@ -87,16 +90,38 @@ typedef struct {
     long long (*pending)(jobs_store *s);
     int (*stats)(jobs_store *s, js_stats *st);
     void (*close)(jobs_store *s);
+    /* The rest is NULL for a store whose inputs and results are files
+     * (jobs_blob.c chooses). */
+    /* 0 when the store cannot be reached now (Redis down): 503. */
+    int (*reachable)(jobs_store *s);
+    /* Value `name` of job id (in-I, out-I.EXT): put with the job's time to
+     * live (0, or -1 with errno); get 0, 1 missing, -1 error (errno; EFBIG
+     * over max); size 0, 1 missing, -1 error; remove deletes every value. */
+    int (*blob_put)(jobs_store *s, const char *id, const char *name, const void *data, size_t len);
+    int (*blob_get)(jobs_store *s, const char *id, const char *name, size_t max, uint8_t **data,
+                    size_t *len);
+    int (*blob_size)(jobs_store *s, const char *id, const char *name, uint64_t *size);
+    void (*blob_remove)(jobs_store *s, const char *id);
+    /* finish of a done item with its result stored in the same step, only
+     * while owner holds it (a result recorded exactly once). As finish. */
+    int (*finish_result)(jobs_store *s, const char *id, int index, const char *owner,
+                         const js_item *it, const void *data, size_t len, double now);
 } jobs_store_ops;
 
 struct jobs_store {
     const jobs_store_ops *ops;
 };
 
-/* Opens the store a jobs.store value names ("sqlite:PATH"). NULL with err. */
-jobs_store *jobs_store_open(const char *spec, char *err, size_t errlen);
+/* Opens the store jobs.store names ("sqlite:PATH", "redis://..."). NULL with err. */
+jobs_store *jobs_store_open(const cf_config *c, char *err, size_t errlen);
+
+/* A job's status from its counts (cancelled: the job was cancelled). */
+const char *js_job_status(const js_job *j, int cancelled);
 
 /* The SQLite store (jobs_sqlite.c). */
 jobs_store *jobs_sqlite_open(const char *path, char *err, size_t errlen);
+
+/* The Redis store (jobs_redis.c): connected, or NULL with err. */
+jobs_store *jobs_redis_open(const cf_config *c, char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "jobs_store.h"
 #include "listen.h"
 #include "log.h"
 #include "master.h"
@@ -74,6 +75,15 @@ int main(int argc, char **argv)
             return 2;
         }
         m.cfg = t;
+    }
+    /* Redis that cannot be reached: say so now, not in every worker. */
+    if (!strncmp(m.cfg.jobs_store, "redis://", 8)) {
+        jobs_store *js = jobs_store_open(&m.cfg, err, sizeof err);
+        if (!js) {
+            fprintf(stderr, "cutout-fcgi: %s\n", err);
+            return 1;
+        }
+        js->ops->close(js);
     }
     if (check) {
         if (models_check(&m.cfg, 1, err, sizeof err)) {

@@ -371,6 +371,17 @@ def test_cli(port, tmp, photos, refs):
           r.returncode == 0 and "%" in r.stderr, f"rc {r.returncode} {r.stderr[-300:]}")
 
 
+def summary(name, tmp):
+    """The suite's time and counts; its folder removed when every check passed."""
+    print(f"{name}: {time.time() - S.T0:.0f} s")
+    if S.failed == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"logs kept in {tmp}")
+    print(f"{S.passed} passed, {S.failed} failed")
+    return 1 if S.failed else 0
+
+
 def main():
     os.makedirs(os.path.join(S.BUILD, "run"), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="jobs-", dir=os.path.join(S.BUILD, "run"))
@@ -401,13 +412,7 @@ def main():
         srv.stop()
     test_not_enabled(tmp)
     test_full_spool(tmp, photos)
-    print(f"jobs: {time.time() - S.T0:.0f} s")
-    if S.failed == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"logs kept in {tmp}")
-    print(f"{S.passed} passed, {S.failed} failed")
-    return 1 if S.failed else 0
+    return summary("jobs", tmp)
 
 
 if __name__ == "__main__":

@@ -306,6 +306,33 @@ static void test_cors_key(void)
     bad("cors: {allow_origins: [{a: b}]}\n", "t.yaml:1:24: cors.allow_origins", "cors.allow_origins: a map item");
 }
 
+/* jobs.store: redis://HOST[:PORT][/DB] parsed, and refused when malformed. */
+static void test_jobs_redis(void)
+{
+    char host[256];
+    int port = 0, db = -1;
+    check(!cf_parse_redis_url("redis://10.0.0.5:6380/2", host, sizeof host, &port, &db) &&
+              !strcmp(host, "10.0.0.5") && port == 6380 && db == 2, "redis URL: host, port and db");
+    check(!cf_parse_redis_url("redis://cache", host, sizeof host, &port, &db) && !strcmp(host, "cache") &&
+              port == 6379 && db == 0, "redis URL: port 6379 and db 0 by default");
+    check(!cf_parse_redis_url("redis://[::1]:7000/", host, sizeof host, &port, &db) && !strcmp(host, "::1") &&
+              port == 7000 && db == 0, "redis URL: an IPv6 host");
+    const char *bad_urls[] = {"redis://", "redis://h:0", "redis://h:99999", "redis://h:6379/x",
+                              "redis://h:6379/-1", "redis://u:pw@h:6379", "rediss://h", "redis://h:/1"};
+    int refused = 0;
+    for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++)
+        refused += cf_parse_redis_url(bad_urls[i], host, sizeof host, &port, &db) == -1;
+    check(refused == (int)(sizeof bad_urls / sizeof *bad_urls), "redis URL: malformed ones refused");
+    cf_config c;
+    char err[512];
+    int rc = load("jobs: {store: \"redis://127.0.0.1:6379/1\", lease_s: 5}\n", &c, err, sizeof err);
+    check(rc == 0 && c.jobs_lease_s == 5, "jobs.store redis:// and jobs.lease_s accepted");
+    bad("jobs: {store: \"redis://h:x\"}\n", "t.yaml:1:15: jobs.store: expected sqlite:PATH or redis://",
+        "jobs.store: a bad redis URL at its value");
+    bad("jobs: {store: \"redis://h\", serve: x-accel-redirect}\n",
+        "t.yaml:1:1: jobs.serve: with jobs.store redis://", "jobs.serve other than direct refused with Redis");
+}
+
 int main(void)
 {
     test_defaults();
@@ -313,6 +340,7 @@ int main(void)
     test_errors();
     test_security_keys();
     test_cors_key();
+    test_jobs_redis();
     test_print_roundtrip();
     test_readme_reference();
     test_shipped_file();
