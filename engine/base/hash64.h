@@ -1,5 +1,5 @@
-/* A fast 64-bit checksum of a byte range (hash64.c): four independent
- * multiply-xorshift lanes over 8-byte words, folded at the end. It detects
+/* A fast 64-bit checksum of a byte range (hash64.c): position-weighted
+ * running sums over 8-byte words, mixed at the end. It detects
  * accidental damage (a truncated or overwritten cache file, a changed
  * weight); it is not a defence against someone who can write the file. */
 #ifndef CUTOUT_HASH64_H

@@ -1,0 +1,40 @@
+/* The on-disk cache of the CPU backend's packed conv weights (Winograd U and
+ * packed GEMM A, laid out once per model in prepare): one file per key in
+ * cut_cache_dir(), mapped read-only on a hit so that a start pays neither the
+ * transforms nor the zeroing of fresh pages, and processes running the same
+ * model share those pages.
+ *
+ * File: a header (magic, format, key, sizes, a checksum of the header and the
+ * chunk table), one cut_hash64 per 4 MiB chunk of the payload, zeros up to a
+ * 64 KiB boundary, the payload. Written to a temporary file and renamed into
+ * place, so a reader sees a whole file or none; any mismatch on reading (size,
+ * header, a chunk's checksum) makes it a miss, and the caller rewrites it. */
+#ifndef CUTOUT_CPU_WEIGHT_CACHE_H
+#define CUTOUT_CPU_WEIGHT_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu_backend.h"
+
+/* The key of cb's packed weights: every packed conv's method, shape and
+ * weights, the ISA the layout code ran with (its rounding differs) and the
+ * file format. Hashes the weights on the pool. */
+uint64_t cut_wcache_key(cpu_backend *cb);
+
+/* The file for key in the cache directory; 0, or -1 when there is no cache
+ * directory (CUTOUT_WEIGHT_CACHE=0 in the environment turns it off). */
+int cut_wcache_path(uint64_t key, char *path, size_t len);
+
+/* Maps the cached payload of exactly `bytes` for key, its chunks checked on
+ * the pool (which also faults the pages in). The payload, with *map and
+ * *map_bytes set for munmap, or NULL on any mismatch. */
+void *cut_wcache_load(threadpool *tp, const char *path, uint64_t key, size_t bytes, void **map,
+                      size_t *map_bytes);
+
+/* Writes payload[0, bytes) as the file for key (temporary file + rename);
+ * 0, or -1 (nothing is left behind). */
+int cut_wcache_store(threadpool *tp, const char *path, uint64_t key, const void *payload,
+                     size_t bytes);
+
+#endif
