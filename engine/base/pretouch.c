@@ -18,9 +18,26 @@
 
 #define TOUCH_CHUNK ((size_t)2 << 20) /* bytes per task */
 
+void cut_touch(void *buf, size_t bytes)
+{
+    char *p = buf;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t a = ((uintptr_t)p + page - 1) / page * page, b = ((uintptr_t)p + bytes) / page * page;
+    /* The kernel maps the whole pages in one call: about a third less CPU
+     * than taking one fault per page (bench/results/load-2026-12-07-cache.md).
+     * The partial pages at the ends, and any kernel without it: written. */
+    if (b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0) {
+        memset(p, 0, a - (uintptr_t)p);
+        memset((void *)b, 0, (uintptr_t)p + bytes - b);
+        return;
+    }
+    memset(p, 0, bytes);
+}
+
 typedef struct {
     char *buf;
-    size_t bytes, page;
+    size_t bytes;
 } touch_job;
 
 static void touch_task(void *ctx, int task, int thread)
@@ -28,26 +45,13 @@ static void touch_task(void *ctx, int task, int thread)
     (void)thread;
     const touch_job *j = ctx;
     size_t off = (size_t)task * TOUCH_CHUNK;
-    char *p = j->buf + off;
-    size_t n = j->bytes - off < TOUCH_CHUNK ? j->bytes - off : TOUCH_CHUNK;
-    /* The kernel maps the chunk's whole pages in one call: about a third less
-     * CPU than taking one fault per page (bench/results/load-2026-12-07-cache.md).
-     * The partial pages at the ends, and any kernel without it: written. */
-    uintptr_t page = (uintptr_t)j->page, a = ((uintptr_t)p + page - 1) / page * page;
-    uintptr_t b = ((uintptr_t)p + n) / page * page;
-    if (b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0) {
-        memset(p, 0, a - (uintptr_t)p);
-        memset((void *)b, 0, (uintptr_t)p + n - b);
-        return;
-    }
-    memset(p, 0, n);
+    cut_touch(j->buf + off, j->bytes - off < TOUCH_CHUNK ? j->bytes - off : TOUCH_CHUNK);
 }
 
 void cut_pool_touch(threadpool *tp, void *buf, size_t bytes)
 {
     if (!buf || !bytes) return;
-    long page = sysconf(_SC_PAGESIZE);
-    touch_job j = {buf, bytes, page > 0 ? (size_t)page : 4096};
+    touch_job j = {buf, bytes};
     size_t tasks = (bytes + TOUCH_CHUNK - 1) / TOUCH_CHUNK;
     if (tasks > (1u << 30)) tasks = 1u << 30; /* 2 PiB: not reached */
     cut_pool_run(tp, (int)tasks, touch_task, &j);

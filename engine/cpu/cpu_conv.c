@@ -183,8 +183,8 @@ static int place_weights(cpu_backend *cb, const size_t *floats, size_t total)
     if (!cut_mul_size(total, sizeof(float), &bytes)) return -1;
     char path[4200];
     uint64_t key = 0;
-    int cached = !bk->no_weight_cache && !cut_wcache_path(key = cut_wcache_key(cb), path,
-                                                          sizeof path);
+    int cached = !bk->no_weight_cache && bytes >= CUT_WCACHE_MIN_BYTES &&
+                 !cut_wcache_path(key = cut_wcache_key(cb), path, sizeof path);
     if (cached) {
         void *w = cut_wcache_load(cb->tp, path, key, bytes, &cb->wmap, &cb->wmap_bytes);
         if (w) {

@@ -17,6 +17,10 @@
 
 #include "cpu_backend.h"
 
+/* Below this many bytes of packed weights there is no file: laying them out
+ * costs less than a file (unit tests' small convs would litter the directory). */
+#define CUT_WCACHE_MIN_BYTES ((size_t)1 << 20)
+
 /* The key of cb's packed weights: every packed conv's method, shape and
  * weights, the ISA the layout code ran with (its rounding differs) and the
  * file format. Hashes the weights on the pool. */
