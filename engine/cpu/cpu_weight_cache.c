@@ -127,9 +127,8 @@ void *cut_wcache_load(threadpool *tp, const char *path, uint64_t key, size_t byt
     if (!table || pread(fd, table, chunks * 8, sizeof h) != (ssize_t)(chunks * 8) ||
         header_check(&h, table) != h.check)
         goto out;
-    base = mmap(NULL, off + bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    base = mmap(NULL, off + bytes, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (base == MAP_FAILED) goto out;
-    madvise(base, off + bytes, MADV_WILLNEED);
     sums = chunk_sums(tp, (char *)base + off, bytes, key);
     if (!sums || memcmp(sums, table, chunks * 8)) goto out;
     payload = (char *)base + off;
