@@ -18,8 +18,9 @@
 #include "cpu_backend.h"
 
 /* Below this many bytes of packed weights there is no file: laying them out
- * costs less than a file (unit tests' small convs would litter the directory). */
-#define CUT_WCACHE_MIN_BYTES ((size_t)1 << 20)
+ * costs a few ms, and the tests' random models (1-2.4 MB) would litter the
+ * directory with a file per run. u2netp's are 18 MB. */
+#define CUT_WCACHE_MIN_BYTES ((size_t)8 << 20)
 
 /* The key of cb's packed weights: every packed conv's method, shape and
  * weights, the ISA the layout code ran with (its rounding differs) and the
