@@ -197,17 +197,30 @@ static int place_weights(cpu_backend *cb, const size_t *floats, size_t total)
             cb->wmap = NULL;
         }
     }
-    void *block = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (block == MAP_FAILED) return -1;
-    cb->wmap = block;
-    cb->wmap_bytes = bytes;
+    /* A miss: laid out straight into the new cache file's pages, or, when
+     * it cannot be created, into anonymous memory. */
+    cut_wcache_new nw;
+    void *block = cached ? cut_wcache_begin(path, bytes, &nw) : NULL;
+    int to_file = block != NULL;
+    if (to_file) {
+        cb->wmap = nw.map;
+        cb->wmap_bytes = nw.map_bytes;
+    } else {
+        block = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (block == MAP_FAILED) return -1;
+        cb->wmap = block;
+        cb->wmap_bytes = bytes;
+    }
     cut_pool_touch(cb->tp, block, bytes);
     point_plans(cb, block, floats);
-    if (layout_weights(cb)) return -1;
+    if (layout_weights(cb)) {
+        if (to_file) cut_wcache_abandon(&nw);
+        return -1;
+    }
     if (cached)
-        bk->weight_cache = cut_wcache_store(cb->tp, path, key, block, bytes)
-                               ? CUTOUT_WEIGHT_CACHE_NOT_WRITTEN
-                               : CUTOUT_WEIGHT_CACHE_WRITTEN;
+        bk->weight_cache = to_file && !cut_wcache_commit(cb->tp, &nw, key)
+                               ? CUTOUT_WEIGHT_CACHE_WRITTEN
+                               : CUTOUT_WEIGHT_CACHE_NOT_WRITTEN;
     return 0;
 }
 

@@ -142,42 +142,62 @@ out:
     return payload;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
+static int pwrite_all(int fd, const void *buf, size_t n, size_t at)
 {
     const char *p = buf;
     while (n) {
-        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
+        ssize_t w = pwrite(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n, (off_t)at);
         if (w <= 0) return -1;
         p += w;
         n -= (size_t)w;
+        at += (size_t)w;
     }
     return 0;
 }
 
-int cut_wcache_store(threadpool *tp, const char *path, uint64_t key, const void *payload,
-                     size_t bytes)
+void *cut_wcache_begin(const char *path, size_t bytes, cut_wcache_new *w)
 {
-    size_t chunks = n_chunks(bytes), off = payload_offset(chunks);
-    char tmp[4200];
-    int w = snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    if (w < 0 || (size_t)w >= sizeof tmp) return -1;
-    uint64_t *sums = chunk_sums(tp, payload, bytes, key);
-    char *head = calloc(1, off);
-    int fd = sums && head ? mkstemp(tmp) : -1;
+    w->off = payload_offset(n_chunks(bytes));
+    w->bytes = bytes;
+    w->map_bytes = w->off + bytes;
+    int n = snprintf(w->tmp, sizeof w->tmp, "%s.XXXXXX", path);
+    int m = snprintf(w->path, sizeof w->path, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof w->tmp || m < 0 || (size_t)m >= sizeof w->path) return NULL;
+    w->fd = mkstemp(w->tmp);
+    if (w->fd < 0) return NULL;
+    if (!posix_fallocate(w->fd, 0, (off_t)w->map_bytes)) {
+        w->map = mmap(NULL, w->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+        if (w->map != MAP_FAILED) return (char *)w->map + w->off;
+    }
+    close(w->fd);
+    unlink(w->tmp);
+    return NULL;
+}
+
+int cut_wcache_commit(threadpool *tp, cut_wcache_new *w, uint64_t key)
+{
+    size_t chunks = n_chunks(w->bytes);
+    uint64_t *sums = chunk_sums(tp, (char *)w->map + w->off, w->bytes, key);
     int rc = -1;
-    if (fd >= 0) {
-        wc_header h = {.format = WC_FORMAT, .key = key, .payload_bytes = bytes,
-                       .chunk_bytes = WC_CHUNK, .n_chunks = chunks, .payload_offset = off};
+    if (sums) {
+        wc_header h = {.format = WC_FORMAT, .key = key, .payload_bytes = w->bytes,
+                       .chunk_bytes = WC_CHUNK, .n_chunks = chunks, .payload_offset = w->off};
         memcpy(h.magic, WC_MAGIC, 8);
         h.check = header_check(&h, sums);
-        memcpy(head, &h, sizeof h);
-        memcpy(head + sizeof h, sums, chunks * 8);
-        rc = write_all(fd, head, off) || write_all(fd, payload, bytes) ? -1 : 0;
-        if (close(fd)) rc = -1;
-        if (!rc && rename(tmp, path)) rc = -1;
-        if (rc) unlink(tmp);
+        rc = pwrite_all(w->fd, &h, sizeof h, 0) || pwrite_all(w->fd, sums, chunks * 8, sizeof h)
+                 ? -1
+                 : 0;
     }
-    free(head);
+    mprotect(w->map, w->map_bytes, PROT_READ); /* no stray write reaches the file */
+    if (close(w->fd)) rc = -1;
+    if (!rc && rename(w->tmp, w->path)) rc = -1;
+    if (rc) unlink(w->tmp);
     free(sums);
     return rc;
+}
+
+void cut_wcache_abandon(cut_wcache_new *w)
+{
+    close(w->fd);
+    unlink(w->tmp);
 }

@@ -37,9 +37,28 @@ int cut_wcache_path(uint64_t key, char *path, size_t len);
 void *cut_wcache_load(threadpool *tp, const char *path, uint64_t key, size_t bytes, void **map,
                       size_t *map_bytes);
 
-/* Writes payload[0, bytes) as the file for key (temporary file + rename);
- * 0, or -1 (nothing is left behind). */
-int cut_wcache_store(threadpool *tp, const char *path, uint64_t key, const void *payload,
-                     size_t bytes);
+/* A cache file being written: the caller lays the weights out straight into
+ * its shared mapping (the page cache), then commits it. */
+typedef struct {
+    char tmp[4200], path[4200];
+    int fd;
+    void *map;
+    size_t map_bytes, off, bytes;
+} cut_wcache_new;
+
+/* Creates a temporary file beside path with room for `bytes` of payload,
+ * its blocks reserved (writing through the mapping cannot then fail for
+ * want of space), and maps it shared. The payload (zeros), or NULL. Laying
+ * out into the page cache and committing costs ~0.3 s of CPU for ISNet's
+ * 704 MB where write() of an anonymous copy cost 0.7-2.4 s on the test VM. */
+void *cut_wcache_begin(const char *path, size_t bytes, cut_wcache_new *w);
+
+/* Checksums the payload on the pool, writes the header and the chunk table,
+ * renames the file into place and makes the mapping read-only; 0, or -1 with
+ * the temporary file removed. Either way w->map stays mapped (the caller's
+ * weights) and the caller unmaps it. */
+int cut_wcache_commit(threadpool *tp, cut_wcache_new *w, uint64_t key);
+/* Gives the temporary file up (removed); w->map stays mapped, as above. */
+void cut_wcache_abandon(cut_wcache_new *w);
 
 #endif
