@@ -555,6 +555,10 @@ static const cf_key keys[] = {
     {"require_gpu", T_BOOL, FIELD(require_gpu), 0, 0, NULL, NULL, "false", NULL, NULL,
      "fail at start instead of silently using the CPU"},
     INT("cpu_threads", cpu_threads, 1, 1024, "2", "network threads per worker (CPU backend)"),
+    {"weight_cache", T_BOOL, FIELD(weight_cache), 0, 0, NULL, NULL, "true", NULL, NULL,
+     "CPU backend: map each model's laid-out weights from a file in $CUTOUT_CACHE_DIR (else "
+     "$XDG_CACHE_HOME/cutout, else ~/.cache/cutout), written at the first start, instead of "
+     "computing them in every worker; the workers then share those pages"},
     {"models.default", T_STR, FIELD(default_model), 0, 0, NULL, NULL, "u2netp",
      "a model name", check_name, "the model of requests that name none"},
     {"models.paths", T_MODELS, 0, 0, 0, 0, NULL, NULL, "{u2netp: models/u2netp.onnx}",

@@ -48,6 +48,7 @@ typedef struct {
     int backend;                /* cutout_backend_kind */
     char device[CF_NAME_LEN];   /* "" : the engine's default device */
     int require_gpu;
+    int weight_cache;           /* CPU backend: use the on-disk weight cache */
     int cpu_threads;
     char default_model[CF_NAME_LEN];
     cf_model_path models[CF_MAX_MODELS];

@@ -244,6 +244,7 @@ int infer_start(infer_queue *q, const cf_config *c, board *b, board_slot *slot, 
     q->eopt.max_batch = q->max_batch;
     q->eopt.device = c->device[0] ? c->device : NULL;
     q->eopt.require_gpu = c->require_gpu;
+    q->eopt.no_weight_cache = !c->weight_cache;
 
     if (load_model(q, c, c->default_model, err, errlen)) goto fail;
     for (int i = 0; i < c->n_models; i++)

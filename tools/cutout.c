@@ -113,6 +113,9 @@ static void help(void)
         "        Seconds per megapixel; falls back to the plain cutout as rembg does.\n"
         "    -q, --quiet\n"
         "        No progress bar.\n"
+        "    -v, --verbose\n"
+        "        Says on stderr which backend and device run the model and what the CPU\n"
+        "        weight cache did (hit, written, not written, off; see README.md).\n"
         "    -h, --help\n"
         "        This manual.\n"
         "\n"
@@ -654,7 +657,8 @@ int main(int argc, char **argv)
         {"cloth", required_argument, NULL, OPT_CLOTH},
         {"alpha-matting", no_argument, NULL, OPT_AM}, {"af", required_argument, NULL, OPT_AF},
         {"ab", required_argument, NULL, OPT_AB},    {"ae", required_argument, NULL, OPT_AE},
-        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},          {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *out_arg = NULL, *model_arg = "u2netp", *bg_image_path = NULL;
     cutout_engine_options eopt;
@@ -663,10 +667,10 @@ int main(int argc, char **argv)
     int cloth = 0;
     cutout_render_options_default(&ropt);
     cutout_image_format format = CUTOUT_FORMAT_UNKNOWN;
-    int quality = 0, recursive = 0, quiet = 0, c;
+    int quality = 0, recursive = 0, quiet = 0, verbose = 0, c;
     const char *server = NULL, *bg_arg = NULL, *margin_arg = NULL;
 
-    while ((c = getopt_long(argc, argv, "o:rm:b:t:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:rm:b:t:qvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out_arg = optarg; break;
         case 'r': recursive = 1; break;
@@ -739,6 +743,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'q': quiet = 1; break;
+        case 'v': verbose = 1; break;
         case 'h': help(); return 0;
         default: usage_short(stderr); return 2;
         }
@@ -883,6 +888,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err);
         status = 1;
         goto done;
+    }
+    if (verbose) {
+        static const char *const wcache[] = {"off", "hit", "written", "not written"};
+        unsigned ws = (unsigned)cutout_engine_weight_cache(engine);
+        fprintf(stderr, "%s: model %s on %s (%s), weight cache: %s\n", prog,
+                cutout_model_arch_name(model), cutout_engine_backend_name(engine),
+                cutout_engine_device_name(engine), ws < 4 ? wcache[ws] : "?");
     }
     rs.size = cutout_model_input_size(model);
     rs.out_ch = cutout_model_output_channels(model);

@@ -114,6 +114,7 @@ int cutout_engine_create(const cutout_model *model, const cutout_engine_options 
     if (!rc) rc = create_backend(&opt, &e->bk, err, errlen);
     if (!rc) {
         e->bk->max_width = opt.max_width;
+        e->bk->no_weight_cache = opt.no_weight_cache;
         rc = e->bk->ops->prepare(e->bk, model->convs, model->n_convs, e->pl.total);
         if (rc) cut_fail(err, errlen, rc, "%s backend: %s", e->bk->name, e->bk->err);
     }
@@ -135,6 +136,10 @@ void cutout_engine_free(cutout_engine *e)
 
 const char *cutout_engine_backend_name(const cutout_engine *e) { return e->bk->name; }
 const char *cutout_engine_device_name(const cutout_engine *e) { return e->bk->device; }
+cutout_weight_cache_state cutout_engine_weight_cache(const cutout_engine *e)
+{
+    return e->bk->weight_cache;
+}
 int cutout_engine_threads(const cutout_engine *e) { return e->bk->threads; }
 size_t cutout_engine_arena_bytes(const cutout_engine *e) { return e->pl.total * sizeof(float); }
 

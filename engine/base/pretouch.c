@@ -4,23 +4,48 @@
  * buffers: 7× fewer faults, ~5% faster steady passes, but the kernel's
  * compaction on the huge-page faults made engine creation 1.5-4× slower and
  * unpredictable on a loaded machine (bench/results/load-2026-12-07.md). */
+#define _DEFAULT_SOURCE /* madvise */
 #include "pretouch.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
+#endif
 
 #define TOUCH_CHUNK ((size_t)2 << 20) /* bytes per task */
+
+void cut_touch(void *buf, size_t bytes)
+{
+    char *p = buf;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t a = ((uintptr_t)p + page - 1) / page * page, b = ((uintptr_t)p + bytes) / page * page;
+    /* The kernel maps the whole pages in one call: about a third less CPU
+     * than taking one fault per page (bench/results/load-2026-12-07-cache.md).
+     * The partial pages at the ends, and any kernel without it: written. */
+    if (b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0) {
+        memset(p, 0, a - (uintptr_t)p);
+        memset((void *)b, 0, (uintptr_t)p + bytes - b);
+        return;
+    }
+    memset(p, 0, bytes);
+}
 
 typedef struct {
     char *buf;
     size_t bytes;
 } touch_job;
 
-static void touch_task(void *p, int task, int thread)
+static void touch_task(void *ctx, int task, int thread)
 {
     (void)thread;
-    const touch_job *j = p;
+    const touch_job *j = ctx;
     size_t off = (size_t)task * TOUCH_CHUNK;
-    memset(j->buf + off, 0, j->bytes - off < TOUCH_CHUNK ? j->bytes - off : TOUCH_CHUNK);
+    cut_touch(j->buf + off, j->bytes - off < TOUCH_CHUNK ? j->bytes - off : TOUCH_CHUNK);
 }
 
 void cut_pool_touch(threadpool *tp, void *buf, size_t bytes)

@@ -8,8 +8,12 @@
 
 #include "threadpool.h"
 
-/* Writes zeros over buf[0, bytes) on the pool's threads: every page is
- * faulted in now, in parallel, rather than during a forward pass. */
+/* Faults in every page of buf[0, bytes) now, for writing. Whole pages keep
+ * their contents (fresh pages read zero); the partial pages at the ends, or
+ * all of it where the kernel lacks MADV_POPULATE_WRITE, are written with
+ * zeros. Callers must not rely on the contents. */
+void cut_touch(void *buf, size_t bytes);
+/* cut_touch on the pool's threads, in parallel. */
 void cut_pool_touch(threadpool *tp, void *buf, size_t bytes);
 
 #endif

@@ -38,6 +38,9 @@ typedef struct {
     int force_portable;      /* tests: the portable transforms and kernels even on AVX2 CPUs */
     int n_convs;
     size_t weight_floats;    /* total floats in plans[*].packed */
+    void *wmap;              /* the mapping plans[*].packed point into: anonymous, or the
+                                weight cache's file (cpu_weight_cache.h) */
+    size_t wmap_bytes;
     float *scratch;          /* per-thread conv scratch (im2col panels or Winograd tiles) */
     size_t scratch_floats;   /* per thread */
     resize_tap *taps;        /* resize column taps: for base.max_width at prepare, else grown

@@ -7,14 +7,18 @@
  * of the tile only, never of the whole layer) and multiplied by the weights
  * packed once in prepare; bias, ReLU and the residual are fused into the
  * GEMM's store. */
+#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "pretouch.h"
 #include "cpu_backend.h"
 #include "cpu_direct.h"
+#include "cpu_weight_cache.h"
 #include "cpu_winograd.h"
 #include "gemm.h"
 #include "util.h"
@@ -61,7 +65,9 @@ static cpu_conv_method cpu_conv_choose(const bk_conv_desc *d)
 
 void cut_cpu_conv_release(cpu_backend *cb)
 {
-    for (int i = 0; cb->plans && i < cb->n_convs; i++) free(cb->plans[i].packed);
+    if (cb->wmap) munmap(cb->wmap, cb->wmap_bytes);
+    cb->wmap = NULL;
+    cb->wmap_bytes = 0;
     free(cb->plans);
     cb->plans = NULL;
     free(cb->scratch);
@@ -89,6 +95,16 @@ typedef struct {
     const int *first_task; /* per conv, n_convs + 1 entries */
 } layout_job;
 
+/* Output channels [r0, r1) of one conv's weights into its packed layout. */
+static void layout_rows(const bk_conv_desc *d, cpu_conv_method m, float *packed, int r0, int r1)
+{
+    int K = d->cin * d->k * d->k;
+    if (m == CPU_CONV_WINOGRAD)
+        cut_wino_transform_weights_rows(d, packed, r0, r1);
+    else if (m == CPU_CONV_IM2COL)
+        cut_gemm_pack_a_rows(d->weight, (size_t)K, d->cout, K, r0, r1 - r0, packed);
+}
+
 static void layout_task(void *p, int t, int thread)
 {
     (void)thread;
@@ -99,14 +115,9 @@ static void layout_task(void *p, int t, int thread)
         if (j->first_task[mid] <= t) lo = mid; else hi = mid;
     }
     const bk_conv_desc *d = &j->cb->convs[lo];
-    const cpu_conv_plan *plan = &j->cb->plans[lo];
     int r0 = (t - j->first_task[lo]) * LAYOUT_ROWS;
     int r1 = r0 + LAYOUT_ROWS < d->cout ? r0 + LAYOUT_ROWS : d->cout;
-    int K = d->cin * d->k * d->k;
-    if (plan->method == CPU_CONV_WINOGRAD)
-        cut_wino_transform_weights_rows(d, plan->packed, r0, r1);
-    else if (plan->method == CPU_CONV_IM2COL)
-        cut_gemm_pack_a_rows(d->weight, (size_t)K, d->cout, K, r0, r1 - r0, plan->packed);
+    layout_rows(d, j->cb->plans[lo].method, j->cb->plans[lo].packed, r0, r1);
 }
 
 /* Lays out every conv's weights on the pool's threads (the transforms are
@@ -127,15 +138,104 @@ static int layout_weights(cpu_backend *cb)
     return 0;
 }
 
+/* Whether the mapped cache holds what this build's layout code writes: the
+ * smallest conv of each packed method laid out again and compared. Catches a
+ * layout changed without a WC_FORMAT bump. */
+static int cache_spot_check(const cpu_backend *cb, const size_t *floats)
+{
+    for (int m = CPU_CONV_IM2COL; m <= CPU_CONV_WINOGRAD; m++) {
+        int best = -1;
+        for (int i = 0; i < cb->n_convs; i++)
+            if (cb->plans[i].method == (cpu_conv_method)m &&
+                (best < 0 || floats[i] < floats[best]))
+                best = i;
+        if (best < 0) continue;
+        float *again = calloc(floats[best] ? floats[best] : 1, sizeof(float));
+        if (!again) return 0;
+        layout_rows(&cb->convs[best], (cpu_conv_method)m, again, 0, cb->convs[best].cout);
+        int same = !memcmp(again, cb->plans[best].packed, floats[best] * sizeof(float));
+        free(again);
+        if (!same) return 0;
+    }
+    return 1;
+}
+
+static void point_plans(cpu_backend *cb, float *block, const size_t *floats)
+{
+    size_t at = 0;
+    for (int i = 0; i < cb->n_convs; i++)
+        if (cb->plans[i].method != CPU_CONV_DIRECT) {
+            cb->plans[i].packed = block + at;
+            at += (floats[i] + 15) / 16 * 16; /* every conv's part 64-byte aligned */
+        }
+}
+
+/* Every packed conv's weights in one block of total floats: mapped from the
+ * weight cache when it holds them, else laid out here (and the cache
+ * written). The block is zeroed pages, so the layouts' padding is zero and
+ * the file the same for every run. */
+static int place_weights(cpu_backend *cb, const size_t *floats, size_t total)
+{
+    backend *bk = &cb->base;
+    size_t bytes;
+    bk->weight_cache = CUTOUT_WEIGHT_CACHE_UNUSED;
+    if (!total) return 0;
+    if (!cut_mul_size(total, sizeof(float), &bytes)) return -1;
+    char path[4200];
+    uint64_t key = 0;
+    int cached = !bk->no_weight_cache && bytes >= CUT_WCACHE_MIN_BYTES &&
+                 !cut_wcache_path(key = cut_wcache_key(cb), path, sizeof path);
+    if (cached) {
+        void *w = cut_wcache_load(cb->tp, path, key, bytes, &cb->wmap, &cb->wmap_bytes);
+        if (w) {
+            point_plans(cb, w, floats);
+            if (cache_spot_check(cb, floats)) {
+                bk->weight_cache = CUTOUT_WEIGHT_CACHE_HIT;
+                return 0;
+            }
+            munmap(cb->wmap, cb->wmap_bytes);
+            cb->wmap = NULL;
+        }
+    }
+    /* A miss: laid out straight into the new cache file's pages, or, when
+     * it cannot be created, into anonymous memory. */
+    cut_wcache_new nw;
+    void *block = cached ? cut_wcache_begin(path, bytes, &nw) : NULL;
+    int to_file = block != NULL;
+    if (to_file) {
+        cb->wmap = nw.map;
+        cb->wmap_bytes = nw.map_bytes;
+    } else {
+        block = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (block == MAP_FAILED) return -1;
+        cb->wmap = block;
+        cb->wmap_bytes = bytes;
+    }
+    cut_pool_touch(cb->tp, block, bytes);
+    point_plans(cb, block, floats);
+    if (layout_weights(cb)) {
+        if (to_file) cut_wcache_abandon(&nw);
+        return -1;
+    }
+    if (cached)
+        bk->weight_cache = to_file && !cut_wcache_commit(cb->tp, &nw, key)
+                               ? CUTOUT_WEIGHT_CACHE_WRITTEN
+                               : CUTOUT_WEIGHT_CACHE_NOT_WRITTEN;
+    return 0;
+}
+
 int cut_cpu_conv_prepare(cpu_backend *cb)
 {
     backend *bk = &cb->base;
-    cb->plans = calloc(cb->n_convs > 0 ? (size_t)cb->n_convs : 1, sizeof *cb->plans);
-    if (!cb->plans) goto nomem;
-    size_t need = 0;
+    size_t n = cb->n_convs > 0 ? (size_t)cb->n_convs : 1;
+    size_t *floats = calloc(n, sizeof *floats);
+    cb->plans = calloc(n, sizeof *cb->plans);
+    if (!cb->plans || !floats) goto nomem;
+    size_t need = 0, total = 0;
     for (int i = 0; i < cb->n_convs; i++) {
         const bk_conv_desc *d = &cb->convs[i];
         if (d->cin < 1 || d->cout < 1 || d->k < 1 || d->stride < 1 || d->dil < 1 || d->pad < 0) {
+            free(floats);
             cut_cpu_conv_release(cb);
             snprintf(bk->err, sizeof bk->err, "conv %d: unsupported parameters", i);
             return CUTOUT_E_ARG;
@@ -145,23 +245,27 @@ int cut_cpu_conv_prepare(cpu_backend *cb)
         if (cb->force_method >= 0 &&
             cut_cpu_conv_method_applies((cpu_conv_method)cb->force_method, d))
             p->method = (cpu_conv_method)cb->force_method;
-        size_t K = (size_t)d->cin * d->k * d->k, floats = 0, scratch = 0;
+        size_t K = (size_t)d->cin * d->k * d->k, f = 0, scratch = 0;
         if (p->method == CPU_CONV_DIRECT) {
             p->packed = NULL; /* reads the descriptor's weights; row buffers: cpu_prepare */
             continue;
-        } else if (p->method == CPU_CONV_WINOGRAD) {
-            floats = cut_wino_weight_floats(d);
+        }
+        if (p->method == CPU_CONV_WINOGRAD) {
+            f = cut_wino_weight_floats(d);
             scratch = cut_wino_scratch_floats(d);
         } else {
-            floats = cut_gemm_packed_a_floats(d->cout, (int)K);
+            f = cut_gemm_packed_a_floats(d->cout, (int)K);
             scratch = cut_gemm_packed_b_floats((int)K, conv_tile((int)K));
         }
         if (scratch > need) need = scratch;
-        p->packed = alloc_floats(floats);
-        if (!p->packed) goto nomem;
-        cb->weight_floats += floats;
+        floats[i] = f;
+        if (f > SIZE_MAX / 2 - 16 - total) goto nomem;
+        total += (f + 15) / 16 * 16;
+        cb->weight_floats += f;
     }
-    if (layout_weights(cb)) goto nomem;
+    if (place_weights(cb, floats, total)) goto nomem;
+    free(floats);
+    floats = NULL;
     need = (need + 15) / 16 * 16; /* each thread's part starts 64-byte aligned */
     size_t all;
     if (!cut_mul_size(need, (size_t)cutout_pool_threads(cb->tp), &all)) goto nomem;
@@ -171,6 +275,7 @@ int cut_cpu_conv_prepare(cpu_backend *cb)
     cut_pool_touch(cb->tp, cb->scratch, all * sizeof(float));
     return 0;
 nomem:
+    free(floats);
     cut_cpu_conv_release(cb);
     snprintf(bk->err, sizeof bk->err, "out of memory for conv weights or scratch");
     return CUTOUT_E_NOMEM;

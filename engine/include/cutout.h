@@ -100,7 +100,23 @@ typedef struct {
     int retune;         /* OpenCL: measure direct vs GEMM again for every conv shape
                            of the first pass, whatever the tuning cache says, and
                            update the cache (cutout-bench --tune) */
+    int no_weight_cache; /* CPU: 1 neither reads nor writes the weight cache (below) */
 } cutout_engine_options;
+
+/* The CPU backend keeps each model's laid-out conv weights (Winograd
+ * transforms, packed GEMM operands) in a file of the cache directory
+ * ($CUTOUT_CACHE_DIR, else $XDG_CACHE_HOME/cutout, else ~/.cache/cutout),
+ * keyed by the weights, the ISA the kernels use and the file format, and maps
+ * it read-only at the next engine creation instead of computing them again.
+ * CUTOUT_WEIGHT_CACHE=0 in the environment, or no_weight_cache, turns it off.
+ * A missing, damaged or foreign file is a miss, silently rewritten. What an
+ * engine's creation did: */
+typedef enum {
+    CUTOUT_WEIGHT_CACHE_UNUSED = 0, /* off, no cache directory, or not the CPU backend */
+    CUTOUT_WEIGHT_CACHE_HIT = 1,    /* the weights were mapped from the cache */
+    CUTOUT_WEIGHT_CACHE_WRITTEN = 2, /* laid out here and written to the cache */
+    CUTOUT_WEIGHT_CACHE_NOT_WRITTEN = 3 /* laid out here; writing the file failed */
+} cutout_weight_cache_state;
 
 void cutout_engine_options_default(cutout_engine_options *opt);
 
@@ -114,6 +130,8 @@ int cutout_engine_create(const cutout_model *model, const cutout_engine_options 
 void cutout_engine_free(cutout_engine *engine);
 const char *cutout_engine_backend_name(const cutout_engine *engine);
 const char *cutout_engine_device_name(const cutout_engine *engine);
+/* What the engine's creation did with the CPU weight cache. */
+cutout_weight_cache_state cutout_engine_weight_cache(const cutout_engine *engine);
 int cutout_engine_threads(const cutout_engine *engine);
 /* Bytes of activation memory planned for the maximum batch and size. */
 size_t cutout_engine_arena_bytes(const cutout_engine *engine);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "half.h"
+#include "pretouch.h"
 #include "protobuf.h"
 #include "util.h"
 
@@ -71,6 +72,9 @@ static void *arena_alloc(arena *a, size_t size, size_t align)
     if (!c) return NULL;
     c->cap = cap + align;
     c->used = 0;
+    /* A tensor's own chunk (the weights: up to hundreds of MB) is written
+     * front to back next: its pages mapped in one call, not one fault each. */
+    if (own && cap >= ((size_t)1 << 20)) cut_touch(c + 1, cap);
     if (own && a->head) {
         c->next = a->head->next;
         a->head->next = c;
@@ -233,13 +237,17 @@ static int nomem(parser *ps, size_t offset, size_t bytes)
 }
 
 /* An array of n elements of size bytes; a valid pointer even when n is 0. */
-static int alloc_array(parser *ps, size_t n, size_t size, size_t align, size_t offset, void **out)
+/* zero: 0 when the caller writes every element (raw_data, whose length
+ * check_tensor has matched to the count): zeroing hundreds of MB of weights
+ * first cost 10 % of an fp16 ISNet's load. */
+static int alloc_array(parser *ps, size_t n, size_t size, size_t align, size_t offset, int zero,
+                       void **out)
 {
     size_t bytes;
     if (!cut_mul_size(n, size, &bytes)) return nomem(ps, offset, SIZE_MAX);
     *out = arena_alloc(ps->mem, bytes, align);
     if (!*out) return nomem(ps, offset, bytes);
-    memset(*out, 0, bytes);
+    if (zero) memset(*out, 0, bytes);
     return 0;
 }
 
@@ -603,10 +611,10 @@ static int parse_tensor(parser *ps, const pb_reader *r, const pb_field *tf, onnx
     void *values = NULL;
     size_t data_off = s.has_raw ? s.raw.offset : s.data_off[d->field];
     if (d->is_float) {
-        TRY(alloc_array(ps, t->count, sizeof(float), 64, data_off, &values));
+        TRY(alloc_array(ps, t->count, sizeof(float), 64, data_off, !s.has_raw, &values));
         t->f32 = values;
     } else {
-        TRY(alloc_array(ps, t->count, sizeof(int64_t), 64, data_off, &values));
+        TRY(alloc_array(ps, t->count, sizeof(int64_t), 64, data_off, !s.has_raw, &values));
         t->i64 = values;
     }
     if (s.has_raw) {
@@ -691,9 +699,9 @@ static int parse_attr(parser *ps, const pb_reader *r, const pb_field *af, onnx_a
     ps->n_elements += n_floats + n_ints;
     if (n_floats || n_ints) {
         void *p = NULL;
-        TRY(alloc_array(ps, n_floats, sizeof(float), 16, floats_off, &p));
+        TRY(alloc_array(ps, n_floats, sizeof(float), 16, floats_off, 1, &p));
         a->floats = n_floats ? p : NULL;
-        TRY(alloc_array(ps, n_ints, sizeof(int64_t), 16, ints_off, &p));
+        TRY(alloc_array(ps, n_ints, sizeof(int64_t), 16, ints_off, 1, &p));
         a->ints = n_ints ? p : NULL;
         cut_pb_reader_sub(&sub, r, af);
         while ((rc = next_field(ps, &sub, &f)) > 0) {
@@ -713,7 +721,7 @@ static int parse_attr(parser *ps, const pb_reader *r, const pb_field *af, onnx_a
     }
     if (has_t) {
         void *p;
-        TRY(alloc_array(ps, 1, sizeof(onnx_tensor), 16, t.offset, &p));
+        TRY(alloc_array(ps, 1, sizeof(onnx_tensor), 16, t.offset, 1, &p));
         a->t = p;
         push(ps, "tensor", NO_INDEX);
         TRY(parse_tensor(ps, &sub, &t, a->t, 0));
@@ -765,11 +773,11 @@ static int parse_node(parser *ps, const pb_reader *r, const pb_field *nf, onnx_n
     ps->n_attrs += n_attrs;
 
     void *p;
-    TRY(alloc_array(ps, n_in, sizeof(char *), 16, nf->offset, &p));
+    TRY(alloc_array(ps, n_in, sizeof(char *), 16, nf->offset, 1, &p));
     node->inputs = p;
-    TRY(alloc_array(ps, n_out, sizeof(char *), 16, nf->offset, &p));
+    TRY(alloc_array(ps, n_out, sizeof(char *), 16, nf->offset, 1, &p));
     node->outputs = p;
-    TRY(alloc_array(ps, n_attrs, sizeof(onnx_attr), 16, nf->offset, &p));
+    TRY(alloc_array(ps, n_attrs, sizeof(onnx_attr), 16, nf->offset, 1, &p));
     node->attrs = p;
 
     cut_pb_reader_sub(&sub, r, nf);
@@ -920,13 +928,13 @@ static int parse_graph(parser *ps, const pb_reader *r, const pb_field *gf, onnx_
                     MAX_VALUE_INFOS);
 
     void *p;
-    TRY(alloc_array(ps, n_nodes, sizeof(onnx_node), 16, gf->offset, &p));
+    TRY(alloc_array(ps, n_nodes, sizeof(onnx_node), 16, gf->offset, 1, &p));
     m->nodes = p;
-    TRY(alloc_array(ps, n_inits, sizeof(onnx_tensor), 16, gf->offset, &p));
+    TRY(alloc_array(ps, n_inits, sizeof(onnx_tensor), 16, gf->offset, 1, &p));
     m->initializers = p;
-    TRY(alloc_array(ps, n_in, sizeof(onnx_value_info), 16, gf->offset, &p));
+    TRY(alloc_array(ps, n_in, sizeof(onnx_value_info), 16, gf->offset, 1, &p));
     m->inputs = p;
-    TRY(alloc_array(ps, n_out, sizeof(onnx_value_info), 16, gf->offset, &p));
+    TRY(alloc_array(ps, n_out, sizeof(onnx_value_info), 16, gf->offset, 1, &p));
     m->outputs = p;
 
     cut_pb_reader_sub(&sub, r, gf);
@@ -959,9 +967,9 @@ static int parse_graph(parser *ps, const pb_reader *r, const pb_field *gf, onnx_
     for (int k = 0; k < 2; k++) {
         size_t size = 8;
         while (size < 2 * ix_n[k]) size *= 2;
-        TRY(alloc_array(ps, size, sizeof(char *), 16, gf->offset, &p));
+        TRY(alloc_array(ps, size, sizeof(char *), 16, gf->offset, 1, &p));
         ix[k]->keys = p;
-        TRY(alloc_array(ps, size, sizeof(void *), 16, gf->offset, &p));
+        TRY(alloc_array(ps, size, sizeof(void *), 16, gf->offset, 1, &p));
         ix[k]->vals = p;
         ix[k]->mask = size - 1;
     }

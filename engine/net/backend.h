@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "conv_desc.h"
+#include "cutout.h"
 
 typedef struct {
     size_t off;     /* first float of image 0, in the arena */
@@ -56,6 +57,9 @@ struct backend {
     int max_width;           /* the widest tensor any op will see (the engine's largest input
                                 width), set by the engine before prepare so that buffers that
                                 depend on it are sized there; 0: not known */
+    int no_weight_cache;     /* set before prepare: 1 keeps the CPU backend off its on-disk
+                                weight cache */
+    cutout_weight_cache_state weight_cache; /* what prepare did with that cache */
     char err[512];           /* message of the last failure */
 };
 

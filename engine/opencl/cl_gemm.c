@@ -13,6 +13,7 @@
 
 #include "cl_backend.h" /* before clblast_c.h: it fixes the OpenCL version */
 #include "clock.h"
+#include "cache_dir.h"
 #include "util.h"
 
 #include <clblast_c.h>
@@ -127,7 +128,7 @@ int cut_cl_conv_gemm(cl_backend *cb, int ci, bk_tensor dst, bk_tensor a, const b
 static int tune_path(cl_backend *cb, char *path, size_t len)
 {
     char dir[3072];
-    if (cut_cl_cache_dir(dir, sizeof dir)) return -1;
+    if (cut_cache_dir(dir, sizeof dir)) return -1;
     int w = snprintf(path, len, "%s/cl-tune%d-%016llx.txt", dir, TUNE_FORMAT,
                      (unsigned long long)cb->tune_hash);
     return w < 0 || (size_t)w >= len ? -1 : 0;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache_dir.h"
 #include "util.h"
 
 const char *cut_cl_error_name(cl_int code)
@@ -146,34 +147,6 @@ int cut_cl_select_device(const char *spec, int gpu_only, cl_device_id *out, char
                     n == 1 ? "" : "s");
 }
 
-int cut_cl_cache_dir(char *buf, size_t len)
-{
-    const char *env = getenv("CUTOUT_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    int w;
-    if (env && *env)
-        w = snprintf(buf, len, "%s", env);
-    else if (xdg && *xdg)
-        w = snprintf(buf, len, "%s/cutout", xdg);
-    else if (home && *home)
-        w = snprintf(buf, len, "%s/.cache/cutout", home);
-    else
-        return -1;
-    if (w < 0 || (size_t)w >= len) return -1;
-    /* mkdir -p, one component at a time */
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            int r = mkdir(buf, 0700);
-            *p = c;
-            if (r && errno != EEXIST) return -1;
-            if (!c) break;
-        }
-    }
-    return 0;
-}
-
 /* 64-bit FNV-1a, chained through h. */
 static uint64_t cl_hash(uint64_t h, const void *data, size_t len)
 {
@@ -210,7 +183,7 @@ static const char CACHE_MAGIC[8] = {'c', 'u', 't', 'c', 'l', 'b', 'i', '1'};
 static int cache_path(uint64_t key, char *path, size_t len)
 {
     char dir[3072];
-    if (cut_cl_cache_dir(dir, sizeof dir)) return -1;
+    if (cut_cache_dir(dir, sizeof dir)) return -1;
     int w = snprintf(path, len, "%s/cl-%016llx.bin", dir, (unsigned long long)key);
     return w < 0 || (size_t)w >= len ? -1 : 0;
 }

@@ -31,11 +31,6 @@ int cut_cl_device_is_gpu(cl_device_id dev);
 /* A string device query into buf (always NUL-terminated). */
 void cut_cl_device_string(cl_device_id dev, cl_device_info what, char *buf, size_t len);
 
-/* Directory for cutout's caches: $CUTOUT_CACHE_DIR, else
- * $XDG_CACHE_HOME/cutout, else $HOME/.cache/cutout; created if missing.
- * Returns 0, or -1 when there is none (caching is then skipped). */
-int cut_cl_cache_dir(char *buf, size_t len);
-
 /* 64-bit FNV-1a, chained through h (start with CL_HASH_INIT). */
 #define CL_HASH_INIT 14695981039346656037ull
 uint64_t cut_cl_hash_str(uint64_t h, const char *s); /* includes the terminating NUL */
