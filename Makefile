@@ -9,6 +9,9 @@ BUILD   ?= $(if $(filter 0,$(CUTOUT_OPENCL)),build-cpu,build)
 # The sanitizer build of the same configuration.
 ASAN_BUILD ?= $(BUILD)-asan
 PREFIX  ?= /usr/local
+# The tests and `make run` keep the engine's caches (CPU weight layouts: up to
+# 0.7 GB for isnet; OpenCL binaries) in the tree, not in the user's ~/.cache.
+export CUTOUT_CACHE_DIR ?= $(CURDIR)/build/cache
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
