@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "jobs.h"
+#include "jobs_s3.h"
 #include "jobs_spool.h"
 
 /* The job's JSON with its items as r (status given), or 404. */
@@ -49,6 +50,7 @@ void ep_jobs_cancel(request *rq, response *r, const char *base, const char *id)
     /* Running items finish their batch and find their item cancelled:
      * they drop their result (jobs_runner.c). */
     spool_job_remove(jc->dir, id);
+    jobs_s3_delete_job(id);
     answer_job(r, 200, base, id);
 }
 

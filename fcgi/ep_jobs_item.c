@@ -13,6 +13,7 @@
 
 #include "app_util.h"
 #include "jobs.h"
+#include "jobs_s3.h"
 #include "jobs_spool.h"
 #include "zip.h"
 
@@ -63,7 +64,14 @@ void ep_jobs_item(request *rq, response *r, const char *id, const char *index)
         snprintf(r->ctype, sizeof r->ctype, "%s", it->ctype);
         sb_printf(&r->headers, "X-Model: %s\r\nCache-Control: no-store\r\n", it->model);
         int serve = jc->cfg->jobs_serve;
-        if (spool_path(jc->dir, id, it->result, path, sizeof path)) {
+        if (jobs_s3_on()) { /* to S3, by a presigned URL (jobs_s3.h) */
+            if (jobs_s3_presign(id, it->result, path, sizeof path)) {
+                resp_fail(r, 500, "internal", "the presigned URL could not be made");
+            } else {
+                r->status = 302;
+                sb_printf(&r->headers, "Location: %s\r\n", path);
+            }
+        } else if (spool_path(jc->dir, id, it->result, path, sizeof path)) {
             resp_fail(r, 500, "internal", "spool path too long");
         } else if (serve == CF_SERVE_X_ACCEL) {
             r->status = 200;
@@ -114,8 +122,10 @@ static int archive_stream(void *arg, FCGX_Stream *out)
         char path[4096];
         uint8_t *data = NULL;
         size_t len = 0;
-        if (spool_path(a->dir, a->id, a->files[i], path, sizeof path) ||
-            spool_read(path, (size_t)a->e[i].size, &data, &len) || len != a->e[i].size) {
+        int bad = jobs_s3_on() ? jobs_s3_get(a->id, a->files[i], (size_t)a->e[i].size, &data, &len)
+                               : spool_path(a->dir, a->id, a->files[i], path, sizeof path) ||
+                                     spool_read(path, (size_t)a->e[i].size, &data, &len);
+        if (bad || len != a->e[i].size) {
             free(data);
             return -1;
         }
@@ -176,7 +186,8 @@ void ep_jobs_archive(request *rq, response *r, const char *id)
         if (strcmp(items[i].status, "done")) continue;
         char path[4096];
         struct stat st;
-        if (spool_path(jc->dir, id, items[i].result, path, sizeof path) || stat(path, &st)) continue;
+        if (jobs_s3_on()) st.st_size = (off_t)items[i].out_bytes; /* the size stored with the item */
+        else if (spool_path(jc->dir, id, items[i].result, path, sizeof path) || stat(path, &st)) continue;
         zip_entry *e = &a->e[a->n];
         entry_name(&items[i], a->e, a->n, e->name, sizeof e->name);
         e->size = (uint64_t)st.st_size;
