@@ -28,15 +28,20 @@ static struct {
 
 int jobs_s3_on(void) { return s3.on; }
 
+int jobs_s3_check_env(const cf_config *c, char *err, size_t errlen)
+{
+    const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    if (!c->s3_endpoint[0] || (key && key[0] && secret && secret[0])) return 0;
+    snprintf(err, errlen, "jobs.s3 is configured: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set in the environment");
+    return -1;
+}
+
 int jobs_s3_init(const cf_config *c, char *err, size_t errlen)
 {
     if (!c->s3_endpoint[0]) return 0;
+    if (jobs_s3_check_env(c, err, errlen)) return -1;
     const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
     const char *token = getenv("AWS_SESSION_TOKEN");
-    if (!key || !key[0] || !secret || !secret[0]) {
-        snprintf(err, errlen, "jobs.s3 is configured: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set in the environment");
-        return -1;
-    }
     if (strlen(key) >= sizeof s3.key || strlen(secret) >= sizeof s3.secret ||
         (token && strlen(token) >= sizeof s3.token)) {
         snprintf(err, errlen, "jobs.s3: the AWS_* keys in the environment are too long");

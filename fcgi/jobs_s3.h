@@ -14,6 +14,10 @@
 
 #include "config.h"
 
+/* Whether the keys are in the environment when jobs.s3 is configured
+ * (checked at start, before any worker). 0, or -1 with err. */
+int jobs_s3_check_env(const cf_config *c, char *err, size_t errlen);
+
 /* Reads the keys from the environment when jobs.s3 is configured. 0, or
  * -1 with err (a key is missing). */
 int jobs_s3_init(const cf_config *c, char *err, size_t errlen);

@@ -171,9 +171,9 @@ def _die_with_parent():
 
 
 class Proc:
-    def __init__(self, argv, log, cwd=ROOT):
+    def __init__(self, argv, log, cwd=ROOT, env=None):
         self.log = open(log, "wb")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd, env=ENV,
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd, env=env or ENV,
                                   preexec_fn=_die_with_parent)
 
     def alive(self):
