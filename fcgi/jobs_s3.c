@@ -123,7 +123,8 @@ static long request(const char *method, const char *path, const char *query, con
         snprintf(line, sizeof line, "Content-Type: %s", ctype);
         h = curl_slist_append(h, line);
     }
-    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    /* No "Expect:" to turn off 100-continue: libcurl 7.88 signs that empty
+     * header without sending it, and S3 refuses the signature. */
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (data) {
