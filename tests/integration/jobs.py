@@ -513,6 +513,16 @@ def s3_main(tmp, photos, cli_refs, s3port):
             ok = str(e)
         check("S3: GET /jobs/ID/archive -> a ZIP of the 4 results read back from S3", st == 200 and ok is True,
               f"{st} {ok}")
+        src, out = os.path.join(tmp, "s3-cli-in"), os.path.join(tmp, "s3-cli-out")
+        os.makedirs(src, exist_ok=True)
+        for p in photos:
+            shutil.copy(p, src)
+        r = subprocess.run([S.CLI, "--server", f"http://127.0.0.1:{port}", src, "-o", out, "--max-size",
+                            "256x1000000"], capture_output=True, text=True, timeout=300)
+        got_cli = [open(os.path.join(out, os.path.basename(p)[:-4] + ".png"), "rb").read()
+                   if os.path.exists(os.path.join(out, os.path.basename(p)[:-4] + ".png")) else None for p in photos]
+        check("S3: cutout --server follows the redirects: the 4 results, byte-identical", r.returncode == 0 and
+              got_cli == refs, f"rc {r.returncode} {r.stderr[-300:]}")
         st, _, data = request(port, "DELETE", f"/jobs/{jid}")
         gone = {i: http_get(u)[0] for i, u in urls.items()}
         check("S3: DELETE /jobs/ID deletes the job's objects (the presigned URLs now 404)",
