@@ -61,17 +61,22 @@ void ep_jobs_item(request *rq, response *r, const char *id, const char *index)
     else if (strcmp(it->status, "done")) resp_fail(r, 409, "not_ready", "item %d is %s", idx, it->status);
     else {
         char path[4096];
-        snprintf(r->ctype, sizeof r->ctype, "%s", it->ctype);
-        sb_printf(&r->headers, "X-Model: %s\r\nCache-Control: no-store\r\n", it->model);
         int serve = jc->cfg->jobs_serve;
         if (jobs_s3_on()) { /* to S3, by a presigned URL (jobs_s3.h) */
-            if (jobs_s3_presign(id, it->result, path, sizeof path)) {
+            char url[8192]; /* a session token makes it long */
+            if (jobs_s3_presign(id, it->result, url, sizeof url)) {
                 resp_fail(r, 500, "internal", "the presigned URL could not be made");
             } else {
-                r->status = 302;
-                sb_printf(&r->headers, "Location: %s\r\n", path);
+                r->status = 302; /* no-store: a 3xx gets it from resp_send */
+                snprintf(r->ctype, sizeof r->ctype, "text/plain");
+                sb_printf(&r->headers, "Location: %s\r\nX-Model: %s\r\n", url, it->model);
             }
-        } else if (spool_path(jc->dir, id, it->result, path, sizeof path)) {
+            free(items);
+            return;
+        }
+        snprintf(r->ctype, sizeof r->ctype, "%s", it->ctype);
+        sb_printf(&r->headers, "X-Model: %s\r\nCache-Control: no-store\r\n", it->model);
+        if (spool_path(jc->dir, id, it->result, path, sizeof path)) {
             resp_fail(r, 500, "internal", "spool path too long");
         } else if (serve == CF_SERVE_X_ACCEL) {
             r->status = 200;

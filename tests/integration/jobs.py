@@ -13,8 +13,11 @@ full spool (a 1 MiB tmpfs); the listing; /status and /metrics. Then the
 crash test: kill -9 of the master and every worker in the middle of a
 20-item job, a restart on the same store, and every item ends with exactly
 one correct result; that restart uses jobs.serve: x-accel-redirect, and
-results come from nginx's internal location. Last, the CLI's --server
-round trip. Prints "N passed, N failed".
+results come from nginx's internal location. Then the CLI's --server
+round trip; jobs.s3 against s3rver (tests/s3: presigned redirects, archive,
+deletion, a wrong secret, retries); jobs.serve: x-sendfile behind lighttpd
+and Apache. CUTOUT_IT_JOBS_ONLY=s3,xsendfile runs those alone. Prints
+"N passed, N failed".
 """
 import io
 import json
