@@ -95,16 +95,19 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 }
 
 /* One signed request: method on path (+ query, already in canonical
- * form: names sorted, values encoded) with an optional body. The HTTP
- * status, or -1 (no answer: err says why); the answer in *out. */
-static long request(const char *method, const char *path, const char *query, const char *ctype,
+ * form: names sorted, values encoded) with an optional body, on handle c
+ * (NULL: a handle of its own; one handle for several requests keeps the
+ * connection). The HTTP status, or -1 (no answer: err says why); the
+ * answer in *out. */
+static long request(CURL *c, const char *method, const char *path, const char *query, const char *ctype,
                     const void *data, size_t len, sink *out, char *err, size_t errlen)
 {
-    CURL *c = curl_easy_init();
-    if (!c) {
+    CURL *own = c ? NULL : curl_easy_init();
+    if (!c && !(c = own)) {
         snprintf(err, errlen, "libcurl: out of memory");
         return -1;
     }
+    curl_easy_reset(c);
     char url[CF_PATH_LEN * 3];
     snprintf(url, sizeof url, "%s%s%s%s", s3.base, path, query ? "?" : "", query ? query : "");
     struct curl_slist *h = NULL;
@@ -148,7 +151,7 @@ static long request(const char *method, const char *path, const char *query, con
     if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     else snprintf(err, errlen, "%s", curl_easy_strerror(rc));
     curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    if (own) curl_easy_cleanup(own);
     return status;
 }
 
@@ -195,7 +198,7 @@ int jobs_s3_put(const char *id, const char *name, const char *ctype, const void 
     for (int t = 1; t <= PUT_TRIES; t++) {
         sink s = {{0}, 64 * 1024};
         sb_init(&s.body);
-        long st = request("PUT", path, NULL, ctype, data ? data : "", len, &s, why, sizeof why);
+        long st = request(NULL, "PUT", path, NULL, ctype, data ? data : "", len, &s, why, sizeof why);
         if (st >= 200 && st < 300) {
             sb_free(&s.body);
             return 0;
@@ -221,7 +224,7 @@ int jobs_s3_get(const char *id, const char *name, size_t max, uint8_t **data, si
     if (!s3.on || object_path(id, name, path, sizeof path)) return -1;
     sink s = {{0}, max};
     sb_init(&s.body);
-    long st = request("GET", path, NULL, NULL, NULL, 0, &s, why, sizeof why);
+    long st = request(NULL, "GET", path, NULL, NULL, NULL, 0, &s, why, sizeof why);
     if (st != 200 || s.body.oom) {
         if (st > 0) s3_error(st, &s, why, sizeof why);
         log_msg(CF_LOG_WARN, "jobs: S3 GET %s failed: %s", path, why);
@@ -246,19 +249,21 @@ int jobs_s3_presign(const char *id, const char *name, char *url, size_t len)
     return sv_presign_get(&r, url, len);
 }
 
-void jobs_s3_delete(const char *id, const char *name)
+static void delete_on(CURL *c, const char *id, const char *name)
 {
     char path[CF_PATH_LEN * 2], why[512];
     if (!s3.on || object_path(id, name, path, sizeof path)) return;
     sink s = {{0}, 64 * 1024};
     sb_init(&s.body);
-    long st = request("DELETE", path, NULL, NULL, NULL, 0, &s, why, sizeof why);
+    long st = request(c, "DELETE", path, NULL, NULL, NULL, 0, &s, why, sizeof why);
     if (st != 204 && st != 200 && st != 404) {
         if (st > 0) s3_error(st, &s, why, sizeof why);
         log_msg(CF_LOG_WARN, "jobs: S3 DELETE %s failed: %s", path, why);
     }
     sb_free(&s.body);
 }
+
+void jobs_s3_delete(const char *id, const char *name) { delete_on(NULL, id, name); }
 
 void jobs_s3_delete_job(const char *id)
 {
@@ -268,18 +273,20 @@ void jobs_s3_delete_job(const char *id)
     snprintf(pfx, sizeof pfx, "%s%s%s/", s3.prefix, s3.prefix[0] ? "/" : "", id);
     if (sv_uri_encode(pfx, 0, enc, sizeof enc)) return;
     snprintf(query, sizeof query, "list-type=2&prefix=%s", enc); /* canonical: names in order */
+    CURL *c = curl_easy_init(); /* one connection for the listing and the deletes */
+    if (!c) return;
     /* List, delete what was listed, again: a listing answers at most 1000
      * keys, and the deleted ones are not listed a second time. */
     for (int round = 0; round < LIST_ROUNDS; round++) {
         char why[512];
         sink s = {{0}, 4 << 20};
         sb_init(&s.body);
-        long st = request("GET", bucket, query, NULL, NULL, 0, &s, why, sizeof why);
+        long st = request(c, "GET", bucket, query, NULL, NULL, 0, &s, why, sizeof why);
         if (st != 200 || !s.body.p || s.body.oom) {
             if (st > 0) s3_error(st, &s, why, sizeof why);
             log_msg(CF_LOG_WARN, "jobs: S3 listing of %s failed: %s", pfx, why);
             sb_free(&s.body);
-            return;
+            break;
         }
         int n = 0;
         size_t at = 0;
@@ -287,10 +294,11 @@ void jobs_s3_delete_job(const char *id)
         while (!xml_text(s.body.p, &at, "Key", key, sizeof key)) {
             /* Only this job's objects, by the names this file gives them. */
             if (strncmp(key, pfx, strlen(pfx)) || strchr(key + strlen(pfx), '/') || strchr(key, '&')) continue;
-            jobs_s3_delete(id, key + strlen(pfx));
+            delete_on(c, id, key + strlen(pfx));
             n++;
         }
         sb_free(&s.body);
-        if (!n) return;
+        if (!n) break;
     }
+    curl_easy_cleanup(c);
 }

@@ -536,6 +536,14 @@ def s3_main(tmp, photos, cli_refs, s3port):
     return refs
 
 
+def one_photo_job(port, photo):
+    """A job of one photo, waited for: (id, the job, its item's error)."""
+    st, _, data = post_job(port, [(os.path.basename(photo), open(photo, "rb").read())])
+    jid = json.loads(data)["id"] if st == 202 else None
+    j = wait_job(port, jid, 120) if jid else None
+    return jid, j, j["items"][0]["error"] if j else None
+
+
 def s3_failures(tmp, photos, refs, s3port):
     # A wrong secret: s3rver refuses the upload, the item fails with S3's words.
     cfg, fport, port, spool = s3_config(tmp, "s3-wrong", s3port, ttl=12)
@@ -543,15 +551,12 @@ def s3_failures(tmp, photos, refs, s3port):
     jid = None
     try:
         if up:
-            st, _, data = post_job(port, [(os.path.basename(photos[0]), open(photos[0], "rb").read())])
-            jid = json.loads(data)["id"] if st == 202 else None
-            j = wait_job(port, jid, 120) if jid else None
-            err = j["items"][0]["error"] if j else None
+            jid, j, err = one_photo_job(port, photos[0])
             check("S3, wrong secret: the item fails with 502 upload_failed naming S3's 403 SignatureDoesNotMatch, "
                   "one attempt (not a transient error)",
                   j and j["status"] == "failed" and err and err["code"] == "upload_failed" and
                   "HTTP 403 SignatureDoesNotMatch" in err["error"] and "1 attempt)" in err["error"],
-                  json.dumps(j)[:500] if j else f"{st} {data[:200]}")
+                  json.dumps(j)[:500] if j else "no job")
             st, _, body = request(port, "GET", f"/jobs/{jid}/items/0")
             check("S3, wrong secret: GET the item -> 502 with that error", st == 502 and
                   S.is_error_json(body, "upload_failed"), f"{st} {body[:200]}")
@@ -584,10 +589,7 @@ def s3_failures(tmp, photos, refs, s3port):
     srv, nginx, up = start_s3_server(tmp, "s3-dead", cfg, fport, port, spool)
     try:
         if up:
-            st, _, data = post_job(port, [(os.path.basename(photos[0]), open(photos[0], "rb").read())])
-            jid = json.loads(data)["id"] if st == 202 else None
-            j = wait_job(port, jid, 120) if jid else None
-            err = j["items"][0]["error"] if j else None
+            _, j, err = one_photo_job(port, photos[0])
             check("S3 unreachable: the upload is tried 3 times, then the item fails (502 upload_failed)",
                   j and j["status"] == "failed" and err and err["code"] == "upload_failed" and
                   "3 attempts" in err["error"], json.dumps(err)[:400] if err else "")
