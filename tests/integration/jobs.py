@@ -546,7 +546,8 @@ def one_photo_job(port, photo):
 
 def s3_failures(tmp, photos, refs, s3port):
     # A wrong secret: s3rver refuses the upload, the item fails with S3's words.
-    cfg, fport, port, spool = s3_config(tmp, "s3-wrong", s3port, ttl=12)
+    # ttl_s 40: time for this job to fail, the restart and the retry first.
+    cfg, fport, port, spool = s3_config(tmp, "s3-wrong", s3port, ttl=40)
     srv, nginx, up = start_s3_server(tmp, "s3-wrong", cfg, fport, port, spool, secret="not-the-secret")
     jid = None
     try:
@@ -564,7 +565,7 @@ def s3_failures(tmp, photos, refs, s3port):
         nginx.stop()
         srv.stop()
     # The same store with the right secret: retry runs the item again and it
-    # is uploaded; the job's ttl (12 s) then deletes it and its object.
+    # is uploaded; the job's ttl (40 s) then deletes it and its object.
     srv, nginx, up = start_s3_server(tmp, "s3-wrong", cfg, fport, port, spool)
     try:
         if up and jid:
@@ -575,10 +576,10 @@ def s3_failures(tmp, photos, refs, s3port):
             check("S3: after the secret is mended, retry uploads the failed item (its URL serves the result)",
                   st == 202 and j and j["status"] == "done" and got == (200, refs[0]),
                   f"{st} {json.dumps(j)[:300] if j else ''} {st2} {got[0]}")
-            expired = wait_for(lambda: request(port, "GET", f"/jobs/{jid}")[0] == 404, 40, 0.5)
+            expired = wait_for(lambda: request(port, "GET", f"/jobs/{jid}")[0] == 404, 60, 0.5)
             # The sweep (every 2 s) deletes what expired.
             swept = st2 == 302 and wait_for(lambda: http_get(loc)[0] == 404, 15, 0.5)
-            check("S3: an expired job (ttl_s 12) is deleted with its objects by the sweep (its URL 404)",
+            check("S3: an expired job (ttl_s 40) is deleted with its objects by the sweep (its URL 404)",
                   expired and swept, f"expired {expired}, object still there: {not swept}")
     finally:
         nginx.stop()
