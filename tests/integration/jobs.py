@@ -736,12 +736,7 @@ def main():
 
 def finish(tmp):
     print(f"jobs: {time.time() - S.T0:.0f} s")
-    if S.failed == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"logs kept in {tmp}")
-    print(f"{S.passed} passed, {S.failed} failed")
-    return 1 if S.failed else 0
+    return S.finish(tmp)
 
 
 if __name__ == "__main__":
