@@ -533,6 +533,51 @@ static int check_jobs_dir(ctx *x, const node *v, cf_config *c)
     return c->jobs_dir[0] ? 0 : failf(x, v->line, v->col, "jobs.dir: empty");
 }
 
+/* 1 when every byte of s is a letter, a digit or one of extra. */
+static int only(const char *s, const char *extra)
+{
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr(extra, *s)))
+            return 0;
+    return 1;
+}
+
+/* http(s)://host[:port], nothing after it: objects are addressed
+ * path-style (endpoint/bucket/key). */
+static int check_s3_endpoint(ctx *x, const node *v, cf_config *c)
+{
+    char *s = c->s3_endpoint;
+    size_t n = strlen(s);
+    if (n && s[n - 1] == '/') s[--n] = '\0';
+    const char *host = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
+    if (!n || (host && host[0] && only(host, ".-:[]"))) return 0;
+    return failf(x, v->line, v->col, "jobs.s3.endpoint: expected http://HOST[:PORT] or https://HOST[:PORT] (no path), found '%s'", s);
+}
+
+static int check_s3_bucket(ctx *x, const node *v, cf_config *c)
+{
+    const char *s = c->s3_bucket;
+    size_t n = strlen(s);
+    if (!n || (n >= 3 && n <= 63 && only(s, ".-") && !strpbrk(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))) return 0;
+    return failf(x, v->line, v->col, "jobs.s3.bucket: expected 3..63 of a-z 0-9 . -, found '%s'", s);
+}
+
+static int check_s3_prefix(ctx *x, const node *v, cf_config *c)
+{
+    char *s = c->s3_prefix;
+    size_t n = strlen(s);
+    while (n && s[n - 1] == '/') s[--n] = '\0';
+    if (only(s, "._-/") && s[0] != '/' && !strstr(s, "//") && !strstr(s, "..")) return 0;
+    return failf(x, v->line, v->col, "jobs.s3.prefix: expected words of A-Z a-z 0-9 . _ - between '/', found '%s'", s);
+}
+
+static int check_s3_region(ctx *x, const node *v, cf_config *c)
+{
+    if (c->s3_region[0] && only(c->s3_region, "-")) return 0;
+    return failf(x, v->line, v->col, "jobs.s3.region: expected a region name (a-z 0-9 -), found '%s'", c->s3_region);
+}
+
 static const int out_formats[] = {CUTOUT_FORMAT_PNG, CUTOUT_FORMAT_WEBP, CUTOUT_FORMAT_JPEG};
 
 #define FIELD(f) offsetof(cf_config, f), sizeof(((cf_config *)0)->f)
@@ -627,6 +672,17 @@ static const cf_key keys[] = {
     {"jobs.serve", T_ENUM, FIELD(jobs_serve), 0, 0, "direct|x-accel-redirect|x-sendfile", NULL,
      "direct", NULL, NULL,
      "who sends result files: the server itself, nginx (X-Accel-Redirect) or lighttpd/Apache (X-Sendfile)"},
+    {"jobs.s3.endpoint", T_STR, FIELD(s3_endpoint), 0, 0, NULL, NULL, "", "http(s)://HOST[:PORT]",
+     check_s3_endpoint, "S3-compatible server results are uploaded to (path-style); absent: results stay in jobs.dir. "
+     "Keys from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN), never here"},
+    {"jobs.s3.bucket", T_STR, FIELD(s3_bucket), 0, 0, NULL, NULL, "", "a bucket name", check_s3_bucket,
+     "the bucket (it must exist); required with endpoint"},
+    {"jobs.s3.prefix", T_STR, FIELD(s3_prefix), 0, 0, NULL, NULL, "", "words between '/'", check_s3_prefix,
+     "objects are PREFIX/JOBID/INDEX.EXT"},
+    {"jobs.s3.region", T_STR, FIELD(s3_region), 0, 0, NULL, NULL, "us-east-1", "a region name",
+     check_s3_region, "the region requests are signed for"},
+    INT("jobs.s3.expires_s", s3_expires_s, 1, 604800, "900",
+        "GET /jobs/ID/items/I answers 302 to a presigned URL valid this long"),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -700,10 +756,12 @@ static int set_key(ctx *x, cf_config *c, const cf_key *key, const node *v)
     return rc ? -1 : key->check ? key->check(x, v, c) : 0;
 }
 
-/* The section of a path ("" for a top-level key) and its last word. */
+/* A key's path is its sections and its word, dot-separated
+ * ("jobs.s3.bucket"). The length of its sections ("jobs.s3"; 0 at the
+ * top) and its word. */
 static size_t section_len(const char *path)
 {
-    const char *dot = strchr(path, '.');
+    const char *dot = strrchr(path, '.');
     return dot ? (size_t)(dot - path) : 0;
 }
 
@@ -713,21 +771,29 @@ static const char *leaf(const char *path)
     return n ? path + n + 1 : path;
 }
 
-/* The keys of a section ("" : the top level, where sections count as one
- * key each), as "a|b|c" in table order. */
+/* Whether path lies in section sec (seclen 0: the top), and if so the
+ * word after it, a key or a subsection (its length in *wl). */
+static const char *word_in(const char *path, const char *sec, size_t seclen, size_t *wl)
+{
+    if (seclen && (strncmp(path, sec, seclen) || path[seclen] != '.')) return NULL;
+    const char *w = seclen ? path + seclen + 1 : path;
+    *wl = strcspn(w, ".");
+    return w;
+}
+
+/* The words of a section ("" : the top level), a subsection once, as
+ * "a|b|c" in table order. */
 static void section_keys(const char *sec, size_t seclen, char *out, size_t outlen)
 {
-    size_t o = 0;
+    size_t o = 0, prevl = 0;
+    const char *prev = NULL;
     out[0] = '\0';
     for (size_t i = 0; i < N_KEYS; i++) {
-        const char *p = keys[i].path;
-        size_t sl = section_len(p);
-        const char *word = seclen ? leaf(p) : p;
-        size_t wl = seclen ? strlen(word) : (sl ? sl : strlen(p));
-        if (seclen && (sl != seclen || strncmp(p, sec, seclen))) continue;
-        if (!seclen && i && sl && sl == section_len(keys[i - 1].path) &&
-            !strncmp(p, keys[i - 1].path, sl))
-            continue; /* the section is listed once */
+        size_t wl;
+        const char *word = word_in(keys[i].path, sec, seclen, &wl);
+        if (!word || (prev && wl == prevl && !strncmp(word, prev, wl))) continue;
+        prev = word;
+        prevl = wl;
         int k = snprintf(out + o, outlen - o, "%s%.*s", o ? "|" : "", (int)wl, word);
         if (k < 0 || (size_t)k >= outlen - o) return;
         o += (size_t)k;
@@ -736,24 +802,23 @@ static void section_keys(const char *sec, size_t seclen, char *out, size_t outle
 
 static int section_pair(ctx *x, cf_config *c, const node *k, const node *v);
 
-/* One key of the top level (sec "") or of section sec. */
+/* One key of the top level (sec "") or of section sec: a key of the table,
+ * or a subsection, read with x->sec naming it. */
 static int top_or_section_pair(ctx *x, cf_config *c, const node *k, const node *v, const char *sec)
 {
     size_t seclen = strlen(sec), kl = strlen(k->text);
     for (size_t i = 0; i < N_KEYS; i++) {
-        const char *p = keys[i].path;
-        size_t sl = section_len(p);
-        if (seclen) {
-            if (sl == seclen && !strncmp(p, sec, sl) && !strcmp(leaf(p), k->text))
-                return set_key(x, c, &keys[i], v);
-        } else if (!sl && !strcmp(p, k->text)) {
-            return set_key(x, c, &keys[i], v);
-        } else if (sl && sl == kl && kl < sizeof x->sec && !strncmp(p, k->text, kl)) {
-            memcpy(x->sec, k->text, kl + 1);
-            int rc = walk_map(x, c, v, x->sec, section_pair);
-            x->sec[0] = '\0';
-            return rc;
-        }
+        size_t wl;
+        const char *word = word_in(keys[i].path, sec, seclen, &wl);
+        if (!word || wl != kl || strncmp(word, k->text, kl)) continue;
+        if (!word[wl]) return set_key(x, c, &keys[i], v);
+        if (seclen + 1 + kl >= sizeof x->sec) break;
+        char saved[CF_NAME_LEN];
+        memcpy(saved, x->sec, sizeof saved);
+        snprintf(x->sec, sizeof x->sec, "%s%s%s", sec, seclen ? "." : "", k->text);
+        int rc = walk_map(x, c, v, x->sec, section_pair);
+        memcpy(x->sec, saved, sizeof saved);
+        return rc;
     }
     char known[512];
     section_keys(sec, seclen, known, sizeof known);
@@ -768,7 +833,9 @@ static int top_pair(ctx *x, cf_config *c, const node *k, const node *v)
 
 static int section_pair(ctx *x, cf_config *c, const node *k, const node *v)
 {
-    return top_or_section_pair(x, c, k, v, x->sec);
+    char sec[CF_NAME_LEN];
+    memcpy(sec, x->sec, sizeof sec);
+    return top_or_section_pair(x, c, k, v, sec);
 }
 
 /* ------------------------------------------------------------ defaults */
@@ -810,6 +877,8 @@ int cf_load_string(const char *name, const char *text, size_t len, cf_config *c,
         rc = failf(&x, root->line, root->col,
                    "jobs.serve: with jobs.store redis:// the results are in Redis, not files a web "
                    "server could send: use direct");
+    if (!rc && !c->s3_endpoint[0] != !c->s3_bucket[0])
+        rc = failf(&x, root->line, root->col, "jobs.s3: endpoint and bucket go together (one of them is missing)");
     if (!rc && c->min_dimension > c->max_dimension)
         rc = failf(&x, root->line, root->col,
                    "limits: min_dimension (%d) is larger than max_dimension (%d)", c->min_dimension,
@@ -963,21 +1032,37 @@ static void key_value(const cf_key *k, const cf_config *c, char *out, size_t len
     }
 }
 
+/* How many leading sections paths a and b share. */
+static int shared_sections(const char *a, const char *b)
+{
+    size_t la = section_len(a), lb = section_len(b), i = 0;
+    int n = 0;
+    for (;;) {
+        size_t ea = i + strcspn(a + i, "."), eb = i + strcspn(b + i, ".");
+        if (ea > la || eb > lb || ea != eb || strncmp(a + i, b + i, ea - i)) return n;
+        n++;
+        i = ea + 1;
+    }
+}
+
 void cf_print(FILE *f, const cf_config *c)
 {
     fprintf(f, "# cutout-fcgi configuration (fcgi/README.md \"Configuration (YAML)\")\n");
     for (size_t i = 0; i < N_KEYS; i++) {
         const cf_key *k = &keys[i];
         size_t sl = section_len(k->path);
-        if (sl && (i == 0 || section_len(keys[i - 1].path) != sl ||
-                   strncmp(k->path, keys[i - 1].path, sl)))
-            fprintf(f, "%.*s:\n", (int)sl, k->path);
+        int shared = i ? shared_sections(k->path, keys[i - 1].path) : 0, depth = 0;
+        for (size_t pos = 0; sl && pos <= sl; depth++) { /* the sections it opens */
+            size_t e = pos + strcspn(k->path + pos, ".");
+            if (depth >= shared) fprintf(f, "%*s%.*s:\n", 2 * depth, "", (int)(e - pos), k->path + pos);
+            pos = e + 1;
+        }
         char v[CF_PATH_LEN * 4 + 8], line[CF_PATH_LEN * 4 + 80];
         key_value(k, c, v, sizeof v);
         if (k->type == T_STR && !((const char *)c + k->off)[0])
-            snprintf(line, sizeof line, "%s# %s:", sl ? "  " : "", leaf(k->path)); /* absent */
+            snprintf(line, sizeof line, "%*s# %s:", 2 * depth, "", leaf(k->path)); /* absent */
         else
-            snprintf(line, sizeof line, "%s%s: %s", sl ? "  " : "", leaf(k->path),
+            snprintf(line, sizeof line, "%*s%s: %s", 2 * depth, "", leaf(k->path),
                      k->type == T_MODELS ? "" : v);
         fprintf(f, "%-26s # %s\n", line, k->help);
         for (int m = 0; k->type == T_MODELS && m < c->n_models; m++) {

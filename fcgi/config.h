@@ -74,6 +74,9 @@ typedef struct {
     int jobs_ttl_s, jobs_max_items, jobs_max_queued_items;
     int jobs_serve;               /* cf_jobs_serve */
     int jobs_lease_s;             /* redis: a claimer's lease */
+    /* jobs.s3: results in S3 (jobs_s3.h); endpoint "": off */
+    char s3_endpoint[CF_PATH_LEN], s3_bucket[CF_NAME_LEN], s3_prefix[CF_PATH_LEN], s3_region[CF_NAME_LEN];
+    int s3_expires_s;             /* presigned URLs are valid this long */
 } cf_config;
 
 typedef enum { CF_SERVE_DIRECT = 0, CF_SERVE_X_ACCEL = 1, CF_SERVE_X_SENDFILE = 2 } cf_jobs_serve;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "jobs.h"
+#include "jobs_s3.h"
 
 /* The job's JSON with its items as r (status given), or 404. */
 static void answer_job(response *r, int status, const char *base, const char *id)
@@ -48,6 +49,7 @@ void ep_jobs_cancel(request *rq, response *r, const char *base, const char *id)
     /* Running items finish their batch and find their item cancelled:
      * they drop their result (jobs_runner.c). */
     jobs_blob_remove(jc, id);
+    jobs_s3_delete_job(id);
     answer_job(r, 200, base, id);
 }
 

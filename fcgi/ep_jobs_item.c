@@ -12,6 +12,7 @@
 
 #include "app_util.h"
 #include "jobs.h"
+#include "jobs_s3.h"
 #include "jobs_spool.h"
 #include "zip.h"
 
@@ -59,9 +60,21 @@ void ep_jobs_item(request *rq, response *r, const char *id, const char *index)
     else if (strcmp(it->status, "done")) resp_fail(r, 409, "not_ready", "item %d is %s", idx, it->status);
     else {
         char path[4096];
+        int serve = jc->cfg->jobs_serve;
+        if (jobs_s3_on()) { /* to S3, by a presigned URL (jobs_s3.h) */
+            char url[8192]; /* a session token makes it long */
+            if (jobs_s3_presign(id, it->result, url, sizeof url)) {
+                resp_fail(r, 500, "internal", "the presigned URL could not be made");
+            } else {
+                r->status = 302; /* no-store: a 3xx gets it from resp_send */
+                snprintf(r->ctype, sizeof r->ctype, "text/plain");
+                sb_printf(&r->headers, "Location: %s\r\nX-Model: %s\r\n", url, it->model);
+            }
+            free(items);
+            return;
+        }
         snprintf(r->ctype, sizeof r->ctype, "%s", it->ctype);
         sb_printf(&r->headers, "X-Model: %s\r\nCache-Control: no-store\r\n", it->model);
-        int serve = jc->cfg->jobs_serve;
         if (spool_path(jc->dir, id, it->result, path, sizeof path)) {
             resp_fail(r, 500, "internal", "spool path too long");
         } else if (serve == CF_SERVE_X_ACCEL) {
@@ -113,8 +126,10 @@ static int archive_stream(void *arg, FCGX_Stream *out)
     for (int i = 0; i < a->n; i++) {
         uint8_t *data = NULL;
         size_t len = 0;
-        if (jobs_blob_get(jobs_get(), a->id, a->files[i], (size_t)a->e[i].size, &data, &len) ||
-            len != a->e[i].size) {
+        int bad = jobs_s3_on() ? jobs_s3_get(a->id, a->files[i], (size_t)a->e[i].size, &data, &len)
+                               : jobs_blob_get(jobs_get(), a->id, a->files[i], (size_t)a->e[i].size, &data,
+                                               &len);
+        if (bad || len != a->e[i].size) {
             free(data);
             return -1;
         }
@@ -172,8 +187,8 @@ void ep_jobs_archive(request *rq, response *r, const char *id)
     snprintf(a->id, sizeof a->id, "%s", id);
     for (int i = 0; i < n; i++) {
         if (strcmp(items[i].status, "done")) continue;
-        uint64_t size;
-        if (jobs_blob_size(jc, id, items[i].result, &size)) continue;
+        uint64_t size = (uint64_t)items[i].out_bytes; /* on S3: the size stored with the item */
+        if (!jobs_s3_on() && jobs_blob_size(jc, id, items[i].result, &size)) continue;
         zip_entry *e = &a->e[a->n];
         entry_name(&items[i], a->e, a->n, e->name, sizeof e->name);
         e->size = size;

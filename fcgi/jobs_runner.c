@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs_s3.h"
 #include "jobs_spool.h"
 #include "log.h"
 #include "remove_run.h"
@@ -77,7 +78,10 @@ static void sweep(void)
     if (n > 0) log_msg(CF_LOG_WARN, "jobs: %d item(s) left running by a dead process queued again", n);
     char ids[EXPIRE_BATCH][JOB_ID_LEN];
     int k = s->ops->expire(s, app_wall_s(), ids, EXPIRE_BATCH);
-    for (int i = 0; i < k; i++) spool_job_remove(ctx.dir, ids[i]);
+    for (int i = 0; i < k; i++) {
+        spool_job_remove(ctx.dir, ids[i]);
+        jobs_s3_delete_job(ids[i]);
+    }
     if (k > 0) log_msg(CF_LOG_INFO, "jobs: %d expired job(s) deleted", k);
 }
 
@@ -117,12 +121,19 @@ static void finish_done(item_run *it)
     snprintf(res.ctype, sizeof res.ctype, "%s", it->o.ctype);
     snprintf(res.model, sizeof res.model, "%s", it->r.model ? it->r.model : "");
     res.out_bytes = (long long)it->r.image_len;
-    if (ctx.store->ops->finish_result) { /* the result goes into the store (Redis) with its state */
+    if (jobs_s3_on()) { /* the result goes to S3 only (jobs_s3.h), whatever the store */
+        char err[1024];
+        if (jobs_s3_put(it->c.id, res.result, res.ctype, it->r.image, it->r.image_len, err, sizeof err)) {
+            log_msg(CF_LOG_WARN, "jobs: item %s/%d: %s", it->c.id, it->c.index, err);
+            resp_fail(&it->r, 502, "upload_failed", "%s", err);
+            finish_failed(it);
+            return;
+        }
+    } else if (ctx.store->ops->finish_result) { /* the result goes into the store (Redis) with its state */
         ctx.store->ops->finish_result(ctx.store, it->c.id, it->c.index, ctx.owner, &res, it->r.image,
                                       it->r.image_len, app_wall_s());
         return;
-    }
-    if (spool_write(ctx.dir, it->c.id, res.result, it->r.image, it->r.image_len)) {
+    } else if (spool_write(ctx.dir, it->c.id, res.result, it->r.image, it->r.image_len)) {
         int e = errno;
         if (e == ENOENT) { /* the job was deleted meanwhile */
             ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, app_wall_s());
@@ -135,7 +146,8 @@ static void finish_done(item_run *it)
     }
     if (ctx.store->ops->finish(ctx.store, it->c.id, it->c.index, ctx.owner, &res, app_wall_s()) == 1) {
         char p[4096]; /* cancelled meanwhile: its files are going */
-        if (!spool_path(ctx.dir, it->c.id, res.result, p, sizeof p)) unlink(p);
+        if (jobs_s3_on()) jobs_s3_delete(it->c.id, res.result);
+        else if (!spool_path(ctx.dir, it->c.id, res.result, p, sizeof p)) unlink(p);
     }
 }
 
@@ -278,6 +290,7 @@ int jobs_start(handler_ctx *h, char *err, size_t errlen)
         *slash = '\0';
         spool_mkdirs(dbdir);
     }
+    if (jobs_s3_init(c, err, errlen)) return -1;
     ctx.store = jobs_store_open(c, err, errlen);
     if (!ctx.store) return -1;
     unsigned long long t = 0;

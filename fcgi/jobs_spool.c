@@ -44,7 +44,7 @@ int spool_job_mkdir(const char *dir, const char *id)
 {
     char p[4096];
     if (spool_path(dir, id, NULL, p, sizeof p)) return errno = ENAMETOOLONG, -1;
-    if (mkdir(p, 0700)) return -1;
+    if (mkdir(p, 0750)) return -1;
     return fsync_dir(dir);
 }
 
@@ -55,7 +55,7 @@ int spool_write(const char *dir, const char *id, const char *name, const void *d
     if (spool_path(dir, id, tname, tmp, sizeof tmp) || spool_path(dir, id, name, fin, sizeof fin) ||
         spool_path(dir, id, NULL, folder, sizeof folder))
         return errno = ENAMETOOLONG, -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) return -1;
     const uint8_t *p = data;
     size_t left = len;

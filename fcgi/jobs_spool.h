@@ -2,7 +2,9 @@
  * id, holding in-I (the input of item I, as uploaded) and out-I.EXT (its
  * result). Every file is written to a temporary name, fsynced, renamed and
  * the folder fsynced: a file under its final name is whole and survives a
- * crash or a power cut. */
+ * crash or a power cut. Folders are 0750 and files 0640: a web server
+ * that sends results itself (jobs.serve x-accel-redirect, x-sendfile)
+ * reads them as a member of the server's group. */
 #ifndef CUTOUT_FCGI_JOBS_SPOOL_H
 #define CUTOUT_FCGI_JOBS_SPOOL_H
 

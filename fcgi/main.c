@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "jobs_s3.h"
 #include "jobs_store.h"
 #include "listen.h"
 #include "log.h"
@@ -95,7 +96,7 @@ int main(int argc, char **argv)
     }
     /* Fail at once on a model that cannot load, instead of a pool of
      * workers that die at start (the back-off is for what happens later). */
-    if (models_check(&m.cfg, 0, err, sizeof err)) {
+    if (models_check(&m.cfg, 0, err, sizeof err) || jobs_s3_check_env(&m.cfg, err, sizeof err)) {
         fprintf(stderr, "cutout-fcgi: %s\n", err);
         return 1;
     }

@@ -13,6 +13,7 @@ static const char *reason(int status)
     case 200: return "OK";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 302: return "Found";
     case 403: return "Forbidden";
     case 409: return "Conflict";
     case 410: return "Gone";
@@ -23,6 +24,7 @@ static const char *reason(int status)
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     default: return "Internal Server Error";

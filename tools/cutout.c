@@ -176,6 +176,15 @@ static void jobs_add(job_list *l, const char *in, const char *out)
     l->n++;
 }
 
+static void jobs_free(job_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].in);
+        free(l->v[i].out);
+    }
+    free(l->v);
+}
+
 static int has_image_ext(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -819,6 +828,7 @@ int main(int argc, char **argv)
         if (!rs.jobs.n) fprintf(stderr, "%s: no images found in the inputs\n", prog);
         free(ins);
         free(outs);
+        jobs_free(&rs.jobs);
         return st || input_errors ? 1 : 0;
     }
     char err[512];
@@ -945,11 +955,7 @@ done:
     cutout_engine_free(engine);
     cutout_model_free(model);
     cutout_image_free(&bg_image);
-    for (size_t i = 0; i < rs.jobs.n; i++) {
-        free(rs.jobs.v[i].in);
-        free(rs.jobs.v[i].out);
-    }
-    free(rs.jobs.v);
+    jobs_free(&rs.jobs);
     free(rs.in_dev);
     free(rs.in_ino);
     return status;

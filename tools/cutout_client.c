@@ -57,6 +57,10 @@ static long fetch(CURL *c, const char *url, const char *method, curl_mime *mime,
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
     if (mime) curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
     if (method) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    /* Results in S3 are a 302 to a presigned URL (fcgi/README.md "Jobs"). */
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     err[0] = '\0';
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {

@@ -220,12 +220,7 @@ def main():
     only = os.environ.get("CUTOUT_FAULTS_ONLY", "kill,reload,full_disk").split(",")
     for name in only:
         globals()["case_" + name](tmp, body)
-    if S.failed == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"logs kept in {tmp}")
-    print(f"faults: {S.passed} passed, {S.failed} failed")
-    return 1 if S.failed else 0
+    return S.finish(tmp, "faults: ")
 
 
 if __name__ == "__main__":

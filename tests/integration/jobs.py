@@ -13,12 +13,16 @@ full spool (a 1 MiB tmpfs); the listing; /status and /metrics. Then the
 crash test: kill -9 of the master and every worker in the middle of a
 20-item job, a restart on the same store, and every item ends with exactly
 one correct result; that restart uses jobs.serve: x-accel-redirect, and
-results come from nginx's internal location. Last, the CLI's --server
-round trip. Prints "N passed, N failed".
+results come from nginx's internal location. Then the CLI's --server
+round trip; jobs.s3 against s3rver (tests/s3: presigned redirects, archive,
+deletion, a wrong secret, retries); jobs.serve: x-sendfile behind lighttpd
+and Apache. CUTOUT_IT_JOBS_ONLY=s3,xsendfile runs those alone. Prints
+"N passed, N failed".
 """
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -371,21 +375,337 @@ def test_cli(port, tmp, photos, refs):
           r.returncode == 0 and "%" in r.stderr, f"rc {r.returncode} {r.stderr[-300:]}")
 
 
-def summary(name, tmp):
-    """The suite's time and counts; its folder removed when every check passed."""
-    print(f"{name}: {time.time() - S.T0:.0f} s")
-    if S.failed == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"logs kept in {tmp}")
-    print(f"{S.passed} passed, {S.failed} failed")
-    return 1 if S.failed else 0
+# ------------------------------------------------------------------ S3 (jobs.s3)
+
+S3RVER = os.path.join(S.ROOT, "tests", "s3", "s3rver.js")  # tests/s3/package.json, npm ci by tools/install-deps
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}  # s3rver's built-in account
+BUCKET, PREFIX = "results", "cutout/jobs"
+
+
+def start_s3rver(tmp):
+    """s3rver on 127.0.0.1 (a free port), its objects under tmp/s3data; it
+    checks SigV4 signatures of requests and of presigned URLs."""
+    if not os.path.isdir(os.path.join(S.ROOT, "tests", "s3", "node_modules", "@20minutes", "s3rver")):
+        check("s3rver installed (tools/install-deps: npm ci in tests/s3)", False)
+        return None, None
+    port, data = free_port(), os.path.join(tmp, "s3data")
+    os.makedirs(data, exist_ok=True)
+    proc = S.Proc(["node", S3RVER, "-d", data, "-a", "127.0.0.1", "-p", str(port), "--no-vhost-buckets",
+                   "--configure-bucket", BUCKET], os.path.join(tmp, "s3rver.out"))
+    up = wait_for(lambda: S.request(port, "GET", f"/{BUCKET}/none", timeout=5)[0] in (403, 404), 30, 0.3)
+    if not check("s3rver up on 127.0.0.1", up, open(os.path.join(tmp, "s3rver.out"), errors="replace").read()[-300:]):
+        proc.stop()
+        return None, None
+    return proc, port
+
+
+def s3_config(tmp, name, s3port, ttl=3600, endpoint=None):
+    fport, port = free_port(), free_port()
+    cfg, log = os.path.join(tmp, f"{name}.yaml"), os.path.join(tmp, f"{name}.log")
+    db, spool = os.path.join(tmp, f"{name}.db"), os.path.join(tmp, f"{name}-spool")
+    write_config(cfg, fport, log, db, spool, workers=1)
+    text = open(cfg).read().replace("ttl_s: 3600", f"ttl_s: {ttl}")
+    text += (f"  s3:\n    endpoint: {endpoint or f'http://127.0.0.1:{s3port}'}\n    bucket: {BUCKET}\n"
+             f"    prefix: {PREFIX}\n    region: us-east-1\n    expires_s: 300\n")
+    open(cfg, "w").write(text)
+    return cfg, fport, port, spool
+
+
+def start_s3_server(tmp, name, cfg, fport, port, spool, secret="S3RVER"):
+    env = dict(S.ENV, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY=secret)
+    srv = S.Proc([S.FCGI, "--config", cfg], os.path.join(tmp, f"{name}.out"), env=env)
+    nginx = start_nginx(os.path.join(tmp, f"nginx-{name}"), port, fport, spool)
+    up = wait_for(lambda: len(S.ready_workers(port)) == 1, 60)
+    check(f"S3 ({name}): nginx + cutout-fcgi with jobs.s3 up", up,
+          open(os.path.join(tmp, f"{name}.out"), errors="replace").read()[-500:])
+    return srv, nginx, up
+
+
+def http_get(url):
+    """A plain GET of an absolute URL (what a client does with the Location)."""
+    import urllib.error
+    import urllib.request
+    if not url.startswith("http://"):
+        return None, b""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def item_location(port, jid, i):
+    st, h, body = request(port, "GET", f"/jobs/{jid}/items/{i}")
+    return st, h.get("location", ""), body
+
+
+def remove_refs(port, photos):
+    """POST /remove?OPTS of each photo: what each job item must equal."""
+    refs = []
+    for p in photos:
+        st, _, data = request(port, "POST", "/remove?" + OPTS, open(p, "rb").read(), {"Content-Type": "image/jpeg"})
+        refs.append(data if st == 200 else None)
+    return refs
+
+
+def test_s3(tmp, photos):
+    s3, s3port = start_s3rver(tmp)
+    if not s3:
+        return
+    try:
+        refs = s3_main(tmp, photos, cli_refs(tmp, photos), s3port)
+        if refs and all(refs):
+            s3_failures(tmp, photos, refs, s3port)
+    finally:
+        s3.stop()
+
+
+def s3_main(tmp, photos, cli_refs, s3port):
+    cfg, fport, port, spool = s3_config(tmp, "s3", s3port)
+    srv, nginx, up = start_s3_server(tmp, "s3", cfg, fport, port, spool)
+    refs = None
+    try:
+        if not up:
+            return None
+        refs = remove_refs(port, photos)
+        if not check("S3: references from POST /remove", all(refs)):
+            return refs
+        files = [(os.path.basename(p), open(p, "rb").read()) for p in photos]
+        st, _, data = post_job(port, files)
+        jid = json.loads(data)["id"] if st == 202 else None
+        j = wait_job(port, jid, 180) if jid else None
+        check("S3: a job of 4 photos ends done (4 results uploaded)", j and j["status"] == "done" and j["done"] == 4,
+              json.dumps(j)[:400] if j else f"{st} {data[:200]}")
+        if not j:
+            return refs
+        urls, bad = {}, []
+        for i in range(4):
+            st, loc, body = item_location(port, jid, i)
+            want = f"http://127.0.0.1:{s3port}/{BUCKET}/{PREFIX}/{jid}/{i}.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&"
+            if st != 302 or not loc.startswith(want) or "X-Amz-Expires=300&" not in loc or \
+                    "X-Amz-Signature=" not in loc:
+                bad.append((i, st, loc[:160]))
+            urls[i] = loc
+        check("S3: every item answers 302 to a presigned URL (endpoint/bucket/prefix/ID/I.png, X-Amz-Expires 300)",
+              not bad, str(bad))
+        got = {i: http_get(u) for i, u in urls.items()}
+        check("S3: each presigned URL answers the result: byte-identical to POST /remove of the photo",
+              all(got[i][0] == 200 and got[i][1] == refs[i] for i in range(4)),
+              str([(i, got[i][0], len(got[i][1])) for i in range(4)]))
+        same = [S.same_pixels(got[i][1], cli_refs[i]) if got[i][0] == 200 else (False, got[i][0])
+                for i in range(4)]
+        check("S3: ... and the same pixels as the CLI (build/cutout --max-size 256x...) gives",
+              all(ok for ok, _ in same), str(same))
+        # s3rver checks the signature: a changed one is refused (the check above can fail).
+        u = urls[0]
+        sig = u.rindex("X-Amz-Signature=") + len("X-Amz-Signature=")
+        forged = u[:sig] + ("0" if u[sig] != "0" else "1") + u[sig + 1:]
+        st, body = http_get(forged)
+        check("S3: a presigned URL with one digit of its signature changed -> 403 SignatureDoesNotMatch",
+              st == 403 and b"SignatureDoesNotMatch" in body, f"{st} {body[:200]}")
+        st, body = http_get(u.replace(f"/{jid}/0.png", f"/{jid}/1.png"))
+        check("S3: the URL signed for item 0 does not open item 1 (403)", st == 403, f"{st}")
+        outs = [f for f in os.listdir(os.path.join(spool, jid)) if f.startswith("out-")]
+        check("S3: no result kept in the spool (the objects are the results)", outs == [], str(outs))
+        st, h, data = request(port, "GET", f"/jobs/{jid}/archive")
+        try:
+            z = zipfile.ZipFile(io.BytesIO(data))
+            ok = z.testzip() is None and [z.read(n) for n in z.namelist()] == refs and \
+                z.namelist() == ["astronaut.png", "chelsea.png", "coffee.png", "rocket.png"]
+        except Exception as e:
+            ok = str(e)
+        check("S3: GET /jobs/ID/archive -> a ZIP of the 4 results read back from S3", st == 200 and ok is True,
+              f"{st} {ok}")
+        src, out = os.path.join(tmp, "s3-cli-in"), os.path.join(tmp, "s3-cli-out")
+        os.makedirs(src, exist_ok=True)
+        for p in photos:
+            shutil.copy(p, src)
+        r = subprocess.run([S.CLI, "--server", f"http://127.0.0.1:{port}", src, "-o", out, "--max-size",
+                            "256x1000000"], capture_output=True, text=True, timeout=300)
+        got_cli = [open(os.path.join(out, os.path.basename(p)[:-4] + ".png"), "rb").read()
+                   if os.path.exists(os.path.join(out, os.path.basename(p)[:-4] + ".png")) else None for p in photos]
+        check("S3: cutout --server follows the redirects: the 4 results, byte-identical", r.returncode == 0 and
+              got_cli == refs, f"rc {r.returncode} {r.stderr[-300:]}")
+        st, _, data = request(port, "DELETE", f"/jobs/{jid}")
+        gone = {i: http_get(u)[0] for i, u in urls.items()}
+        check("S3: DELETE /jobs/ID deletes the job's objects (the presigned URLs now 404)",
+              st == 200 and set(gone.values()) == {404}, f"{st} {gone}")
+    finally:
+        nginx.stop()
+        srv.stop()
+    return refs
+
+
+def one_photo_job(port, photo):
+    """A job of one photo, waited for: (id, the job, its item's error)."""
+    st, _, data = post_job(port, [(os.path.basename(photo), open(photo, "rb").read())])
+    jid = json.loads(data)["id"] if st == 202 else None
+    j = wait_job(port, jid, 120) if jid else None
+    return jid, j, j["items"][0]["error"] if j else None
+
+
+def s3_failures(tmp, photos, refs, s3port):
+    # A wrong secret: s3rver refuses the upload, the item fails with S3's words.
+    # ttl_s 40: time for this job to fail, the restart and the retry first.
+    cfg, fport, port, spool = s3_config(tmp, "s3-wrong", s3port, ttl=40)
+    srv, nginx, up = start_s3_server(tmp, "s3-wrong", cfg, fport, port, spool, secret="not-the-secret")
+    jid = None
+    try:
+        if up:
+            jid, j, err = one_photo_job(port, photos[0])
+            check("S3, wrong secret: the item fails with 502 upload_failed naming S3's 403 SignatureDoesNotMatch, "
+                  "one attempt (not a transient error)",
+                  j and j["status"] == "failed" and err and err["code"] == "upload_failed" and
+                  "HTTP 403 SignatureDoesNotMatch" in err["error"] and "1 attempt)" in err["error"],
+                  json.dumps(j)[:500] if j else "no job")
+            st, _, body = request(port, "GET", f"/jobs/{jid}/items/0")
+            check("S3, wrong secret: GET the item -> 502 with that error", st == 502 and
+                  S.is_error_json(body, "upload_failed"), f"{st} {body[:200]}")
+    finally:
+        nginx.stop()
+        srv.stop()
+    # The same store with the right secret: retry runs the item again and it
+    # is uploaded; the job's ttl (40 s) then deletes it and its object.
+    srv, nginx, up = start_s3_server(tmp, "s3-wrong", cfg, fport, port, spool)
+    try:
+        if up and jid:
+            st, _, _ = request(port, "POST", f"/jobs/{jid}/retry")
+            j = wait_job(port, jid, 120)
+            st2, loc, _ = item_location(port, jid, 0)
+            got = http_get(loc) if st2 == 302 else (None, b"")
+            check("S3: after the secret is mended, retry uploads the failed item (its URL serves the result)",
+                  st == 202 and j and j["status"] == "done" and got == (200, refs[0]),
+                  f"{st} {json.dumps(j)[:300] if j else ''} {st2} {got[0]}")
+            expired = wait_for(lambda: request(port, "GET", f"/jobs/{jid}")[0] == 404, 60, 0.5)
+            # The sweep (every 2 s) deletes what expired.
+            swept = st2 == 302 and wait_for(lambda: http_get(loc)[0] == 404, 15, 0.5)
+            check("S3: an expired job (ttl_s 40) is deleted with its objects by the sweep (its URL 404)",
+                  expired and swept, f"expired {expired}, object still there: {not swept}")
+    finally:
+        nginx.stop()
+        srv.stop()
+    # No S3 server there: a transient failure, tried 3 times, then the item fails.
+    dead = free_port()
+    cfg, fport, port, spool = s3_config(tmp, "s3-dead", s3port, endpoint=f"http://127.0.0.1:{dead}")
+    srv, nginx, up = start_s3_server(tmp, "s3-dead", cfg, fport, port, spool)
+    try:
+        if up:
+            _, j, err = one_photo_job(port, photos[0])
+            check("S3 unreachable: the upload is tried 3 times, then the item fails (502 upload_failed)",
+                  j and j["status"] == "failed" and err and err["code"] == "upload_failed" and
+                  "3 attempts" in err["error"], json.dumps(err)[:400] if err else "")
+    finally:
+        nginx.stop()
+        srv.stop()
+    # Keys are required when jobs.s3 is set.
+    env = {k: v for k, v in S.ENV.items() if not k.startswith("AWS_")}
+    r = subprocess.run([S.FCGI, "--config", cfg], env=env, capture_output=True, text=True, timeout=60)
+    check("jobs.s3 without AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: the server does not start, and says why",
+          r.returncode != 0 and "AWS_ACCESS_KEY_ID" in (r.stderr + r.stdout), f"rc {r.returncode} {r.stderr[-300:]}")
+
+
+# ------------------------------------------------------------------ X-Sendfile (lighttpd, Apache)
+
+
+def shipped_xsendfile(name, spool):
+    """The jobs.serve: x-sendfile lines of fcgi/conf/NAME.conf, pointed at spool."""
+    text = open(os.path.join(S.ROOT, "fcgi", "conf", f"{name}.conf")).read()
+    if name == "lighttpd":
+        lines = re.findall(r'^\s*"x-sendfile(?:-docroot)?" => .*$', text, re.M)
+        assert len(lines) == 2, "no x-sendfile lines in fcgi/conf/lighttpd.conf"
+        return "\n".join(lines).replace("/var/lib/cutout/jobs", spool).rstrip(",") + ","
+    m = re.search(r"^<IfModule mod_xsendfile\.c>.*?^</IfModule>", text, re.M | re.S)
+    assert m, "no <IfModule mod_xsendfile.c> block in fcgi/conf/apache.conf"
+    return m.group(0).replace("/var/lib/cutout/jobs", spool)
+
+
+def start_web(name, tmp, port, fport, spool):
+    prefix = os.path.join(tmp, f"xs-{name}")
+    os.makedirs(prefix, exist_ok=True)
+    if name == "lighttpd":
+        conf = S.LIGHTTPD_CONF.format(prefix=prefix, port=port, fport=fport, admin="").replace(
+            '"fix-root-scriptname" => "enable"', '"fix-root-scriptname" => "enable",\n' +
+            shipped_xsendfile("lighttpd", spool).rstrip(","))
+        path = os.path.join(prefix, "lighttpd.conf")
+        open(path, "w").write(conf)
+        return S.Proc(["lighttpd", "-D", "-f", path], os.path.join(prefix, "out"))
+    user = "User www-data\nGroup www-data" if os.getuid() == 0 else ""
+    conf = S.APACHE_CONF.format(prefix=prefix, port=port, fport=fport, user=user, admin="") + \
+        "LoadModule xsendfile_module /usr/lib/apache2/modules/mod_xsendfile.so\n" + \
+        shipped_xsendfile("apache", spool) + "\n"
+    path = os.path.join(prefix, "httpd.conf")
+    open(path, "w").write(conf)
+    return S.Proc(["apache2", "-f", path, "-DFOREGROUND"], os.path.join(prefix, "out"))
+
+
+def test_xsendfile(tmp, photos):
+    """jobs.serve: x-sendfile behind lighttpd and Apache (mod_xsendfile), with
+    the lines shipped in fcgi/conf: the worker answers the header and no
+    body, the web server sends the file. The spool is where Apache's user
+    (www-data) can reach it, group www-data (setgid), as fcgi/README.md says."""
+    import grp
+    import hostile  # FastCGI spoken straight to the worker
+    spool = tempfile.mkdtemp(prefix="cutout-xsendfile-")
+    if os.getuid() == 0:
+        os.chown(spool, -1, grp.getgrnam("www-data").gr_gid)
+    os.chmod(spool, 0o2750)
+    fport = free_port()
+    cfg, log = os.path.join(tmp, "xs.yaml"), os.path.join(tmp, "xs.log")
+    write_config(cfg, fport, log, os.path.join(tmp, "xs.db"), spool, serve="x-sendfile", workers=1)
+    srv = S.Proc([S.FCGI, "--config", cfg], os.path.join(tmp, "xs.out"))
+    ports = {"lighttpd": free_port(), "apache": free_port()}
+    webs = {n: start_web(n, tmp, p, fport, spool) for n, p in ports.items()}
+    try:
+        lp = ports["lighttpd"]
+        up = {n: wait_for(lambda p=p: request(p, "GET", "/health", timeout=5)[0] == 200, 60) for n, p in ports.items()}
+        if not check("x-sendfile: lighttpd and Apache (mod_xsendfile) in front of cutout-fcgi, up", all(up.values()),
+                     str(up)):
+            return
+        refs = remove_refs(lp, photos[:2])
+        files = [(os.path.basename(p), open(p, "rb").read()) for p in photos[:2]]
+        st, _, data = post_job(lp, files)
+        jid = json.loads(data)["id"] if st == 202 else None
+        j = wait_job(lp, jid, 120) if jid else None
+        if not check("x-sendfile: a job of 2 photos done (through lighttpd)", j and j["done"] == 2 and all(refs),
+                     json.dumps(j)[:300] if j else f"{st} {data[:200]}"):
+            return
+        for i in range(2):
+            r = hostile.fcgi_request(fport, "GET", f"/jobs/{jid}/items/{i}", timeout=30)
+            want = os.path.join(os.path.realpath(spool), jid, f"out-{i}.png")
+            check(f"x-sendfile: the worker's own answer for item {i}: 200, X-Sendfile: {want[-40:]}, "
+                  "Content-Length 0, no body",
+                  r and r[0] == 200 and r[1].get("x-sendfile") == want and r[1].get("content-length") == "0" and
+                  r[2] == b"" and r[1].get("content-type") == "image/png", str(r and (r[0], r[1], r[2][:50])))
+        for name, p in ports.items():
+            for i in range(2):
+                st, h, body = request(p, "GET", f"/jobs/{jid}/items/{i}")
+                check(f"x-sendfile: {name} sends item {i} from the spool: 200 image/png, the result's bytes "
+                      "(= POST /remove), the header not passed on",
+                      st == 200 and h.get("content-type") == "image/png" and body == refs[i] and
+                      int(h.get("content-length", -1)) == len(refs[i]) and "x-sendfile" not in h,
+                      f"{st} {h} {len(body)} vs {len(refs[i])}")
+    finally:
+        for w in webs.values():
+            w.stop()
+        srv.stop()
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def cli_refs(tmp, photos):
+    """The CLI's results for the photos with the jobs' options (max_width=256)."""
+    return [S.cli([p, "--max-size", "256x1000000"], os.path.join(tmp, "cli-" + os.path.basename(p) + ".png"))
+            for p in photos]
 
 
 def main():
     os.makedirs(os.path.join(S.BUILD, "run"), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="jobs-", dir=os.path.join(S.BUILD, "run"))
     photos = make_photos(tmp)
+    only = [t for t in os.environ.get("CUTOUT_IT_JOBS_ONLY", "").split(",") if t]
+    if only:  # CUTOUT_IT_JOBS_ONLY=s3,xsendfile: those parts alone
+        for name in only:
+            {"s3": test_s3, "xsendfile": test_xsendfile}[name](tmp, photos)
+        return finish(tmp)
     db, spool = os.path.join(tmp, "jobs.db"), os.path.join(tmp, "spool")
     fport, port = free_port(), free_port()
     cfg, log = os.path.join(tmp, "cutout.yaml"), os.path.join(tmp, "server.log")
@@ -393,15 +713,12 @@ def main():
     srv = S.Proc([S.FCGI, "--config", cfg], os.path.join(tmp, "server.out"))
     os.makedirs(spool, exist_ok=True)
     nginx = start_nginx(os.path.join(tmp, "nginx"), port, fport, spool)
+    refs = None
     try:
         up = wait_for(lambda: len(S.ready_workers(port)) == 2, 60)
         if check("nginx + cutout-fcgi with jobs: sqlite up", up,
                  open(os.path.join(tmp, "server.out"), errors="replace").read()[-500:]):
-            refs = []
-            for p in photos:
-                st, _, data = request(port, "POST", "/remove?" + OPTS, open(p, "rb").read(),
-                                      {"Content-Type": "image/jpeg"})
-                refs.append(data if st == 200 else None)
+            refs = remove_refs(port, photos)
             check("references from POST /remove", all(refs))
             test_api(port, tmp, spool, photos, refs)
             srv = test_crash(tmp, db, spool, srv, cfg, port, fport, photos, refs)
@@ -412,7 +729,15 @@ def main():
         srv.stop()
     test_not_enabled(tmp)
     test_full_spool(tmp, photos)
-    return summary("jobs", tmp)
+    test_s3(tmp, photos)
+    test_xsendfile(tmp, photos)
+    return finish(tmp)
+
+
+def finish(tmp, name="jobs"):
+    """The suite's time, counts and exit status (servers.finish)."""
+    print(f"{name}: {time.time() - S.T0:.0f} s")
+    return S.finish(tmp)
 
 
 if __name__ == "__main__":

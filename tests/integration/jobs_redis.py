@@ -317,7 +317,7 @@ def main():
                 inst.stop()
         if redis.proc.alive():
             redis.proc.stop()
-    return J.summary("jobs_redis", tmp)
+    return J.finish(tmp, "jobs_redis")
 
 
 if __name__ == "__main__":

@@ -161,6 +161,17 @@ def is_error_json(data, code_slug=None):
     return ok and (code_slug is None or j["code"] == code_slug)
 
 
+def finish(tmp, prefix=""):
+    """The end of a suite: tmp removed when every check passed (else named,
+    its logs kept), the "N passed, N failed" line, the exit status."""
+    if failed == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"logs kept in {tmp}")
+    print(f"{prefix}{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 # ------------------------------------------------------------------ processes
 
 
@@ -171,9 +182,9 @@ def _die_with_parent():
 
 
 class Proc:
-    def __init__(self, argv, log, cwd=ROOT):
+    def __init__(self, argv, log, cwd=ROOT, env=None):
         self.log = open(log, "wb")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd, env=ENV,
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd, env=env or ENV,
                                   preexec_fn=_die_with_parent)
 
     def alive(self):
@@ -1460,12 +1471,7 @@ def main():
             continue
         other_server(name, tmp, photos, refs)
     print(f"integration: {time.time() - T0:.0f} s")
-    if failed == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"logs kept in {tmp}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish(tmp)
 
 
 if __name__ == "__main__":

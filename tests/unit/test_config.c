@@ -333,6 +333,74 @@ static void test_jobs_redis(void)
         "t.yaml:1:1: jobs.serve: with jobs.store redis://", "jobs.serve other than direct refused with Redis");
 }
 
+/* jobs.s3: a section inside a section (the walker and --print-default-config
+ * at any depth), each key's check, and the pair endpoint/bucket. */
+static void test_s3_keys(void)
+{
+    cf_config c;
+    char err[512];
+    cf_defaults(&c);
+    check(!c.s3_endpoint[0] && !c.s3_bucket[0] && !strcmp(c.s3_region, "us-east-1") && c.s3_expires_s == 900,
+          "jobs.s3 default: off, region us-east-1, expires_s 900");
+    int rc = load("jobs:\n  store: sqlite:j.db\n  s3:\n    endpoint: https://s3.example.com:8443/\n"
+                  "    bucket: my-bucket.1\n    prefix: results/cut_out-1/\n    region: eu-west-3\n"
+                  "    expires_s: 60\n  ttl_s: 5\n",
+                  &c, err, sizeof err);
+    check(rc == 0 && !strcmp(c.s3_endpoint, "https://s3.example.com:8443") && !strcmp(c.s3_bucket, "my-bucket.1") &&
+              !strcmp(c.s3_prefix, "results/cut_out-1") && !strcmp(c.s3_region, "eu-west-3") &&
+              c.s3_expires_s == 60 && c.jobs_ttl_s == 5 && !strcmp(c.jobs_store, "sqlite:j.db"),
+          "jobs.s3 read (trailing '/' of endpoint and prefix dropped), a key of jobs after it too");
+    if (rc) printf("     %s\n", err);
+    rc = load("jobs: {s3: {endpoint: \"http://127.0.0.1:9000\", bucket: abc}}\n", &c, err, sizeof err);
+    check(rc == 0 && !strcmp(c.s3_endpoint, "http://127.0.0.1:9000") && !strcmp(c.s3_bucket, "abc"),
+          "jobs.s3 in flow style");
+    /* Printed and read back, nested section included. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cf_config a, b;
+    load("jobs:\n  s3:\n    endpoint: http://h:1\n    bucket: abc\n    prefix: p/q\ncors: {allow_origins: []}\n",
+         &a, err, sizeof err);
+    cf_print(f, &a);
+    fclose(f);
+    cf_defaults(&b);
+    rc = cf_load_string("printed", buf, len, &b, err, sizeof err);
+    check(rc == 0 && !memcmp(&a, &b, sizeof a) && strstr(buf, "\n  s3:\n    endpoint: http://h:1"),
+          "a configuration with jobs.s3 printed (s3: nested under jobs:) reads back the same");
+    if (rc) printf("     %s\n", err);
+    free(buf);
+    bad("jobs:\n  s3:\n    endpoint: http://h:1\n    bucket: abc\n    secret: x\n",
+        "t.yaml:5:5: unknown key 'secret' in jobs.s3 (expected one of endpoint|bucket|prefix|region|expires_s)",
+        "jobs.s3: an unknown key (no secret in the file) names the keys there are");
+    bad("jobs:\n  s4: {}\n", "t.yaml:2:3: unknown key 's4' in jobs (expected one of store|dir|ttl_s|max_items|"
+        "max_queued_items|lease_s|serve|s3)", "jobs: an unknown key lists s3 once");
+    bad("jobs: {s3: 5}\n", "t.yaml:1:12: jobs.s3: expected a mapping", "jobs.s3: a scalar is not a section");
+    bad("jobs: {s3: {endpoint: \"http://h:1/path\", bucket: abc}}\n", "t.yaml:1:23: jobs.s3.endpoint: expected",
+        "jobs.s3.endpoint: a path is refused (path-style addressing adds the bucket)");
+    bad("jobs: {s3: {endpoint: \"ftp://h\", bucket: abc}}\n", "t.yaml:1:23: jobs.s3.endpoint: expected",
+        "jobs.s3.endpoint: http or https only");
+    bad("jobs: {s3: {endpoint: \"http://h/?a\", bucket: abc}}\n", "t.yaml:1:23: jobs.s3.endpoint: expected",
+        "jobs.s3.endpoint: a query is refused");
+    bad("jobs: {s3: {endpoint: \"http://h\", bucket: Abc}}\n", "t.yaml:1:43: jobs.s3.bucket: expected",
+        "jobs.s3.bucket: upper case refused");
+    bad("jobs: {s3: {endpoint: \"http://h\", bucket: ab}}\n", "t.yaml:1:43: jobs.s3.bucket: expected",
+        "jobs.s3.bucket: shorter than 3");
+    bad("jobs: {s3: {endpoint: \"http://h\", bucket: abc, prefix: a/../b}}\n", "t.yaml:1:56: jobs.s3.prefix: expected",
+        "jobs.s3.prefix: '..' refused");
+    bad("jobs: {s3: {endpoint: \"http://h\", bucket: abc, prefix: /a}}\n", "t.yaml:1:56: jobs.s3.prefix: expected",
+        "jobs.s3.prefix: a leading '/' refused");
+    bad("jobs: {s3: {endpoint: \"http://h\", bucket: abc, prefix: \"a b\"}}\n",
+        "t.yaml:1:56: jobs.s3.prefix: expected", "jobs.s3.prefix: a space refused (keys need no encoding)");
+    bad("jobs: {s3: {endpoint: \"http://h\", bucket: abc, region: us_east}}\n",
+        "t.yaml:1:56: jobs.s3.region: expected", "jobs.s3.region: '_' refused");
+    bad("jobs: {s3: {endpoint: \"http://h\", bucket: abc, expires_s: 604801}}\n", "t.yaml:1:59: jobs.s3.expires_s",
+        "jobs.s3.expires_s: over 7 days (SigV4's limit) refused");
+    bad("jobs: {s3: {endpoint: \"http://h\"}}\n", "t.yaml:1:1: jobs.s3: endpoint and bucket go together",
+        "jobs.s3: endpoint without bucket");
+    bad("jobs: {s3: {bucket: abc}}\n", "t.yaml:1:1: jobs.s3: endpoint and bucket go together",
+        "jobs.s3: bucket without endpoint");
+}
+
 int main(void)
 {
     test_defaults();
@@ -341,6 +409,7 @@ int main(void)
     test_security_keys();
     test_cors_key();
     test_jobs_redis();
+    test_s3_keys();
     test_print_roundtrip();
     test_readme_reference();
     test_shipped_file();
