@@ -84,6 +84,32 @@ static void push_ready(conns *p, conns_entry e)
     pthread_cond_signal(&p->ready_cv);
 }
 
+/* Management records (request id 0) a connection sent before a request
+ * are answered here (a web server asking GET_VALUES costs no thread): each
+ * whole one is consumed and answered. Returns the bytes of b[0..n) taken,
+ * or -1 when one lies about its pairs, more than MGMT_BURST come at once
+ * or the answer does not fit the socket: the connection is closed. */
+#define MGMT_BURST 16
+static long answer_management(conns *p, int fd, const unsigned char *b, size_t n)
+{
+    size_t off = 0;
+    for (int count = 0; n - off >= FCGI_HEADER_LEN; count++) {
+        fcgi_header h;
+        fcgi_header_get(b + off, &h);
+        size_t len = FCGI_HEADER_LEN + h.clen + h.plen;
+        if (h.version != 1 || h.id != 0 || len > n - off) break;
+        unsigned char ans[FCGI_HEADER_LEN + 128];
+        size_t alen = fcgi_management_answer(h.type, b + off + FCGI_HEADER_LEN, h.clen,
+                                             p->lim.caps, ans, sizeof ans);
+        if (!alen || count == MGMT_BURST) return -1;
+        /* Peeked, so there: taken whole. */
+        if (recv(fd, p->drop, len, MSG_DONTWAIT) != (ssize_t)len) return -1;
+        if (send(fd, ans, alen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)alen) return -1;
+        off += len;
+    }
+    return (long)off;
+}
+
 /* Looks at idle connection i: a whole request head on it sends it to the
  * ready queue; the web server closed it (EOF) or it broke: closed; a
  * partial head is watched for more (edge-triggered). Returns 1 when it
@@ -97,7 +123,16 @@ static int check_idle(conns *p, int i)
         close_conn(p, take_idle(p, i));
         return 1;
     }
-    int whole = reqhead_complete(p->peek, (size_t)k);
+    long taken = p->lim.caps ? answer_management(p, e->fd, p->peek, (size_t)k) : 0;
+    if (taken < 0) {
+        if (p->b) board_add(&p->b->bad_heads, 1);
+        close_conn(p, take_idle(p, i));
+        return 1;
+    }
+    if (taken == k) return 0; /* answered; idle as before */
+    const unsigned char *head = p->peek + taken;
+    size_t n = (size_t)(k - taken);
+    int whole = reqhead_complete(head, n);
     if (!whole && k < CONNS_PEEK_MAX) {
         if (e->first == 0) {
             e->first = app_mono_s();
@@ -111,8 +146,8 @@ static int check_idle(conns *p, int i)
     }
     /* A head over CONNS_PEEK_MAX (web servers send a few KiB), of another
      * shape than web servers send, or with a parameter that lies about its
-     * length: closed unread, for libfcgi's sake (reqhead.h). */
-    if (!whole || !reqhead_params_valid(p->peek, (size_t)k)) {
+     * length: closed unread (reqhead.h). */
+    if (!whole || !reqhead_params_valid(head, n)) {
         if (p->b) board_add(&p->b->bad_heads, 1);
         close_conn(p, take_idle(p, i));
         return 1;
@@ -186,8 +221,8 @@ static void accept_new(conns *p)
     }
     int one = 1; /* fails harmlessly on unix sockets */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* write_s: a write (libfcgi writes records of at most 8 KiB) that
-     * finds no room for that long fails, and so does the request. */
+    /* write_s: a write (of at most one 64 KiB record) that finds no room
+     * for that long fails, and so does the request. */
     struct timeval tv = {(time_t)p->lim.write_s,
                          (suseconds_t)((p->lim.write_s - (double)(time_t)p->lim.write_s) * 1e6)};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -374,8 +409,9 @@ int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim,
     p->back = malloc((size_t)p->max_conns * sizeof *p->back);
     p->busy = malloc((size_t)p->max_conns * sizeof *p->busy);
     p->peek = malloc(CONNS_PEEK_MAX);
+    p->drop = malloc(CONNS_PEEK_MAX);
     int pfd[2];
-    if (!p->ready || !p->idle || !p->back || !p->busy || !p->peek) {
+    if (!p->ready || !p->idle || !p->back || !p->busy || !p->peek || !p->drop) {
         snprintf(err, errlen, "out of memory for %d connections", p->max_conns);
         goto fail;
     }
@@ -476,6 +512,8 @@ void conns_join(conns *p)
     free(p->back);
     free(p->busy);
     free(p->peek);
+    free(p->drop);
+    p->drop = NULL;
     p->ready = p->idle = NULL;
     p->back = NULL;
     p->busy = NULL;

@@ -24,7 +24,9 @@
  * A connection costs a request thread only once it carries a whole request
  * head: the poller peeks (MSG_PEEK, nothing consumed) at what arrived and
  * hands a connection to the ready queue when its FastCGI records reach the
- * end of the PARAMS stream (or anything libfcgi answers by itself). Until
+ * end of the PARAMS stream (or of a shape it closes at once). Management
+ * records (request id 0) before a request are answered by the poller
+ * itself (GET_VALUES, fcgi_record.h) and cost no thread. Until
  * then it waits in the poller, bounded by the timeouts of conns_limits:
  * a kept connection with nothing on it, idle_s; a new connection that sent
  * nothing, or a request head begun but not finished, read_s. A connection
@@ -46,6 +48,7 @@
 #include <stdint.h>
 
 #include "board.h"
+#include "fcgi_record.h"
 
 /* A request head (BEGIN_REQUEST + PARAMS) larger than this is handed to a
  * thread before it is complete (the thread's read deadline bounds it). */
@@ -56,6 +59,7 @@ typedef struct {
     double read_s;  /* limits.read_timeout_s */
     double write_s; /* limits.write_timeout_s */
     double drain_s; /* limits.drain_timeout_s */
+    const fcgi_caps *caps; /* what management records are answered from */
 } conns_limits;
 
 typedef struct {
@@ -99,6 +103,7 @@ typedef struct {
     int idle_len;
     int ep;            /* epoll set of the idle connections with a partial request head */
     unsigned char *peek; /* CONNS_PEEK_MAX */
+    unsigned char *drop; /* CONNS_PEEK_MAX: management records taken off a connection */
     double accept_pause_until; /* after EMFILE and the like */
 } conns;
 

@@ -4,13 +4,13 @@
 #ifndef CUTOUT_FCGI_REQUEST_H
 #define CUTOUT_FCGI_REQUEST_H
 
-#include <fcgiapp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "board.h"
 #include "config.h"
 #include "conns.h"
+#include "fcgi_stream.h"
 #include "infer.h"
 
 /* What every request of a worker shares. */
@@ -26,7 +26,7 @@ typedef struct {
 typedef struct {
     handler_ctx *h;
     cutout_pool *helpers; /* the request thread's helpers (image work), or NULL */
-    FCGX_Request *req;
+    fcgi_stream *fs; /* its connection: parameters, body, answer */
     const char *method, *path_full, *query, *ctype;
     char path[512];
     char id[130];
@@ -39,9 +39,9 @@ typedef struct {
 
 struct response;
 
-/* Fills rq from what FCGX_Accept_r read: method, query, content type, the
+/* Fills rq from the head fcgs_read_head read: method, query, content type, the
  * path without query or trailing slashes, and the request id. */
-void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers);
+void req_init(request *rq, handler_ctx *h, fcgi_stream *fs, double arrived, cutout_pool *helpers);
 
 /* A body must come at least this fast (bytes per second) once
  * read_timeout_s is spent (request.c, watch_body). */
