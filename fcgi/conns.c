@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "infer.h" /* app_mono_s */
@@ -221,11 +220,6 @@ static void accept_new(conns *p)
     }
     int one = 1; /* fails harmlessly on unix sockets */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* write_s: a write (of at most one 64 KiB record) that finds no room
-     * for that long fails, and so does the request. */
-    struct timeval tv = {(time_t)p->lim.write_s,
-                         (suseconds_t)((p->lim.write_s - (double)(time_t)p->lim.write_s) * 1e6)};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     pthread_mutex_lock(&p->mu);
     p->open++;
     /* A stale watch on a number the kernel reused must not strike. */

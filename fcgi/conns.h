@@ -34,7 +34,8 @@
  * (its peeked bytes would keep poll() awake). A request thread reading a
  * body or writing an answer is bounded too: conns_watch sets a deadline
  * past which the poller shuts the socket down (blocked reads and writes
- * return at once); writes also carry SO_SNDTIMEO (write_s).
+ * return at once); writes are bounded by the request's stream
+ * (fcgi_stream.h, limits.write_timeout_s).
  *
  * Stopping (conns_stop): nothing new is accepted, idle connections are
  * closed at once (the web server retries a request that crossed the close:
@@ -57,7 +58,6 @@
 typedef struct {
     double idle_s;  /* limits.idle_timeout_s */
     double read_s;  /* limits.read_timeout_s */
-    double write_s; /* limits.write_timeout_s */
     double drain_s; /* limits.drain_timeout_s */
     const fcgi_caps *caps; /* what management records are answered from */
 } conns_limits;

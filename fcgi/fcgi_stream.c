@@ -14,12 +14,29 @@ static ssize_t fd_read(fcgi_stream *s, void *buf, size_t n)
     return read(s->fd, buf, n);
 }
 
+/* A write that finds no room for write_ms fails (EAGAIN); any progress
+ * starts the wait again. (SO_SNDTIMEO would wait again after a partial
+ * write: up to twice as long.) */
 static ssize_t fd_writev(fcgi_stream *s, const struct iovec *iov, int n)
 {
-    return writev(s->fd, iov, n);
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    for (;;) {
+        ssize_t k = sendmsg(s->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            if (k < 0 && errno == ENOTSOCK) return writev(s->fd, iov, n);
+            return k;
+        }
+        struct pollfd p = {.fd = s->fd, .events = POLLOUT};
+        int rc = poll(&p, 1, s->write_ms);
+        if (rc == 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (rc < 0 && errno != EINTR) return -1;
+    }
 }
 
-int fcgs_init(fcgi_stream *s, const fcgi_caps *caps, size_t head_max)
+int fcgs_init(fcgi_stream *s, const fcgi_caps *caps, size_t head_max, int write_ms)
 {
     memset(s, 0, sizeof *s);
     s->fd = -1;
@@ -27,6 +44,7 @@ int fcgs_init(fcgi_stream *s, const fcgi_caps *caps, size_t head_max)
     s->wv = fd_writev;
     s->caps = caps;
     s->head_max = head_max;
+    s->write_ms = write_ms;
     s->raw = malloc(head_max ? head_max : 1);
     s->env = malloc(head_max ? head_max : 1);
     s->scratch = malloc(SCRATCH_LEN);

@@ -31,6 +31,7 @@ typedef struct fcgi_stream {
     void *io; /* the test's */
     const fcgi_caps *caps;
     size_t head_max; /* PARAMS content bytes allowed */
+    int write_ms;    /* a write finding no room this long fails (EAGAIN) */
 
     unsigned id;   /* the request's id */
     int keep_conn; /* FCGI_KEEP_CONN; the caller clears it to close anyway */
@@ -51,11 +52,12 @@ typedef struct fcgi_stream {
     uint8_t *scratch; /* a management record's content (FCGI_CONTENT_MAX + 255) */
     uint8_t *out;     /* STDOUT content waiting (FCGI_OUT_CONTENT_MAX) */
     size_t out_len;
-    int werr; /* errno of the first failed write */
+    int werr; /* errno of the first failed write (EAGAIN: write_ms passed without room) */
 } fcgi_stream;
 
-/* Allocates the buffers (once per thread); 0, or -1 out of memory. */
-int fcgs_init(fcgi_stream *s, const fcgi_caps *caps, size_t head_max);
+/* Allocates the buffers (once per thread); 0, or -1 out of memory.
+ * head_max: the PARAMS content allowed; write_ms: limits.write_timeout_s. */
+int fcgs_init(fcgi_stream *s, const fcgi_caps *caps, size_t head_max, int write_ms);
 void fcgs_free(fcgi_stream *s);
 
 enum {

@@ -60,7 +60,7 @@ static void *request_thread(void *arg)
 {
     worker *w = arg;
     fcgi_stream fs;
-    if (fcgs_init(&fs, &w->caps, CONNS_PEEK_MAX)) {
+    if (fcgs_init(&fs, &w->caps, CONNS_PEEK_MAX, (int)(w->cfg->write_timeout_s * 1000.0))) {
         log_msg(CF_LOG_ERROR, "request thread: out of memory");
         return NULL;
     }
@@ -97,7 +97,7 @@ static void *request_thread(void *arg)
         handle_request(&w->h, &fs, ready_at, helpers);
         if (fs.bad) count_bad_records(w, &fs);
         int werr = fs.werr;
-        if (werr == EAGAIN || werr == EWOULDBLOCK) { /* SO_SNDTIMEO: the answer was not read */
+        if (werr == EAGAIN || werr == EWOULDBLOCK) { /* write_timeout_s: the answer was not read */
             board_add(&w->h.b->write_timeouts, 1);
             log_msg(CF_LOG_INFO, "answer not read within write_timeout_s: connection closed");
         }
@@ -156,8 +156,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     /* GET_VALUES answers for the whole server: every worker's share. */
     w.caps.max_conns = (long)cfg->max_connections * cfg->workers;
     w.caps.max_reqs = (long)cfg->threads * cfg->workers;
-    conns_limits lim = {cfg->idle_timeout_s, cfg->read_timeout_s, cfg->write_timeout_s,
-                        cfg->drain_timeout_s, &w.caps};
+    conns_limits lim = {cfg->idle_timeout_s, cfg->read_timeout_s, cfg->drain_timeout_s, &w.caps};
     if (conns_start(&w.pool, listen_fd, cfg->max_connections, &lim, b, slot, err, sizeof err)) {
         log_msg(CF_LOG_ERROR, "worker cannot start: %s", err);
         infer_stop(&q);

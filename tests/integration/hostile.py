@@ -484,3 +484,125 @@ def test_lying_params(tmp, photos, refs=None):
                 m and m.group(0))
     finally:
         srv.stop()
+
+
+GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = 9, 10, 11
+
+
+def fcgi_pairs(pairs):
+    out = b""
+    for k, v in pairs:
+        for x in (k, v):
+            out += bytes([len(x)]) if len(x) < 128 else struct.pack(">I", len(x) | 0x80000000)
+        out += k + v
+    return out
+
+
+def fcgi_records(sock, timeout, until):
+    """Reads records until one of type `until` (or EOF / timeout): the list
+    of (type, request id, content)."""
+    sock.settimeout(timeout)
+    buf, got = b"", []
+    try:
+        while True:
+            while len(buf) >= 8:
+                _, rtype, rid, clen, pad = struct.unpack(">BBHHB", buf[:7])
+                if len(buf) < 8 + clen + pad:
+                    break
+                got.append((rtype, rid, buf[8:8 + clen]))
+                buf = buf[8 + clen + pad:]
+                if rtype == until:
+                    return got
+            b = sock.recv(1 << 16)
+            if not b:
+                return got
+            buf += b
+    except (socket.timeout, OSError):
+        return got
+
+
+def test_management_records(tmp, photos, refs=None):
+    """FastCGI management records (request id 0), spoken straight to the
+    port. A GET_VALUES is answered from the configuration (FCGI_MAX_CONNS =
+    max_connections x workers, FCGI_MAX_REQS = threads x workers,
+    FCGI_MPXS_CONNS 0) and the connection then serves a request; an unknown
+    type gets UNKNOWN_TYPE. A GET_VALUES whose pairs declare 2^31 - 16 byte
+    names and values — alone on a connection, and in the middle of a
+    request body (libfcgi 2.4 parsed those with the trust it gave
+    parameters: the worker crashed) — closes that connection only: the
+    same worker pid answers /health, a photo sent on another connection at
+    the same time is answered 200, and the counters show both."""
+    srv, fport, prefix, up = start_server(tmp, "mgmt", workers=1, threads=2, max_connections=16)
+    try:
+        if not S.check("management records: cutout-fcgi up", up):
+            return
+        pid = fcgi_json(fport, "/status")["workers"][0]["pid"]
+        names = [b"FCGI_MAX_CONNS", b"FCGI_MAX_REQS", b"FCGI_MPXS_CONNS", b"NOT_A_VARIABLE"]
+        ask = fcgi_record(GET_VALUES, fcgi_pairs([(n, b"") for n in names]), req_id=0)
+        with fcgi_connect(fport) as c:
+            got, r = [], None
+            try:
+                c.sendall(ask)
+                got = fcgi_records(c, 10, GET_VALUES_RESULT)
+                c.sendall(fcgi_record(77, b"xyz", req_id=0))
+                got += fcgi_records(c, 10, UNKNOWN_TYPE)
+                c.sendall(fcgi_head(cgi("GET", "/health", 0), keep=True) + fcgi_stdin(b""))
+                r = fcgi_answer(c, 10)
+            except OSError:
+                pass  # closed: the checks below fail
+            res = [g for g in got if g[0] == GET_VALUES_RESULT]
+            vals, p = {}, res[0][2] if res else b""
+            while p:  # 1-byte lengths: the server's answer is short
+                nl, vl = p[0], p[1]
+                vals[p[2:2 + nl]] = p[2 + nl:2 + nl + vl]
+                p = p[2 + nl + vl:]
+            S.check("management records: GET_VALUES -> GET_VALUES_RESULT on id 0: MAX_CONNS 16, MAX_REQS 2, "
+                    "MPXS_CONNS 0, nothing unknown",
+                    res and res[0][1] == 0 and vals == {b"FCGI_MAX_CONNS": b"16", b"FCGI_MAX_REQS": b"2",
+                                                        b"FCGI_MPXS_CONNS": b"0"}, got)
+            unk = [g for g in got if g[0] == UNKNOWN_TYPE]
+            S.check("management records: an unknown type (77) -> UNKNOWN_TYPE naming it",
+                    unk and unk[0][1] == 0 and unk[0][2][:1] == bytes([77]), got)
+            S.check("management records: the same connection then serves GET /health 200", r and r[0] == 200, r)
+
+        lie = struct.pack(">II", 0xfffffff0, 0xfffffff0) + b"AB"
+        with fcgi_connect(fport) as c:
+            c.sendall(fcgi_record(GET_VALUES, lie, req_id=0))
+            got = fcgi_records(c, 10, GET_VALUES_RESULT)
+            S.check("management records: GET_VALUES with lying lengths alone on a connection -> closed, no answer",
+                    got == [], got)
+
+        # Another connection with a real photo in flight meanwhile.
+        cat = open(photos["chelsea"], "rb").read()
+        other = {}
+        t = threading.Thread(target=lambda: other.update(r=fcgi_request(fport, "POST", "/remove", cat)))
+        t.start()
+        body = b"x" * 1000
+        with fcgi_connect(fport) as c:
+            c.sendall(fcgi_head(cgi("POST", "/remove", len(body)), keep=True) + fcgi_stdin(body[:300], end=False))
+            time.sleep(0.3)  # the body is being read
+            try:
+                c.sendall(fcgi_record(GET_VALUES, lie, req_id=0) + fcgi_stdin(body[300:]))
+            except OSError:
+                pass
+            got = fcgi_records(c, 10, None)
+            S.check("management records: GET_VALUES with lying lengths in the middle of a body -> that "
+                    "connection closed, no GET_VALUES_RESULT",
+                    all(g[0] != GET_VALUES_RESULT for g in got), got)
+        t.join(120)
+        r = other.get("r")
+        S.check("management records: a photo on another connection meanwhile -> 200 image/png",
+                r and r[0] == 200 and r[1].get("content-type") == "image/png", r and (r[0], r[2][:200]))
+        st = fcgi_json(fport, "/status")
+        health = fcgi_request(fport, "GET", "/health", timeout=10)
+        S.check("management records: the same worker (pid %d) answers /health 200 afterwards" % pid,
+                st and st["workers"][0]["pid"] == pid and health and health[0] == 200, st and st["workers"])
+        r = fcgi_request(fport, "GET", "/metrics", timeout=10)
+        txt = r[2].decode() if r else ""
+        heads = re.search(r"^cutout_bad_request_heads_total (\d+)$", txt, re.M)
+        recs = re.search(r"^cutout_bad_fastcgi_records_total (\d+)$", txt, re.M)
+        S.check("management records: counted (cutout_bad_request_heads_total 1, cutout_bad_fastcgi_records_total 1)",
+                heads and recs and int(heads.group(1)) == 1 and int(recs.group(1)) == 1,
+                (heads and heads.group(0), recs and recs.group(0)))
+    finally:
+        srv.stop()

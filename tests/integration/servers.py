@@ -1453,6 +1453,7 @@ def main():
     hostile.test_recycle_drain(tmp, photos)
     hostile.test_overload_early(tmp, photos)
     hostile.test_lying_params(tmp, photos)
+    hostile.test_management_records(tmp, photos)
     if not os.environ.get("CUTOUT_IT_SKIP_UPSTREAM"):
         test_upstream(tmp, photos, refs)
     for name in ("lighttpd", "apache"):

@@ -216,7 +216,7 @@ static void stream_on(fcgi_stream *s, pipe_io *io, const uint8_t *in, size_t len
     io->len = len;
     io->cut = cut;
     io->step = step;
-    if (fcgs_init(s, &caps, 4096)) exit(2);
+    if (fcgs_init(s, &caps, 4096, 1000)) exit(2);
     s->rd = t_read;
     s->wv = t_writev;
     s->io = io;
