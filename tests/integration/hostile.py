@@ -271,7 +271,7 @@ def test_timeouts_direct(tmp, photos, refs=None):
         r = fcgi_answer(s, 5)
         S.check(f"max_body_bytes: byte max + 1 -> 413 at once ({time.time() - t:.2f} s), nothing more read",
                 r and r[0] == 413 and S.is_error_json(r[2], "too_large"), str(r and r[:2]))
-        # The client trickles on: libfcgi's lingering close reads (and drops)
+        # The client trickles on: the lingering close (fcgs_close) reads (and drops)
         # until 2 s of quiet, which a byte every 0.5 s never gives; the read
         # deadline still ends it.
         t, closed = time.time(), False
@@ -447,8 +447,9 @@ def test_overload_early(tmp, photos, refs=None):
 
 def test_lying_params(tmp, photos, refs=None):
     """A request head whose PARAMS declare a name and a value of 2^31 - 16
-    bytes each (libfcgi 2.4 sizes its buffer from the two lengths in an int
-    and writes through what malloc returns: the worker would crash), and a
+    bytes each (libfcgi 2.4, used before fcgi_stream.c, sized its buffer from
+    the two lengths in an int and wrote through what malloc returned: the
+    worker crashed), and a
     head over 64 KiB: each connection is closed unread by the poller, the
     worker keeps its pid and serves the next request, and the count goes to
     cutout_bad_request_heads_total."""
