@@ -168,7 +168,10 @@ int req_read_body_max(request *rq, response *r, long long max)
 
 void req_discard_body(request *rq)
 {
-    if (rq->body_read) return;
+    /* Read to its end, or refused unread (the connection closes). A body
+     * read to its Content-Length still has its empty STDIN record to come:
+     * read here, so that the kept connection goes back in step. */
+    if (rq->fs->in_eof || (rq->body_read && !rq->fs->keep_conn)) return;
     char buf[65536];
     long long left = rq->h->cfg->max_body_bytes * 2 + (1 << 20);
     double t0 = app_mono_s();
