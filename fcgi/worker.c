@@ -87,7 +87,8 @@ static void *request_thread(void *arg)
             /* Closed or broken before a whole head (the poller saw one:
              * only a client that lies gets here), or not a responder. */
             if (rc == FCGS_BAD) count_bad_records(w, &fs);
-            fcgs_close(fd);
+            if (rc == FCGS_REFUSED) fcgs_close(fd); /* its END_REQUEST must not be reset */
+            else close(fd);
             continue;
         }
         /* The head is read; the body (when an endpoint reads one) sets
