@@ -84,29 +84,20 @@ static void push_ready(conns *p, conns_entry e)
 }
 
 /* Management records (request id 0) a connection sent before a request
- * are answered here (a web server asking GET_VALUES costs no thread): each
- * whole one is consumed and answered. Returns the bytes of b[0..n) taken,
- * or -1 when one lies about its pairs, more than MGMT_BURST come at once
- * or the answer does not fit the socket: the connection is closed. */
-#define MGMT_BURST 16
+ * are answered here (a web server asking GET_VALUES costs no thread): the
+ * whole ones are taken off the socket and answered. Returns the bytes of
+ * b[0..n) taken, or -1 when one lies about its pairs, too many come at
+ * once or the answers do not fit the socket: the connection is closed. */
 static long answer_management(conns *p, int fd, const unsigned char *b, size_t n)
 {
-    size_t off = 0;
-    for (int count = 0; n - off >= FCGI_HEADER_LEN; count++) {
-        fcgi_header h;
-        fcgi_header_get(b + off, &h);
-        size_t len = FCGI_HEADER_LEN + h.clen + h.plen;
-        if (h.version != 1 || h.id != 0 || len > n - off) break;
-        unsigned char ans[FCGI_HEADER_LEN + 128];
-        size_t alen = fcgi_management_answer(h.type, b + off + FCGI_HEADER_LEN, h.clen,
-                                             p->lim.caps, ans, sizeof ans);
-        if (!alen || count == MGMT_BURST) return -1;
-        /* Peeked, so there: taken whole. */
-        if (recv(fd, p->drop, len, MSG_DONTWAIT) != (ssize_t)len) return -1;
-        if (send(fd, ans, alen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)alen) return -1;
-        off += len;
-    }
-    return (long)off;
+    unsigned char ans[FCGI_MGMT_BURST * FCGI_MGMT_ANSWER_MAX];
+    size_t alen;
+    long taken = fcgi_management_prefix(b, n, p->lim.caps, ans, &alen);
+    if (taken <= 0) return taken;
+    /* Peeked, so there: taken whole. */
+    if (recv(fd, p->drop, (size_t)taken, MSG_DONTWAIT) != (ssize_t)taken) return -1;
+    if (send(fd, ans, alen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)alen) return -1;
+    return taken;
 }
 
 /* Looks at idle connection i: a whole request head on it sends it to the

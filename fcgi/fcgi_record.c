@@ -74,7 +74,7 @@ static int name_is(const uint8_t *name, size_t nlen, const char *want)
 size_t fcgi_management_answer(unsigned type, const uint8_t *content, size_t n,
                               const fcgi_caps *caps, uint8_t *out, size_t cap)
 {
-    if (cap < FCGI_HEADER_LEN * 2) return 0;
+    if (cap < FCGI_MGMT_ANSWER_MAX) return 0;
     if (type != FCGI_GET_VALUES) {
         fcgi_header_put(out, FCGI_UNKNOWN_TYPE, 0, 8);
         memset(out + FCGI_HEADER_LEN, 0, 8);
@@ -91,7 +91,7 @@ size_t fcgi_management_answer(unsigned type, const uint8_t *content, size_t n,
     while ((rc = fcgi_pair_next(content, n, &off, &name, &nl, &value, &vl)) == 1)
         for (int i = 0; i < 3; i++)
             if (name_is(name, nl, names[i])) asked[i] = 1;
-    if (rc < 0 || cap < FCGI_HEADER_LEN + 3 * 40) return 0;
+    if (rc < 0 || cap < FCGI_MGMT_ANSWER_MAX) return 0;
     size_t len = FCGI_HEADER_LEN;
     char v[24];
     for (int i = 0; i < 3; i++) {
@@ -102,6 +102,26 @@ size_t fcgi_management_answer(unsigned type, const uint8_t *content, size_t n,
     }
     fcgi_header_put(out, FCGI_GET_VALUES_RESULT, 0, len - FCGI_HEADER_LEN);
     return len;
+}
+
+long fcgi_management_prefix(const uint8_t *b, size_t n, const fcgi_caps *caps, uint8_t *out,
+                            size_t *outlen)
+{
+    size_t off = 0;
+    *outlen = 0;
+    for (int count = 0; n - off >= FCGI_HEADER_LEN; count++) {
+        fcgi_header h;
+        fcgi_header_get(b + off, &h);
+        size_t len = FCGI_HEADER_LEN + h.clen + h.plen;
+        if (h.version != 1 || h.id != 0 || len > n - off) break;
+        if (count == FCGI_MGMT_BURST) return -1;
+        size_t k = fcgi_management_answer(h.type, b + off + FCGI_HEADER_LEN, h.clen, caps,
+                                          out + *outlen, FCGI_MGMT_ANSWER_MAX);
+        if (!k) return -1;
+        *outlen += k;
+        off += len;
+    }
+    return (long)off;
 }
 
 void fcgi_end_request_put(uint8_t *out, unsigned id, uint32_t app_status, unsigned proto_status)

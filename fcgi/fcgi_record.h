@@ -62,15 +62,30 @@ typedef struct {
     long max_reqs;  /* FCGI_MAX_REQS: requests served at once */
 } fcgi_caps;
 
+/* The longest answer to a management record. */
+#define FCGI_MGMT_ANSWER_MAX 136
+
 /* The answer to a management record (request id 0) of `type` with
  * content[0..n): GET_VALUES_RESULT naming the known variables asked for
  * (FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS: 0, no multiplexing),
- * UNKNOWN_TYPE for any other type. Written whole to out (at most
- * FCGI_HEADER_LEN + n + 48 bytes are needed; cap >= 64 + n is enough);
- * returns its length, or 0 when the pairs lie about their lengths (a
- * protocol error: the connection is closed) or out is too small. */
+ * each once, UNKNOWN_TYPE for any other type. Written whole to out (cap >=
+ * FCGI_MGMT_ANSWER_MAX); returns its length, or 0 when the pairs lie about
+ * their lengths (a protocol error: the connection is closed) or out is too
+ * small. */
 size_t fcgi_management_answer(unsigned type, const uint8_t *content, size_t n,
                               const fcgi_caps *caps, uint8_t *out, size_t cap);
+
+/* Management records answered at once, before a request, on an idle
+ * connection (conns.c); more close the connection. */
+#define FCGI_MGMT_BURST 16
+
+/* The whole management records at the front of b[0..n) (at most
+ * FCGI_MGMT_BURST): their answers in out (room for FCGI_MGMT_BURST *
+ * FCGI_MGMT_ANSWER_MAX bytes), *outlen bytes in all. Returns the bytes
+ * those records take (0: none), or -1 when one lies about its pairs or
+ * more than FCGI_MGMT_BURST are there. */
+long fcgi_management_prefix(const uint8_t *b, size_t n, const fcgi_caps *caps, uint8_t *out,
+                            size_t *outlen);
 
 /* END_REQUEST for request `id` (16 bytes at out). */
 void fcgi_end_request_put(uint8_t *out, unsigned id, uint32_t app_status, unsigned proto_status);

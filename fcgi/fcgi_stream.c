@@ -132,7 +132,7 @@ static int read_content(fcgi_stream *s, const fcgi_header *h)
 static int management(fcgi_stream *s, const fcgi_header *h)
 {
     if (read_content(s, h)) return -1;
-    uint8_t ans[FCGI_HEADER_LEN + 128];
+    uint8_t ans[FCGI_MGMT_ANSWER_MAX];
     size_t n = fcgi_management_answer(h->type, s->scratch, h->clen, s->caps, ans, sizeof ans);
     if (!n) return violation(s); /* pairs lying about their lengths */
     write_bytes(s, ans, n); /* a failed write shows in s->werr */

@@ -116,24 +116,24 @@ static void handle(request *rq, handler_ctx *h)
     free(rq->body);
 }
 
-/* The poller's part: the management records in front answered (as
- * conns.c's answer_management), then the head checked. Returns the offset
- * of the head, or -1 where the poller closes the connection. */
+/* The poller's part (conns.c, check_idle): the management records in
+ * front answered, then the head checked. Returns the offset of the head,
+ * or -1 where the poller closes the connection. */
 static long poller(const uint8_t *d, size_t n, const fcgi_caps *caps)
 {
-    size_t off = 0;
-    for (int count = 0; n - off >= FCGI_HEADER_LEN; count++) {
+    static uint8_t ans[FCGI_MGMT_BURST * FCGI_MGMT_ANSWER_MAX];
+    size_t alen;
+    long off = fcgi_management_prefix(d, n, caps, ans, &alen);
+    if (off < 0) return -1;
+    for (size_t at = 0; at < alen;) { /* the answers: whole records, on request id 0 */
         fcgi_header h;
-        fcgi_header_get(d + off, &h);
-        size_t len = FCGI_HEADER_LEN + h.clen + h.plen;
-        if (h.version != 1 || h.id != 0 || len > n - off) break;
-        uint8_t ans[FCGI_HEADER_LEN + 128];
-        if (count == 16 || !fcgi_management_answer(h.type, d + off + 8, h.clen, caps, ans, sizeof ans))
-            return -1;
-        off += len;
+        fcgi_header_get(ans + at, &h);
+        if (h.id != 0 || at + 8 + h.clen > alen) abort();
+        at += 8 + h.clen;
     }
-    if (!reqhead_complete(d + off, n - off) || !reqhead_params_valid(d + off, n - off)) return -1;
-    return (long)off;
+    if (!reqhead_complete(d + off, n - (size_t)off) || !reqhead_params_valid(d + off, n - (size_t)off))
+        return -1;
+    return off;
 }
 
 static void serve(const uint8_t *data, size_t size, unsigned cut)

@@ -28,20 +28,26 @@ import __main__ as S  # tests/integration/servers.py: check, Proc, write_config 
 # ------------------------------------------------------------------ FastCGI by hand
 
 BEGIN, STDIN, STDOUT, END, PARAMS = 1, 5, 6, 3, 4
+GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = 9, 10, 11
 
 
 def fcgi_record(rtype, content=b"", req_id=1):
     return struct.pack(">BBHHBx", 1, rtype, req_id, len(content), 0) + content
 
 
+def fcgi_pairs(pairs):
+    """Name-value pairs (bytes, bytes) as PARAMS and GET_VALUES carry them."""
+    out = b""
+    for k, v in pairs:
+        for x in (k, v):
+            out += bytes([len(x)]) if len(x) < 128 else struct.pack(">I", len(x) | 0x80000000)
+        out += k + v
+    return out
+
+
 def fcgi_head(params, keep=False):
     """BEGIN_REQUEST (responder) + the PARAMS stream, ended."""
-    body = b""
-    for k, v in params.items():
-        k, v = k.encode(), str(v).encode()
-        for x in (k, v):
-            body += bytes([len(x)]) if len(x) < 128 else struct.pack(">I", len(x) | 0x80000000)
-        body += k + v
+    body = fcgi_pairs((k.encode(), str(v).encode()) for k, v in params.items())
     return (fcgi_record(BEGIN, struct.pack(">HB5x", 1, 1 if keep else 0)) +
             fcgi_record(PARAMS, body) + fcgi_record(PARAMS))
 
@@ -60,31 +66,40 @@ def cgi(method, path, length=None, ctype="application/octet-stream"):
     return p
 
 
-def fcgi_answer(sock, timeout):
-    """Reads records until END_REQUEST: (status, headers, body), or None at
-    EOF / timeout before it."""
+def fcgi_records(sock, timeout, until):
+    """Reads records until one of type `until` (or EOF / timeout): the list
+    of (type, request id, content)."""
     sock.settimeout(timeout)
-    buf, out = b"", b""
+    buf, got = b"", []
     try:
         while True:
             while len(buf) >= 8:
-                _, rtype, _, clen, pad = struct.unpack(">BBHHB", buf[:7])
+                _, rtype, rid, clen, pad = struct.unpack(">BBHHB", buf[:7])
                 if len(buf) < 8 + clen + pad:
                     break
-                content, buf = buf[8:8 + clen], buf[8 + clen + pad:]
-                if rtype == STDOUT:
-                    out += content
-                elif rtype == END:
-                    head, _, body = out.partition(b"\r\n\r\n")
-                    hd = dict(l.split(": ", 1) for l in head.decode("latin-1").split("\r\n") if ": " in l)
-                    m = re.match(r"(\d+)", hd.get("Status", "200"))
-                    return int(m.group(1)), {k.lower(): v for k, v in hd.items()}, body
+                got.append((rtype, rid, buf[8:8 + clen]))
+                buf = buf[8 + clen + pad:]
+                if rtype == until:
+                    return got
             b = sock.recv(1 << 16)
             if not b:
-                return None
+                return got
             buf += b
     except (socket.timeout, OSError):
+        return got
+
+
+def fcgi_answer(sock, timeout):
+    """Reads records until END_REQUEST: (status, headers, body), or None at
+    EOF / timeout before it."""
+    got = fcgi_records(sock, timeout, END)
+    if not got or got[-1][0] != END:
         return None
+    out = b"".join(c for t, _, c in got if t == STDOUT)
+    head, _, body = out.partition(b"\r\n\r\n")
+    hd = dict(l.split(": ", 1) for l in head.decode("latin-1").split("\r\n") if ": " in l)
+    m = re.match(r"(\d+)", hd.get("Status", "200"))
+    return int(m.group(1)), {k.lower(): v for k, v in hd.items()}, body
 
 
 def fcgi_connect(fport, rcvbuf=None):
@@ -486,40 +501,6 @@ def test_lying_params(tmp, photos, refs=None):
     finally:
         srv.stop()
 
-
-GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = 9, 10, 11
-
-
-def fcgi_pairs(pairs):
-    out = b""
-    for k, v in pairs:
-        for x in (k, v):
-            out += bytes([len(x)]) if len(x) < 128 else struct.pack(">I", len(x) | 0x80000000)
-        out += k + v
-    return out
-
-
-def fcgi_records(sock, timeout, until):
-    """Reads records until one of type `until` (or EOF / timeout): the list
-    of (type, request id, content)."""
-    sock.settimeout(timeout)
-    buf, got = b"", []
-    try:
-        while True:
-            while len(buf) >= 8:
-                _, rtype, rid, clen, pad = struct.unpack(">BBHHB", buf[:7])
-                if len(buf) < 8 + clen + pad:
-                    break
-                got.append((rtype, rid, buf[8:8 + clen]))
-                buf = buf[8 + clen + pad:]
-                if rtype == until:
-                    return got
-            b = sock.recv(1 << 16)
-            if not b:
-                return got
-            buf += b
-    except (socket.timeout, OSError):
-        return got
 
 
 def test_management_records(tmp, photos, refs=None):

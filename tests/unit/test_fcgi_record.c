@@ -127,16 +127,19 @@ static void test_pairs(void)
 
 /* -------------------------------------------------------- management records */
 
+static int records(const uint8_t *p, size_t n, unsigned id, buf *content, char *seq, size_t seqlen);
+
 static void test_management(void)
 {
     fcgi_caps caps = {128, 8};
+    fcgi_caps widest = {9223372036854775807L, 9223372036854775807L};
     buf q = {0};
     pair(&q, "FCGI_MAX_CONNS", "", 0);
     pair(&q, "FCGI_MAX_REQS", "", 0);
     pair(&q, "FCGI_MPXS_CONNS", "", 0);
     pair(&q, "SOMETHING_ELSE", "", 0);
     pair(&q, "FCGI_MAX_REQS", "", 1); /* asked twice, answered once */
-    uint8_t out[FCGI_HEADER_LEN + 128];
+    uint8_t out[FCGI_MGMT_ANSWER_MAX];
     size_t n = fcgi_management_answer(FCGI_GET_VALUES, q.p, q.len, &caps, out, sizeof out);
     fcgi_header h;
     fcgi_header_get(out, &h);
@@ -166,6 +169,41 @@ static void test_management(void)
     static const uint8_t lie[] = {0x7f, 0x7f, 'A'};
     check(fcgi_management_answer(FCGI_GET_VALUES, lie, sizeof lie, &caps, out, sizeof out) == 0,
           "GET_VALUES whose pairs lie: no answer (protocol error)");
+
+    /* What the poller answers on an idle connection: the whole records in front. */
+    buf f = {0};
+    rec(&f, FCGI_GET_VALUES, 0, q.p, q.len, 3);
+    rec(&f, 77, 0, "", 0, 0);
+    size_t two = f.len;
+    rec(&f, FCGI_GET_VALUES, 0, q.p, q.len, 0);
+    uint8_t ans[FCGI_MGMT_BURST * FCGI_MGMT_ANSWER_MAX];
+    size_t alen;
+    long taken = fcgi_management_prefix(f.p, f.len - 1, &caps, ans, &alen); /* the third cut short */
+    buf content = {0};
+    char seq[64];
+    check(taken == (long)two && records(ans, alen, 1, &content, seq, sizeof seq) == 0 && !strcmp(seq, "GU"),
+          "front of a connection: two whole management records taken and answered, a partial third left");
+    buf g = {0};
+    begin(&g, 1, FCGI_RESPONDER, 1);
+    check(fcgi_management_prefix(g.p, g.len, &caps, ans, &alen) == 0 && alen == 0,
+          "front of a connection: a BEGIN_REQUEST takes nothing");
+    buf many = {0};
+    for (int i = 0; i < FCGI_MGMT_BURST; i++) rec(&many, FCGI_GET_VALUES, 0, q.p, q.len, 0);
+    taken = fcgi_management_prefix(many.p, many.len, &widest, ans, &alen);
+    int sixteen = taken == (long)many.len && records(ans, alen, 1, &content, seq, sizeof seq) == 0 &&
+                  strlen(seq) == FCGI_MGMT_BURST;
+    rec(&many, FCGI_GET_VALUES, 0, q.p, q.len, 0);
+    check(sixteen && fcgi_management_prefix(many.p, many.len, &widest, ans, &alen) == -1,
+          "front of a connection: 16 records answered (longest answers fit), a 17th refused");
+    buf bad = {0};
+    rec(&bad, FCGI_GET_VALUES, 0, lie, sizeof lie, 0);
+    check(fcgi_management_prefix(bad.p, bad.len, &caps, ans, &alen) == -1,
+          "front of a connection: GET_VALUES with lying pairs refused");
+    free(f.p);
+    free(g.p);
+    free(many.p);
+    free(bad.p);
+    free(content.p);
     free(q.p);
     free(one.p);
 }
@@ -204,7 +242,6 @@ static ssize_t t_writev(fcgi_stream *s, const struct iovec *v, int n)
     return all;
 }
 
-static fcgi_caps caps = {64, 4};
 
 static void stream_on(fcgi_stream *s, pipe_io *io, const uint8_t *in, size_t len, size_t cut, size_t step)
 {
@@ -216,6 +253,7 @@ static void stream_on(fcgi_stream *s, pipe_io *io, const uint8_t *in, size_t len
     io->len = len;
     io->cut = cut;
     io->step = step;
+    static const fcgi_caps caps = {64, 4};
     if (fcgs_init(s, &caps, 4096, 1000)) exit(2);
     s->rd = t_read;
     s->wv = t_writev;
