@@ -176,10 +176,10 @@ static int eviction_victim(const conns *p)
     return best;
 }
 
-/* Accepts one new connection; it joins the idle set until its request
- * head is whole (usually at once: the web server sends it right after
- * connecting). At the bound, an idle connection makes room. */
-static void accept_new(conns *p)
+/* Accepts one new connection on lfd; it joins the idle set until its
+ * request head is whole (usually at once: the web server sends it right
+ * after connecting). At the bound, an idle connection makes room. */
+static void accept_new(conns *p, int lfd)
 {
     pthread_mutex_lock(&p->mu);
     int full = p->open >= p->max_conns;
@@ -187,7 +187,7 @@ static void accept_new(conns *p)
     while (full) {
         /* Only if a connection is really waiting: closing an idle one
          * for nothing would cost the web server a reconnect. */
-        struct pollfd lp = {.fd = p->listen_fd, .events = POLLIN};
+        struct pollfd lp = {.fd = lfd, .events = POLLIN};
         if (!p->idle_len || poll(&lp, 1, 0) <= 0) return;
         int victim = eviction_victim(p);
         /* Not one with a request already on it (to the ready queue
@@ -201,7 +201,7 @@ static void accept_new(conns *p)
         close_conn(p, take_idle(p, victim));
         full = 0;
     }
-    int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
             return;
@@ -267,7 +267,7 @@ static void *poller_main(void *arg)
 {
     conns *p = arg;
     double listen_seen = 0; /* since when a waiting connection has been left to others */
-    struct pollfd *pf = malloc(((size_t)p->max_conns + 3) * sizeof *pf);
+    struct pollfd *pf = malloc(((size_t)p->max_conns + 4) * sizeof *pf);
     if (!pf) { /* cannot poll: stop serving (the master replaces the worker) */
         log_msg(CF_LOG_ERROR, "connection poller: out of memory");
         conns_stop(p);
@@ -317,12 +317,16 @@ static void *poller_main(void *arg)
         }
         int timeout = (int)((next - now) * 1000.0) + 1;
         if (timeout < 1) timeout = 1;
-        int n = 0, at_listen = -1;
+        int n = 0, at_listen = -1, at_admin = -1;
         pf[n++] = (struct pollfd){.fd = p->wake_rd, .events = POLLIN};
         pf[n++] = (struct pollfd){.fd = p->ep, .events = POLLIN};
         if (watch_listen) {
             at_listen = n;
             pf[n++] = (struct pollfd){.fd = p->listen_fd, .events = POLLIN};
+        }
+        if (may_accept && p->admin_fd >= 0) { /* no placement: few, and any worker answers them */
+            at_admin = n;
+            pf[n++] = (struct pollfd){.fd = p->admin_fd, .events = POLLIN};
         }
         int first_idle = n;
         /* Partial heads are left to the epoll set: their bytes would keep
@@ -363,11 +367,12 @@ static void *poller_main(void *arg)
         if (at_listen >= 0) {
             if (!pf[at_listen].revents) listen_seen = 0; /* nobody waiting (now) */
             else if (listen_seen > 0) { /* deferred ACCEPT_DEFER_S: nobody else took it */
-                accept_new(p);
+                accept_new(p, p->listen_fd);
                 listen_seen = 0;
-            } else if (slots > 0 && !better_placed_worker(p)) accept_new(p);
+            } else if (slots > 0 && !better_placed_worker(p)) accept_new(p, p->listen_fd);
             else listen_seen = app_mono_s();
         }
+        if (at_admin >= 0 && pf[at_admin].revents) accept_new(p, p->admin_fd);
     }
     /* Whatever is left (only when the poller failed) is closed. */
     for (int i = 0; i < p->idle_len; i++) close(p->idle[i].fd);
@@ -376,11 +381,12 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
-int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim, board *b,
-                board_slot *self, char *err, size_t errlen)
+int conns_start(conns *p, int listen_fd, int admin_fd, int max_conns, const conns_limits *lim,
+                board *b, board_slot *self, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     p->listen_fd = listen_fd;
+    p->admin_fd = admin_fd;
     p->lim = *lim;
     p->ep = -1;
     p->max_conns = max_conns < 1 ? 1 : max_conns;

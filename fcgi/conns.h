@@ -77,6 +77,7 @@ typedef struct {
 
 typedef struct {
     int listen_fd, max_conns;
+    int admin_fd; /* admin.listen's socket, accepted at once (-1: none) */
     conns_limits lim;
     board *b;         /* the pool's status board (loads of the other workers), or NULL */
     board_slot *self; /* this worker's slot: connection gauges published there */
@@ -107,11 +108,12 @@ typedef struct {
     double accept_pause_until; /* after EMFILE and the like */
 } conns;
 
-/* Starts the poller on a non-blocking listening socket; b and self: the
+/* Starts the poller on a non-blocking listening socket (and admin_fd, the
+ * admin socket, or -1); b and self: the
  * status board and this worker's slot on it (both NULL: a lone worker). 0,
  * or -1 with a message in err. */
-int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim, board *b,
-                board_slot *self, char *err, size_t errlen);
+int conns_start(conns *p, int listen_fd, int admin_fd, int max_conns, const conns_limits *lim,
+                board *b, board_slot *self, char *err, size_t errlen);
 
 /* Hands back the connection just served (prev: its fd, -1 on the first
  * call; kept: 1 when it stays open, 0 when the thread closed it) and waits

@@ -64,6 +64,14 @@ void req_init(request *rq, handler_ctx *h, fcgi_stream *fs, double arrived, cuto
     rq->path[plen] = '\0';
     while (plen > 1 && rq->path[plen - 1] == '/') rq->path[--plen] = '\0';
     request_id(rq);
+    rq->on_admin = h->admin && h->admin->fd >= 0 && listen_accepted_on(fs->fd, h->admin);
+}
+
+int req_admin_allowed(const request *rq)
+{
+    if (rq->h->cfg->admin_listen[0]) return rq->on_admin;
+    const char *addr = fcgs_param(rq->fs, "REMOTE_ADDR");
+    return addr && cf_admin_allowed(rq->h->cfg, addr);
 }
 
 /* The body's read deadline: read_timeout_s from its start, and one more

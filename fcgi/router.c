@@ -103,13 +103,12 @@ static void route_request(request *rq, response *r)
     }
     const route *rt = NULL;
     const char *path = app_path(rq);
-    if (path && ep_jobs_route(rq, r, path)) return; /* /jobs, /jobs/ID/... (ep_jobs.c) */
+    if (path && !rq->on_admin && ep_jobs_route(rq, r, path)) return; /* /jobs, /jobs/ID/... (ep_jobs.c) */
+    if (path && rq->on_admin && !strcmp(path, "/jobs") && ep_jobs_route(rq, r, path)) return; /* its listing */
     for (size_t i = 0; path && i < sizeof routes / sizeof routes[0] && !rt; i++)
         if (!strcmp(path, routes[i].path)) rt = &routes[i];
-    if (rt && rt->admin) { /* not for the world: as if it did not exist */
-        const char *addr = fcgs_param(rq->fs, "REMOTE_ADDR");
-        if (!addr || !cf_admin_allowed(rq->h->cfg, addr)) rt = NULL;
-    }
+    if (rt && rt->admin && !req_admin_allowed(rq)) rt = NULL; /* not for the world: as if it did not exist */
+    if (rt && !rt->admin && rq->on_admin && rt->fn != ep_health) rt = NULL; /* the admin socket: admin only */
     if (!rt) {
         resp_fail(r, 404, "not_found", "no such endpoint: %s (try POST /remove, POST /api/remove, GET /health, /models)",
                   rq->path);

@@ -133,7 +133,7 @@ void worker_signals(sigset_t *set)
     sigaddset(set, SIGUSR1);
 }
 
-int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
+int worker_main(const cf_config *cfg, const listen_socket *ls, const listen_socket *admin, board *b, int slot_idx)
 {
     log_set_role("worker");
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* a killed master takes its workers along */
@@ -158,7 +158,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     w.caps.max_conns = (long)cfg->max_connections * cfg->workers;
     w.caps.max_reqs = (long)cfg->threads * cfg->workers;
     conns_limits lim = {cfg->idle_timeout_s, cfg->read_timeout_s, cfg->drain_timeout_s, &w.caps};
-    if (conns_start(&w.pool, listen_fd, cfg->max_connections, &lim, b, slot, err, sizeof err)) {
+    if (conns_start(&w.pool, ls->fd, admin->fd, cfg->max_connections, &lim, b, slot, err, sizeof err)) {
         log_msg(CF_LOG_ERROR, "worker cannot start: %s", err);
         infer_stop(&q);
         return WORKER_EXIT_START;
@@ -169,6 +169,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     w.h.slot = slot;
     w.h.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     w.h.pool = &w.pool;
+    w.h.admin = admin;
 
     if (jobs_start(&w.h, err, sizeof err)) { /* the job runner (jobs.h) */
         log_msg(CF_LOG_ERROR, "worker cannot start: %s", err);

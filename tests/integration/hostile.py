@@ -605,3 +605,43 @@ def test_management_records(tmp, photos, refs=None):
                 (heads and heads.group(0), recs and recs.group(0)))
     finally:
         srv.stop()
+
+
+def test_admin_listen(tmp, photos, refs=None):
+    """admin.listen: /status, /metrics and the GET /jobs listing answered on
+    the admin socket only (404 on listen, even to a REMOTE_ADDR in
+    admin.allow); the admin socket answers /health and nothing else
+    (POST /remove, GET /models, a job's own URL: 404)."""
+    fport, aport = S.free_port(), S.free_port()
+    prefix = os.path.join(tmp, "admin")
+    os.makedirs(prefix, exist_ok=True)
+    path, log = os.path.join(prefix, "cutout.yaml"), os.path.join(prefix, "server.log")
+    extra = (f"admin:\n  listen: 127.0.0.1:{aport}\n"
+             f"jobs:\n  store: sqlite:{prefix}/jobs.db\n  dir: {prefix}/spool\n")
+    S.write_config(path, fport, log, workers=2, threads=2, extra=extra)
+    srv = S.Proc([S.FCGI, "--config", path], os.path.join(prefix, "server.out"))
+    try:
+        up = S.wait_for(lambda: (lambda j: j and sum(w["state"] == "ready" for w in j["workers"]) == 2)(
+            fcgi_json(aport, "/status")), 30)
+        if not S.check("admin.listen: cutout-fcgi up, /status on the admin socket shows 2 ready workers", up,
+                       open(os.path.join(prefix, "server.out"), errors="replace").read()[-500:]):
+            return
+        on_admin = {p: fcgi_request(aport, "GET", p, timeout=10) for p in ("/status", "/metrics", "/jobs", "/health")}
+        S.check("admin.listen: /status, /metrics, GET /jobs and /health -> 200 on the admin socket",
+                all(r and r[0] == 200 for r in on_admin.values()),
+                {p: r and r[0] for p, r in on_admin.items()})
+        S.check("admin.listen: /metrics there is the Prometheus text",
+                b"cutout_requests_total" in on_admin["/metrics"][2], on_admin["/metrics"][2][:200])
+        on_main = {p: fcgi_request(fport, "GET", p, timeout=10) for p in ("/status", "/metrics", "/jobs", "/health")}
+        S.check("admin.listen: /status, /metrics, GET /jobs -> 404 on listen (REMOTE_ADDR 127.0.0.1), /health 200",
+                [on_main[p] and on_main[p][0] for p in ("/status", "/metrics", "/jobs", "/health")] ==
+                [404, 404, 404, 200], {p: r and r[0] for p, r in on_main.items()})
+        cat = open(photos["small"], "rb").read()
+        others = [fcgi_request(aport, "POST", "/remove", cat, timeout=60), fcgi_request(aport, "GET", "/models"),
+                  fcgi_request(aport, "GET", "/jobs/0123456789abcdef0123456789abcdef")]
+        S.check("admin.listen: POST /remove, GET /models and a job's URL -> 404 on the admin socket",
+                [r and r[0] for r in others] == [404, 404, 404], [r and r[0] for r in others])
+        r = fcgi_request(fport, "POST", "/remove", cat, timeout=60)
+        S.check("admin.listen: POST /remove on listen -> 200", r and r[0] == 200, r and r[0])
+    finally:
+        srv.stop()
