@@ -102,13 +102,13 @@ $(BUILD)/cutout-bench: $(BUILD)/bench/cutout_bench.o $(APP_UTIL_OBJ) $(BUILD)/li
 $(BUILD)/cutout: $(BUILD)/tools/cutout.o $(BUILD)/tools/cutout_client.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lcurl $(LDLIBS)
 
-# The FastCGI server (fcgi/): libfcgi + libyaml on top of libcutout (jobs: SQLite or
-# Redis; libcurl for jobs.s3).
+# The FastCGI server (fcgi/, its own FastCGI record layer): libyaml on top of
+# libcutout; jobs on SQLite or Redis (hiredis), libcurl for jobs.s3.
 FCGI_SRC := $(wildcard fcgi/*.c)
 FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(FCGI_SRC))
 
 $(BUILD)/cutout-fcgi: $(FCGI_OBJ) $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfcgi -lyaml -lsqlite3 -lhiredis -lcurl $(LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lyaml -lsqlite3 -lhiredis -lcurl $(LDLIBS)
 
 # Unit tests of the server's parsers compile the fcgi/ source they test.
 $(BUILD)/tests/test_config: LDLIBS += -lyaml

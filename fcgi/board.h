@@ -50,6 +50,7 @@ typedef struct {
     /* connections closed by limits.{idle,read,write}_timeout_s (conns.h) */
     uint64_t idle_closed, read_timeouts, write_timeouts;
     uint64_t bad_heads; /* request heads closed unread (conns.c: over 64 KiB, lying lengths) */
+    uint64_t bad_records; /* requests ended by a record breaking FastCGI (fcgi_stream.h) */
     board_slot slots[BOARD_SLOTS];
 } board;
 

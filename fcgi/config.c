@@ -301,22 +301,33 @@ int cf_split_host_port(const char *listen, char *host, size_t hostlen, int *port
     return 0;
 }
 
-static int check_listen(ctx *x, const node *v, cf_config *c)
+/* A socket address of `key`: host:port or unix:/path ("": none). */
+static int check_address(ctx *x, const node *v, const char *key, const char *s)
 {
-    const char *s = c->listen;
-    if (!s[0]) return 0; /* absent: fd 0, systemd's or 127.0.0.1:9000 */
+    if (!s[0]) return 0;
     if (!strncmp(s, "unix:", 5)) {
         size_t n = strlen(s + 5);
         if (n == 0 || n >= 108) /* sun_path */
-            return failf(x, v->line, v->col, "listen: a unix socket path of 1..107 bytes is needed");
+            return failf(x, v->line, v->col, "%s: a unix socket path of 1..107 bytes is needed", key);
         return 0;
     }
     char host[256];
     int port;
     if (cf_split_host_port(s, host, sizeof host, &port))
         return failf(x, v->line, v->col,
-                     "listen: expected host:port (port 1..65535) or unix:/path, found '%s'", s);
+                     "%s: expected host:port (port 1..65535) or unix:/path, found '%s'", key, s);
     return 0;
+}
+
+/* absent: fd 0, systemd's or 127.0.0.1:9000 */
+static int check_listen(ctx *x, const node *v, cf_config *c)
+{
+    return check_address(x, v, "listen", c->listen);
+}
+
+static int check_admin_listen(ctx *x, const node *v, cf_config *c)
+{
+    return check_address(x, v, "admin.listen", c->admin_listen);
 }
 
 
@@ -648,6 +659,11 @@ static const cf_key keys[] = {
     {"admin.allow", T_NETS, 0, 0, 0, 0, NULL, NULL, "[127.0.0.1/32, \"::1/128\"]",
      "list of address/prefix", NULL,
      "clients (REMOTE_ADDR) that may GET /status and /metrics; others get 404"},
+    {"admin.listen", T_STR, FIELD(admin_listen), 0, 0, NULL, NULL, "", "host:port, [v6]:port or unix:/path",
+     check_admin_listen,
+     "a second FastCGI socket for /status, /metrics and the GET /jobs listing: set, they are answered "
+     "there only (admin.allow is not asked) and 404 on listen, and the admin socket answers nothing "
+     "else but /health; absent: on listen, to admin.allow"},
     {"cors.allow_origins", T_STRS, FIELD(cors_allow_origins), 0, 0, NULL, NULL, "[]",
      "list of \"*\" or scheme://host[:port]", check_origins,
      "browser origins answered with CORS headers (Access-Control-Allow-Origin); \"*\": any; []: none"},

@@ -42,6 +42,7 @@ typedef struct {
     /* "" when absent: the listening socket on fd 0 when there is one
      * (spawn-fcgi, mod_fcgid), else 127.0.0.1:9000. */
     char listen[CF_PATH_LEN];
+    char admin_listen[CF_PATH_LEN]; /* "": the admin endpoints on listen (admin.allow) */
     char listen_mode[8];        /* octal, for a unix: socket */
     char listen_group[CF_NAME_LEN]; /* "" : the server's own group */
     int workers, threads;

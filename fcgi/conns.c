@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "infer.h" /* app_mono_s */
@@ -84,6 +83,23 @@ static void push_ready(conns *p, conns_entry e)
     pthread_cond_signal(&p->ready_cv);
 }
 
+/* Management records (request id 0) a connection sent before a request
+ * are answered here (a web server asking GET_VALUES costs no thread): the
+ * whole ones are taken off the socket and answered. Returns the bytes of
+ * b[0..n) taken, or -1 when one lies about its pairs, too many come at
+ * once or the answers do not fit the socket: the connection is closed. */
+static long answer_management(conns *p, int fd, const unsigned char *b, size_t n)
+{
+    unsigned char ans[FCGI_MGMT_BURST * FCGI_MGMT_ANSWER_MAX];
+    size_t alen;
+    long taken = fcgi_management_prefix(b, n, p->lim.caps, ans, &alen);
+    if (taken <= 0) return taken;
+    /* Peeked, so there: taken whole. */
+    if (recv(fd, p->drop, (size_t)taken, MSG_DONTWAIT) != (ssize_t)taken) return -1;
+    if (send(fd, ans, alen, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)alen) return -1;
+    return taken;
+}
+
 /* Looks at idle connection i: a whole request head on it sends it to the
  * ready queue; the web server closed it (EOF) or it broke: closed; a
  * partial head is watched for more (edge-triggered). Returns 1 when it
@@ -97,7 +113,16 @@ static int check_idle(conns *p, int i)
         close_conn(p, take_idle(p, i));
         return 1;
     }
-    int whole = reqhead_complete(p->peek, (size_t)k);
+    long taken = p->lim.caps ? answer_management(p, e->fd, p->peek, (size_t)k) : 0;
+    if (taken < 0) {
+        if (p->b) board_add(&p->b->bad_heads, 1);
+        close_conn(p, take_idle(p, i));
+        return 1;
+    }
+    if (taken == k) return 0; /* answered; idle as before */
+    const unsigned char *head = p->peek + taken;
+    size_t n = (size_t)(k - taken);
+    int whole = reqhead_complete(head, n);
     if (!whole && k < CONNS_PEEK_MAX) {
         if (e->first == 0) {
             e->first = app_mono_s();
@@ -111,8 +136,8 @@ static int check_idle(conns *p, int i)
     }
     /* A head over CONNS_PEEK_MAX (web servers send a few KiB), of another
      * shape than web servers send, or with a parameter that lies about its
-     * length: closed unread, for libfcgi's sake (reqhead.h). */
-    if (!whole || !reqhead_params_valid(p->peek, (size_t)k)) {
+     * length: closed unread (reqhead.h). */
+    if (!whole || !reqhead_params_valid(head, n)) {
         if (p->b) board_add(&p->b->bad_heads, 1);
         close_conn(p, take_idle(p, i));
         return 1;
@@ -151,10 +176,10 @@ static int eviction_victim(const conns *p)
     return best;
 }
 
-/* Accepts one new connection; it joins the idle set until its request
- * head is whole (usually at once: the web server sends it right after
- * connecting). At the bound, an idle connection makes room. */
-static void accept_new(conns *p)
+/* Accepts one new connection on lfd; it joins the idle set until its
+ * request head is whole (usually at once: the web server sends it right
+ * after connecting). At the bound, an idle connection makes room. */
+static void accept_new(conns *p, int lfd)
 {
     pthread_mutex_lock(&p->mu);
     int full = p->open >= p->max_conns;
@@ -162,7 +187,7 @@ static void accept_new(conns *p)
     while (full) {
         /* Only if a connection is really waiting: closing an idle one
          * for nothing would cost the web server a reconnect. */
-        struct pollfd lp = {.fd = p->listen_fd, .events = POLLIN};
+        struct pollfd lp = {.fd = lfd, .events = POLLIN};
         if (!p->idle_len || poll(&lp, 1, 0) <= 0) return;
         int victim = eviction_victim(p);
         /* Not one with a request already on it (to the ready queue
@@ -176,7 +201,7 @@ static void accept_new(conns *p)
         close_conn(p, take_idle(p, victim));
         full = 0;
     }
-    int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
             return;
@@ -186,11 +211,6 @@ static void accept_new(conns *p)
     }
     int one = 1; /* fails harmlessly on unix sockets */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* write_s: a write (libfcgi writes records of at most 8 KiB) that
-     * finds no room for that long fails, and so does the request. */
-    struct timeval tv = {(time_t)p->lim.write_s,
-                         (suseconds_t)((p->lim.write_s - (double)(time_t)p->lim.write_s) * 1e6)};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     pthread_mutex_lock(&p->mu);
     p->open++;
     /* A stale watch on a number the kernel reused must not strike. */
@@ -247,7 +267,7 @@ static void *poller_main(void *arg)
 {
     conns *p = arg;
     double listen_seen = 0; /* since when a waiting connection has been left to others */
-    struct pollfd *pf = malloc(((size_t)p->max_conns + 3) * sizeof *pf);
+    struct pollfd *pf = malloc(((size_t)p->max_conns + 4) * sizeof *pf);
     if (!pf) { /* cannot poll: stop serving (the master replaces the worker) */
         log_msg(CF_LOG_ERROR, "connection poller: out of memory");
         conns_stop(p);
@@ -297,12 +317,16 @@ static void *poller_main(void *arg)
         }
         int timeout = (int)((next - now) * 1000.0) + 1;
         if (timeout < 1) timeout = 1;
-        int n = 0, at_listen = -1;
+        int n = 0, at_listen = -1, at_admin = -1;
         pf[n++] = (struct pollfd){.fd = p->wake_rd, .events = POLLIN};
         pf[n++] = (struct pollfd){.fd = p->ep, .events = POLLIN};
         if (watch_listen) {
             at_listen = n;
             pf[n++] = (struct pollfd){.fd = p->listen_fd, .events = POLLIN};
+        }
+        if (may_accept && p->admin_fd >= 0) { /* no placement: few, and any worker answers them */
+            at_admin = n;
+            pf[n++] = (struct pollfd){.fd = p->admin_fd, .events = POLLIN};
         }
         int first_idle = n;
         /* Partial heads are left to the epoll set: their bytes would keep
@@ -343,11 +367,12 @@ static void *poller_main(void *arg)
         if (at_listen >= 0) {
             if (!pf[at_listen].revents) listen_seen = 0; /* nobody waiting (now) */
             else if (listen_seen > 0) { /* deferred ACCEPT_DEFER_S: nobody else took it */
-                accept_new(p);
+                accept_new(p, p->listen_fd);
                 listen_seen = 0;
-            } else if (slots > 0 && !better_placed_worker(p)) accept_new(p);
+            } else if (slots > 0 && !better_placed_worker(p)) accept_new(p, p->listen_fd);
             else listen_seen = app_mono_s();
         }
+        if (at_admin >= 0 && pf[at_admin].revents) accept_new(p, p->admin_fd);
     }
     /* Whatever is left (only when the poller failed) is closed. */
     for (int i = 0; i < p->idle_len; i++) close(p->idle[i].fd);
@@ -356,11 +381,12 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
-int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim, board *b,
-                board_slot *self, char *err, size_t errlen)
+int conns_start(conns *p, int listen_fd, int admin_fd, int max_conns, const conns_limits *lim,
+                board *b, board_slot *self, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     p->listen_fd = listen_fd;
+    p->admin_fd = admin_fd;
     p->lim = *lim;
     p->ep = -1;
     p->max_conns = max_conns < 1 ? 1 : max_conns;
@@ -374,8 +400,9 @@ int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim,
     p->back = malloc((size_t)p->max_conns * sizeof *p->back);
     p->busy = malloc((size_t)p->max_conns * sizeof *p->busy);
     p->peek = malloc(CONNS_PEEK_MAX);
+    p->drop = malloc(CONNS_PEEK_MAX);
     int pfd[2];
-    if (!p->ready || !p->idle || !p->back || !p->busy || !p->peek) {
+    if (!p->ready || !p->idle || !p->back || !p->busy || !p->peek || !p->drop) {
         snprintf(err, errlen, "out of memory for %d connections", p->max_conns);
         goto fail;
     }
@@ -476,6 +503,8 @@ void conns_join(conns *p)
     free(p->back);
     free(p->busy);
     free(p->peek);
+    free(p->drop);
+    p->drop = NULL;
     p->ready = p->idle = NULL;
     p->back = NULL;
     p->busy = NULL;

@@ -24,7 +24,9 @@
  * A connection costs a request thread only once it carries a whole request
  * head: the poller peeks (MSG_PEEK, nothing consumed) at what arrived and
  * hands a connection to the ready queue when its FastCGI records reach the
- * end of the PARAMS stream (or anything libfcgi answers by itself). Until
+ * end of the PARAMS stream (or of a shape it closes at once). Management
+ * records (request id 0) before a request are answered by the poller
+ * itself (GET_VALUES, fcgi_record.h) and cost no thread. Until
  * then it waits in the poller, bounded by the timeouts of conns_limits:
  * a kept connection with nothing on it, idle_s; a new connection that sent
  * nothing, or a request head begun but not finished, read_s. A connection
@@ -32,7 +34,8 @@
  * (its peeked bytes would keep poll() awake). A request thread reading a
  * body or writing an answer is bounded too: conns_watch sets a deadline
  * past which the poller shuts the socket down (blocked reads and writes
- * return at once); writes also carry SO_SNDTIMEO (write_s).
+ * return at once); writes are bounded by the request's stream
+ * (fcgi_stream.h, limits.write_timeout_s).
  *
  * Stopping (conns_stop): nothing new is accepted, idle connections are
  * closed at once (the web server retries a request that crossed the close:
@@ -46,6 +49,7 @@
 #include <stdint.h>
 
 #include "board.h"
+#include "fcgi_record.h"
 
 /* A request head (BEGIN_REQUEST + PARAMS) larger than this is handed to a
  * thread before it is complete (the thread's read deadline bounds it). */
@@ -54,8 +58,8 @@
 typedef struct {
     double idle_s;  /* limits.idle_timeout_s */
     double read_s;  /* limits.read_timeout_s */
-    double write_s; /* limits.write_timeout_s */
     double drain_s; /* limits.drain_timeout_s */
+    const fcgi_caps *caps; /* what management records are answered from */
 } conns_limits;
 
 typedef struct {
@@ -73,6 +77,7 @@ typedef struct {
 
 typedef struct {
     int listen_fd, max_conns;
+    int admin_fd; /* admin.listen's socket, accepted at once (-1: none) */
     conns_limits lim;
     board *b;         /* the pool's status board (loads of the other workers), or NULL */
     board_slot *self; /* this worker's slot: connection gauges published there */
@@ -99,14 +104,16 @@ typedef struct {
     int idle_len;
     int ep;            /* epoll set of the idle connections with a partial request head */
     unsigned char *peek; /* CONNS_PEEK_MAX */
+    unsigned char *drop; /* CONNS_PEEK_MAX: management records taken off a connection */
     double accept_pause_until; /* after EMFILE and the like */
 } conns;
 
-/* Starts the poller on a non-blocking listening socket; b and self: the
+/* Starts the poller on a non-blocking listening socket (and admin_fd, the
+ * admin socket, or -1); b and self: the
  * status board and this worker's slot on it (both NULL: a lone worker). 0,
  * or -1 with a message in err. */
-int conns_start(conns *p, int listen_fd, int max_conns, const conns_limits *lim, board *b,
-                board_slot *self, char *err, size_t errlen);
+int conns_start(conns *p, int listen_fd, int admin_fd, int max_conns, const conns_limits *lim,
+                board *b, board_slot *self, char *err, size_t errlen);
 
 /* Hands back the connection just served (prev: its fd, -1 on the first
  * call; kept: 1 when it stays open, 0 when the thread closed it) and waits

@@ -62,8 +62,7 @@ int ep_jobs_route(request *rq, response *r, const char *app_path)
         if (method_is(rq, "POST")) ep_jobs_submit(rq, r, base);
         else if (is_get(rq)) {
             /* Every id is a capability: only admin.allow clients may list them. */
-            const char *addr = FCGX_GetParam("REMOTE_ADDR", rq->req->envp);
-            if (addr && cf_admin_allowed(rq->h->cfg, addr)) ep_jobs_list(rq, r, base);
+            if (req_admin_allowed(rq)) ep_jobs_list(rq, r, base);
             else resp_fail(r, 404, "not_found", "no such endpoint: %s", rq->path);
         }
         else not_allowed(rq, r, "GET, HEAD, POST");

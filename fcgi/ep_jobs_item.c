@@ -109,16 +109,16 @@ static void archive_free(void *arg)
     free(a);
 }
 
-static int put(FCGX_Stream *out, const void *p, size_t n)
+static int put(fcgi_stream *out, const void *p, size_t n)
 {
-    return FCGX_PutStr(p, (int)n, out) == (int)n ? 0 : -1;
+    return fcgs_write(out, p, n);
 }
 
 /* Each result is read whole (for its CRC, before its header), written,
  * and freed: one result in memory at a time. A file that changed size
  * since the layout ends the stream short (the web server sees a short
  * body and drops the connection). */
-static int archive_stream(void *arg, FCGX_Stream *out)
+static int archive_stream(void *arg, fcgi_stream *out)
 {
     archive *a = arg;
     uint8_t hdr[ZIP_CENTRAL_FIXED + ZIP_NAME_MAX + 1];

@@ -62,6 +62,10 @@ void ep_metrics(request *rq, response *r)
                 "FastCGI request heads closed unread: over 64 KiB, or a parameter whose declared "
                 "length runs past the parameters.",
                 &b->bad_heads);
+    put_counter(o, "cutout_bad_fastcgi_records_total",
+                "Requests whose connection was closed for a FastCGI record breaking the protocol "
+                "after the head (a length that lies, a record out of place).",
+                &b->bad_records);
     put_counter(o, "cutout_received_bytes_total", "Request body bytes.", &b->bytes_in);
     put_counter(o, "cutout_sent_bytes_total", "Response body bytes.", &b->bytes_out);
     put_counter(o, "cutout_worker_restarts_total", "Workers replaced after they died.",

@@ -79,7 +79,7 @@ static int media_type_is(const char *v, const char *type)
 /* Accept names application/json (in any place of its list). */
 static int wants_json(request *rq)
 {
-    const char *a = FCGX_GetParam("HTTP_ACCEPT", rq->req->envp);
+    const char *a = fcgs_param(rq->fs, "HTTP_ACCEPT");
     for (const char *p = a; p && *p; p += strcspn(p, ",")) {
         if (*p == ',') p++;
         if (media_type_is(p, "application/json")) return 1;

@@ -126,6 +126,20 @@ static int systemd_socket(char *err, size_t errlen)
     return SD_LISTEN_FDS_START;
 }
 
+/* Non-blocking (a worker's poller that loses the race for a connection
+ * gets EAGAIN instead of sleeping in accept()), and its own address. */
+static int finish(listen_socket *ls, char *err, size_t errlen)
+{
+    int fl = fcntl(ls->fd, F_GETFL);
+    ls->addr_len = sizeof ls->addr;
+    if (fl < 0 || fcntl(ls->fd, F_SETFL, fl | O_NONBLOCK) ||
+        getsockname(ls->fd, (struct sockaddr *)&ls->addr, &ls->addr_len)) {
+        snprintf(err, errlen, "listen socket %s: %s", ls->desc, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int listen_setup(listen_socket *ls, const cf_config *c, char *err, size_t errlen)
 {
     const char *addr = c->listen;
@@ -152,12 +166,39 @@ int listen_setup(listen_socket *ls, const cf_config *c, char *err, size_t errlen
         if (ls->fd < 0) return -1;
         snprintf(ls->desc, sizeof ls->desc, "%s", addr);
     }
-    /* Non-blocking: a worker's poller that loses the race for a connection
-     * gets EAGAIN instead of sleeping in accept(). */
-    int fl = fcntl(ls->fd, F_GETFL);
-    if (fl < 0 || fcntl(ls->fd, F_SETFL, fl | O_NONBLOCK)) {
-        snprintf(err, errlen, "listen socket: %s", strerror(errno));
-        return -1;
+    return finish(ls, err, errlen);
+}
+
+int listen_setup_admin(listen_socket *ls, const cf_config *c, char *err, size_t errlen)
+{
+    memset(ls, 0, sizeof *ls);
+    ls->fd = -1;
+    if (!c->admin_listen[0]) return 0;
+    ls->fd = open_listen(ls, c->admin_listen, c, err, errlen);
+    if (ls->fd < 0) return -1;
+    snprintf(ls->desc, sizeof ls->desc, "%s", c->admin_listen);
+    return finish(ls, err, errlen);
+}
+
+int listen_accepted_on(int fd, const listen_socket *on)
+{
+    struct sockaddr_storage a;
+    socklen_t len = sizeof a;
+    if (on->fd < 0 || getsockname(fd, (struct sockaddr *)&a, &len)) return 0;
+    const struct sockaddr_storage *b = &on->addr;
+    if (a.ss_family != b->ss_family) return 0;
+    if (a.ss_family == AF_UNIX)
+        return !strcmp(((const struct sockaddr_un *)&a)->sun_path, ((const struct sockaddr_un *)b)->sun_path);
+    if (a.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a, *y = (const void *)b;
+        return x->sin_port == y->sin_port &&
+               (y->sin_addr.s_addr == htonl(INADDR_ANY) || x->sin_addr.s_addr == y->sin_addr.s_addr);
+    }
+    if (a.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               (!memcmp(&y->sin6_addr, &in6addr_any, sizeof y->sin6_addr) ||
+                !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr));
     }
     return 0;
 }

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_role("master");
-    if (listen_setup(&m.ls, &m.cfg, err, sizeof err)) {
+    if (listen_setup(&m.ls, &m.cfg, err, sizeof err) || listen_setup_admin(&m.admin, &m.cfg, err, sizeof err)) {
         log_msg(CF_LOG_ERROR, "%s", err);
         return 1;
     }

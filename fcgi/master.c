@@ -56,7 +56,7 @@ static int spawn_worker(master *m)
     }
     if (pid == 0) {
         bs->pid = getpid();
-        int rc = worker_main(&m->cfg, m->ls.fd, m->b, s);
+        int rc = worker_main(&m->cfg, &m->ls, &m->admin, m->b, s);
         bs->state = SLOT_FREE;
         _exit(rc);
     }
@@ -216,6 +216,11 @@ static void reload(master *m)
                 nc.listen, m->ls.desc);
         snprintf(nc.listen, sizeof nc.listen, "%s", m->cfg.listen);
     }
+    if (strcmp(nc.admin_listen, m->cfg.admin_listen)) {
+        log_msg(CF_LOG_WARN, "SIGHUP: admin.listen changed to '%s'; a restart is needed for that, keeping '%s'",
+                nc.admin_listen, m->cfg.admin_listen);
+        snprintf(nc.admin_listen, sizeof nc.admin_listen, "%s", m->cfg.admin_listen);
+    }
     cf_config old = m->cfg;
     int old_gen = m->generation;
     m->cfg = nc;
@@ -313,6 +318,7 @@ int master_run(master *m)
 
     log_msg(CF_LOG_INFO, "cutout-fcgi listening on %s: %d workers x %d threads, model %s",
             m->ls.desc, m->cfg.workers, m->cfg.threads, m->cfg.default_model);
+    if (m->admin.fd >= 0) log_msg(CF_LOG_INFO, "admin endpoints on %s only (admin.listen)", m->admin.desc);
     top_up(m);
     int stopping = 0;
     double stop_deadline = 0;
@@ -342,6 +348,7 @@ int master_run(master *m)
         }
     }
     if (m->ls.unix_path[0]) unlink(m->ls.unix_path);
+    if (m->admin.fd >= 0 && m->admin.unix_path[0]) unlink(m->admin.unix_path);
     log_msg(CF_LOG_INFO, "stopped");
     return 0;
 }

@@ -29,6 +29,7 @@ typedef struct {
     cf_config cfg;
     const char *config_path; /* NULL: the defaults (SIGHUP reloads them) */
     listen_socket ls;
+    listen_socket admin; /* admin.listen (fd -1: none) */
     board *b;
     proc w[BOARD_SLOTS];
     int generation;

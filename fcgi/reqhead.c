@@ -23,11 +23,11 @@ int reqhead_complete(const unsigned char *b, size_t n)
 
 /* The parameter stream of a request head in the one shape web servers send:
  * BEGIN_REQUEST (8 content bytes, no padding), PARAMS records of its request
- * id (padding allowed), the empty PARAMS record (no padding). libfcgi (2.4,
- * fcgiapp.c) reads other shapes its own way: it does not skip the padding of
- * BEGIN_REQUEST or of the empty PARAMS record, and hands the content of a
- * management record (request id 0) to the stream being read. Rather than
- * follow each quirk, a head of any other shape is refused. */
+ * id (padding allowed), the empty PARAMS record (no padding). A head of any
+ * other shape is refused before a thread reads it: no web server sends one,
+ * and refusing it in the poller costs no thread. The thread's reader
+ * (fcgi_stream.c) checks every length again and follows the whole
+ * specification. */
 typedef struct {
     const unsigned char *b;
     size_t n;

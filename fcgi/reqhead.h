@@ -8,17 +8,16 @@
 
 /* 1 when the n bytes at b hold complete records up to the empty PARAMS
  * record that ends the parameters, or anything a thread settles at once
- * (another record type, a version that is not FastCGI 1: libfcgi answers
- * or refuses it); 0 while more bytes are needed. Reads only b[0..n). */
+ * (another record type, a version that is not FastCGI 1: the poller closes
+ * it); 0 while more bytes are needed. Reads only b[0..n). */
 int reqhead_complete(const unsigned char *b, size_t n);
 
 /* 1 when b[0..n) starts with a request head of the shape web servers send
  * (BEGIN_REQUEST, PARAMS records of its id, the empty PARAMS record; see
  * reqhead.c) whose every name-value pair ends inside the parameters; 0
- * otherwise. libfcgi (2.4) sizes its buffer for a pair from the two declared
- * lengths in an int and writes through what malloc returns, and reads other
- * shapes its own way, so any other head is closed before a thread (and
- * libfcgi) reads it. Reads only b[0..n). */
+ * otherwise: any other head is closed before a thread reads it (the
+ * thread's reader, fcgi_stream.h, checks every length again). Reads only
+ * b[0..n). */
 int reqhead_params_valid(const unsigned char *b, size_t n);
 
 #endif

@@ -4,14 +4,15 @@
 #ifndef CUTOUT_FCGI_REQUEST_H
 #define CUTOUT_FCGI_REQUEST_H
 
-#include <fcgiapp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "board.h"
 #include "config.h"
 #include "conns.h"
+#include "fcgi_stream.h"
 #include "infer.h"
+#include "listen.h"
 
 /* What every request of a worker shares. */
 typedef struct {
@@ -21,12 +22,13 @@ typedef struct {
     board_slot *slot;
     long ncpu; /* online CPUs */
     conns *pool;            /* the worker's connections: body read deadlines */
+    const listen_socket *admin; /* admin.listen's socket (fd -1: none), or NULL */
 } handler_ctx;
 
 typedef struct {
     handler_ctx *h;
     cutout_pool *helpers; /* the request thread's helpers (image work), or NULL */
-    FCGX_Request *req;
+    fcgi_stream *fs; /* its connection: parameters, body, answer */
     const char *method, *path_full, *query, *ctype;
     char path[512];
     char id[130];
@@ -34,14 +36,19 @@ typedef struct {
     size_t body_len;
     long long content_length; /* -1 unknown */
     int body_read;            /* the whole body was consumed */
+    int on_admin;             /* came on the admin.listen socket */
     double t0;
 } request;
 
 struct response;
 
-/* Fills rq from what FCGX_Accept_r read: method, query, content type, the
+/* Fills rq from the head fcgs_read_head read: method, query, content type, the
  * path without query or trailing slashes, and the request id. */
-void req_init(request *rq, handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers);
+void req_init(request *rq, handler_ctx *h, fcgi_stream *fs, double arrived, cutout_pool *helpers);
+
+/* Whether the admin endpoints answer this request: with admin.listen, on
+ * that socket only; without, to admin.allow (REMOTE_ADDR). */
+int req_admin_allowed(const request *rq);
 
 /* A body must come at least this fast (bytes per second) once
  * read_timeout_s is spent (request.c, watch_body). */

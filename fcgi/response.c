@@ -54,11 +54,10 @@ void resp_fail(response *r, int status, const char *slug, const char *fmt, ...)
 
 void resp_send(const request *rq, response *r)
 {
-    FCGX_Stream *out = rq->req->out;
+    fcgi_stream *out = rq->fs;
     if (r->body.oom) resp_fail(r, 500, "internal", "out of memory");
     const void *body = r->image ? (const void *)r->image : r->body.p;
     size_t len = r->stream ? r->stream_len : r->image ? r->image_len : r->body.len;
-    /* libfcgi's own printf knows no %zu: headers are formatted here. */
     strbuf hd;
     sb_init(&hd);
     sb_printf(&hd, "Status: %d %s\r\n", r->status, reason(r->status));
@@ -73,7 +72,7 @@ void resp_send(const request *rq, response *r)
                   r->decode_ms, r->queue_ms, r->infer_ms, r->encode_ms);
     if (r->headers.len && !r->headers.oom) sb_put(&hd, r->headers.p, r->headers.len);
     sb_puts(&hd, "\r\n");
-    if (!hd.oom) FCGX_PutStr(hd.p, (int)hd.len, out);
+    if (!hd.oom) fcgs_write(out, hd.p, hd.len);
     sb_free(&hd);
     if (r->stream) {
         if (strcmp(rq->method, "HEAD")) r->stream(r->stream_arg, out);
@@ -81,13 +80,7 @@ void resp_send(const request *rq, response *r)
         r->stream = NULL;
         r->stream_free = NULL;
     } else if (len && strcmp(rq->method, "HEAD")) {
-        const char *p = body;
-        while (len) { /* FCGX_PutStr takes an int */
-            int n = len > (1u << 30) ? 1 << 30 : (int)len;
-            if (FCGX_PutStr(p, n, out) < 0) break;
-            p += n;
-            len -= (size_t)n;
-        }
+        fcgs_write(out, body, len);
     }
 }
 

@@ -26,7 +26,7 @@ typedef struct response {
     /* A body written by the endpoint's own function (GET /jobs/ID/archive):
      * stream_len bytes, Content-Length known in advance; stream_free(arg)
      * runs after it (also for HEAD). */
-    int (*stream)(void *arg, FCGX_Stream *out);
+    int (*stream)(void *arg, fcgi_stream *out);
     void (*stream_free)(void *arg);
     void *stream_arg;
     size_t stream_len;

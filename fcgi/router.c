@@ -34,7 +34,7 @@ static const route routes[] = {
 /* The path below the mount point, or NULL when it is not under it. */
 static const char *app_path(request *rq)
 {
-    const char *mount = FCGX_GetParam("CUTOUT_MOUNT", rq->req->envp);
+    const char *mount = fcgs_param(rq->fs, "CUTOUT_MOUNT");
     size_t n = mount ? strlen(mount) : 0;
     while (n && mount[n - 1] == '/') n--;
     if (!n) return rq->path;
@@ -46,7 +46,7 @@ static const char *app_path(request *rq)
  * cors.allow_origins lets it read answers, else NULL. */
 static const char *cors_origin(const request *rq)
 {
-    const char *o = FCGX_GetParam("HTTP_ORIGIN", rq->req->envp);
+    const char *o = fcgs_param(rq->fs, "HTTP_ORIGIN");
     return o && *o && cf_cors_allowed(rq->h->cfg, o) ? o : NULL;
 }
 
@@ -61,12 +61,12 @@ static void cors_preflight(request *rq, response *r)
     const char *origin = cors_origin(rq);
     if (!origin) {
         resp_fail(r, 403, "cors_forbidden", "origin '%s' is not in cors.allow_origins",
-                  FCGX_GetParam("HTTP_ORIGIN", rq->req->envp) ? FCGX_GetParam("HTTP_ORIGIN", rq->req->envp) : "");
+                  fcgs_param(rq->fs, "HTTP_ORIGIN") ? fcgs_param(rq->fs, "HTTP_ORIGIN") : "");
         return;
     }
     r->status = 204;
     sb_puts(&r->headers, "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\r\n");
-    const char *want = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", rq->req->envp);
+    const char *want = fcgs_param(rq->fs, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS");
     int n = 0;
     for (const char *p = want; p && *p;) { /* the requested ones that are safe, in our spelling */
         p += strspn(p, " \t,");
@@ -96,20 +96,19 @@ static void cors_headers_for(const request *rq, response *r)
 
 static void route_request(request *rq, response *r)
 {
-    if (!strcmp(rq->method, "OPTIONS") && FCGX_GetParam("HTTP_ORIGIN", rq->req->envp) &&
-        FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", rq->req->envp)) {
+    if (!strcmp(rq->method, "OPTIONS") && fcgs_param(rq->fs, "HTTP_ORIGIN") &&
+        fcgs_param(rq->fs, "HTTP_ACCESS_CONTROL_REQUEST_METHOD")) {
         cors_preflight(rq, r);
         return;
     }
     const route *rt = NULL;
     const char *path = app_path(rq);
-    if (path && ep_jobs_route(rq, r, path)) return; /* /jobs, /jobs/ID/... (ep_jobs.c) */
+    if (path && !rq->on_admin && ep_jobs_route(rq, r, path)) return; /* /jobs, /jobs/ID/... (ep_jobs.c) */
+    if (path && rq->on_admin && !strcmp(path, "/jobs") && ep_jobs_route(rq, r, path)) return; /* its listing */
     for (size_t i = 0; path && i < sizeof routes / sizeof routes[0] && !rt; i++)
         if (!strcmp(path, routes[i].path)) rt = &routes[i];
-    if (rt && rt->admin) { /* not for the world: as if it did not exist */
-        const char *addr = FCGX_GetParam("REMOTE_ADDR", rq->req->envp);
-        if (!addr || !cf_admin_allowed(rq->h->cfg, addr)) rt = NULL;
-    }
+    if (rt && rt->admin && !req_admin_allowed(rq)) rt = NULL; /* not for the world: as if it did not exist */
+    if (rt && !rt->admin && rq->on_admin && rt->fn != ep_health) rt = NULL; /* the admin socket: admin only */
     if (!rt) {
         resp_fail(r, 404, "not_found", "no such endpoint: %s (try POST /remove, POST /api/remove, GET /health, /models)",
                   rq->path);
@@ -126,10 +125,10 @@ static void route_request(request *rq, response *r)
     else resp_fail(r, 405, "method_not_allowed", "%s %s: use GET", rq->method, rq->path);
 }
 
-void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers)
+void handle_request(handler_ctx *h, fcgi_stream *fs, double arrived, cutout_pool *helpers)
 {
     request rq;
-    req_init(&rq, h, req, arrived, helpers);
+    req_init(&rq, h, fs, arrived, helpers);
     board_add(&h->slot->inflight, 1);
     response r;
     memset(&r, 0, sizeof r);

@@ -5,13 +5,11 @@
 #ifndef CUTOUT_FCGI_ROUTER_H
 #define CUTOUT_FCGI_ROUTER_H
 
-#include <fcgiapp.h>
-
 #include "request.h"
 
-/* Answers the request FCGX_Accept_r read. arrived: when its connection
- * became readable (monotonic seconds); the request's time counts from it.
+/* Answers the request whose head fcgs_read_head read. arrived: when its
+ * connection became readable (monotonic seconds); the request's time counts from it.
  * helpers: the calling thread's pool for the image work (NULL: none). */
-void handle_request(handler_ctx *h, FCGX_Request *req, double arrived, cutout_pool *helpers);
+void handle_request(handler_ctx *h, fcgi_stream *fs, double arrived, cutout_pool *helpers);
 
 #endif

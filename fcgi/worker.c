@@ -1,18 +1,17 @@
 /* Worker process: `threads` request threads, one inference thread, and a
  * connection poller (conns.h) between the listening socket and the request
- * threads. libfcgi's threaded example serialises FCGX_Accept_r with one
- * mutex; with kept-alive connections (nginx fastcgi_keep_conn) the thread
- * holding it blocks reading its idle connection and no other thread can
- * accept: a deadlock. Giving each thread its own kept connection instead
- * starves new connections while the kept ones stay busy. Here no thread
- * owns a connection: the poller hands out connections that have a request
- * on them, in arrival order, and a thread serves one request and hands the
- * connection back. */
+ * threads. A threaded FastCGI server that serialises accepting with one
+ * mutex (libfcgi's example) deadlocks with kept-alive connections (nginx
+ * fastcgi_keep_conn): the thread holding it blocks reading its idle
+ * connection and no other thread can accept. Giving each thread its own
+ * kept connection instead starves new connections while the kept ones stay
+ * busy. Here no thread owns a connection: the poller hands out connections
+ * that have a request on them, in arrival order, and a thread serves one
+ * request (fcgi_stream.h) and hands the connection back. */
 #define _GNU_SOURCE /* prctl, pthread_timedjoin_np */
 #include "worker.h"
 
 #include <errno.h>
-#include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "conns.h"
+#include "fcgi_stream.h"
 #include "router.h"
 #include "infer.h"
 #include "jobs.h"
@@ -38,8 +38,17 @@ typedef struct {
     int stopping;       /* atomic */
     int recycle;        /* atomic: max_requests reached */
     long long served;   /* atomic */
+    fcgi_caps caps;     /* what GET_VALUES answers */
     handler_ctx h;
 } worker;
+
+/* A request ended by a record that broke the protocol (its connection is
+ * closed): counted and logged, the worker goes on. */
+static void count_bad_records(worker *w, const fcgi_stream *fs)
+{
+    board_add(&w->h.b->bad_records, 1);
+    log_msg(CF_LOG_INFO, "FastCGI protocol violation on request %u: connection closed", fs->id);
+}
 
 static void stop_worker(worker *w)
 {
@@ -50,12 +59,9 @@ static void stop_worker(worker *w)
 static void *request_thread(void *arg)
 {
     worker *w = arg;
-    FCGX_Request req;
-    /* No listening socket for libfcgi: connections come from the poller.
-     * When one closes before its request, FCGX_Accept_r's own attempt to
-     * accept fails at once (EBADF) instead of taking a connection. */
-    if (FCGX_InitRequest(&req, -1, 0)) {
-        log_msg(CF_LOG_ERROR, "FCGX_InitRequest failed");
+    fcgi_stream fs;
+    if (fcgs_init(&fs, &w->caps, CONNS_PEEK_MAX, (int)(w->cfg->write_timeout_s * 1000.0))) {
+        log_msg(CF_LOG_ERROR, "request thread: out of memory");
         return NULL;
     }
     /* Helpers for this thread's image work (resizing, PNG deflate): a
@@ -76,39 +82,33 @@ static void *request_thread(void *arg)
         if (fd < 0) break; /* drained */
         prev = fd;
         kept = 0;
-        /* FCGX_Accept_r reads from an open ipcFd instead of accepting;
-         * keepConnection stops its FCGX_Finish_r from closing it (the web
-         * server's FCGI_KEEP_CONN flag then decides). */
-        req.ipcFd = fd;
-        req.keepConnection = 1;
-        req.detached = 0;
-        int rc = FCGX_Accept_r(&req);
-        if (rc < 0) {
-            /* The connection closed or broke before a whole request: libfcgi
-             * closed it. Anything but that is logged. */
-            if (rc != -EBADF && rc != -EAGAIN && rc != -EINTR)
-                log_msg(CF_LOG_WARN, "FCGX_Accept_r: %s", rc < -9000 ? "protocol error" : strerror(-rc));
-            if (req.ipcFd >= 0) FCGX_Free(&req, 1);
+        int rc = fcgs_read_head(&fs, fd);
+        if (rc != FCGS_OK) {
+            /* Closed or broken before a whole head (the poller saw one:
+             * only a client that lies gets here), or not a responder. */
+            if (rc == FCGS_BAD) count_bad_records(w, &fs);
+            if (rc == FCGS_REFUSED) fcgs_close(fd); /* its END_REQUEST must not be reset */
+            else close(fd);
             continue;
         }
         /* The head is read; the body (when an endpoint reads one) sets
          * its own deadline (request.c). */
         conns_watch(&w->pool, fd, 0);
         board_add(&w->h.slot->busy_threads, 1);
-        handle_request(&w->h, &req, ready_at, helpers);
-        int werr = FCGX_GetError(req.out);
-        if (werr == EAGAIN || werr == EWOULDBLOCK) { /* SO_SNDTIMEO: the answer was not read */
+        handle_request(&w->h, &fs, ready_at, helpers);
+        if (fs.bad) count_bad_records(w, &fs);
+        int werr = fs.werr;
+        if (werr == EAGAIN || werr == EWOULDBLOCK) { /* write_timeout_s: the answer was not read */
             board_add(&w->h.b->write_timeouts, 1);
             log_msg(CF_LOG_INFO, "answer not read within write_timeout_s: connection closed");
         }
-        /* Closing, libfcgi reads what the client still sends until it
+        /* Closing, fcgs_close reads what the client still sends until it
          * has been quiet for 2 s (so that no reset destroys the answer):
          * bounded, or a trickle after a 413 would hold the thread. */
         conns_watch(&w->pool, fd, app_mono_s() + w->cfg->read_timeout_s);
-        FCGX_Finish_r(&req); /* closes the connection unless it is kept */
+        kept = fcgs_finish(&fs); /* FCGI_KEEP_CONN and in step */
+        if (!kept) fcgs_close(fd);
         board_sub(&w->h.slot->busy_threads, 1);
-        kept = req.ipcFd >= 0;
-        req.ipcFd = -1;
         long long served = __atomic_add_fetch(&w->served, 1, __ATOMIC_SEQ_CST);
         if (w->cfg->max_requests > 0 && served >= w->cfg->max_requests &&
             !__atomic_exchange_n(&w->recycle, 1, __ATOMIC_SEQ_CST)) {
@@ -119,6 +119,7 @@ static void *request_thread(void *arg)
         }
     }
     cutout_pool_free(helpers);
+    fcgs_free(&fs);
     return NULL;
 }
 
@@ -132,7 +133,7 @@ void worker_signals(sigset_t *set)
     sigaddset(set, SIGUSR1);
 }
 
-int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
+int worker_main(const cf_config *cfg, const listen_socket *ls, const listen_socket *admin, board *b, int slot_idx)
 {
     log_set_role("worker");
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* a killed master takes its workers along */
@@ -147,20 +148,17 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     }
     snprintf(slot->backend, sizeof slot->backend, "%s", infer_backend(&q));
     snprintf(slot->device, sizeof slot->device, "%s", infer_device(&q));
-    if (FCGX_Init()) {
-        log_msg(CF_LOG_ERROR, "FCGX_Init failed");
-        infer_stop(&q);
-        return WORKER_EXIT_START;
-    }
-    /* libfcgi installs handlers where they were default; ours decide. */
+    /* A client gone while its answer is written: the write fails (EPIPE). */
     signal(SIGPIPE, SIG_IGN);
 
     worker w;
     memset(&w, 0, sizeof w);
     w.cfg = cfg;
-    conns_limits lim = {cfg->idle_timeout_s, cfg->read_timeout_s, cfg->write_timeout_s,
-                        cfg->drain_timeout_s};
-    if (conns_start(&w.pool, listen_fd, cfg->max_connections, &lim, b, slot, err, sizeof err)) {
+    /* GET_VALUES answers for the whole server: every worker's share. */
+    w.caps.max_conns = (long)cfg->max_connections * cfg->workers;
+    w.caps.max_reqs = (long)cfg->threads * cfg->workers;
+    conns_limits lim = {cfg->idle_timeout_s, cfg->read_timeout_s, cfg->drain_timeout_s, &w.caps};
+    if (conns_start(&w.pool, ls->fd, admin->fd, cfg->max_connections, &lim, b, slot, err, sizeof err)) {
         log_msg(CF_LOG_ERROR, "worker cannot start: %s", err);
         infer_stop(&q);
         return WORKER_EXIT_START;
@@ -171,6 +169,7 @@ int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot_idx)
     w.h.slot = slot;
     w.h.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     w.h.pool = &w.pool;
+    w.h.admin = admin;
 
     if (jobs_start(&w.h, err, sizeof err)) { /* the job runner (jobs.h) */
         log_msg(CF_LOG_ERROR, "worker cannot start: %s", err);

@@ -7,6 +7,7 @@
 
 #include "board.h"
 #include "config.h"
+#include "listen.h"
 
 /* Exit statuses the master tells apart. */
 #define WORKER_EXIT_OK 0        /* drained after SIGTERM, or parent gone */
@@ -18,6 +19,6 @@
 void worker_signals(sigset_t *set);
 
 /* Runs the worker until it is told to stop; returns its exit status. */
-int worker_main(const cf_config *cfg, int listen_fd, board *b, int slot);
+int worker_main(const cf_config *cfg, const listen_socket *ls, const listen_socket *admin, board *b, int slot);
 
 #endif

@@ -28,20 +28,26 @@ import __main__ as S  # tests/integration/servers.py: check, Proc, write_config 
 # ------------------------------------------------------------------ FastCGI by hand
 
 BEGIN, STDIN, STDOUT, END, PARAMS = 1, 5, 6, 3, 4
+GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = 9, 10, 11
 
 
 def fcgi_record(rtype, content=b"", req_id=1):
     return struct.pack(">BBHHBx", 1, rtype, req_id, len(content), 0) + content
 
 
+def fcgi_pairs(pairs):
+    """Name-value pairs (bytes, bytes) as PARAMS and GET_VALUES carry them."""
+    out = b""
+    for k, v in pairs:
+        for x in (k, v):
+            out += bytes([len(x)]) if len(x) < 128 else struct.pack(">I", len(x) | 0x80000000)
+        out += k + v
+    return out
+
+
 def fcgi_head(params, keep=False):
     """BEGIN_REQUEST (responder) + the PARAMS stream, ended."""
-    body = b""
-    for k, v in params.items():
-        k, v = k.encode(), str(v).encode()
-        for x in (k, v):
-            body += bytes([len(x)]) if len(x) < 128 else struct.pack(">I", len(x) | 0x80000000)
-        body += k + v
+    body = fcgi_pairs((k.encode(), str(v).encode()) for k, v in params.items())
     return (fcgi_record(BEGIN, struct.pack(">HB5x", 1, 1 if keep else 0)) +
             fcgi_record(PARAMS, body) + fcgi_record(PARAMS))
 
@@ -60,31 +66,40 @@ def cgi(method, path, length=None, ctype="application/octet-stream"):
     return p
 
 
-def fcgi_answer(sock, timeout):
-    """Reads records until END_REQUEST: (status, headers, body), or None at
-    EOF / timeout before it."""
+def fcgi_records(sock, timeout, until):
+    """Reads records until one of type `until` (or EOF / timeout): the list
+    of (type, request id, content)."""
     sock.settimeout(timeout)
-    buf, out = b"", b""
+    buf, got = b"", []
     try:
         while True:
             while len(buf) >= 8:
-                _, rtype, _, clen, pad = struct.unpack(">BBHHB", buf[:7])
+                _, rtype, rid, clen, pad = struct.unpack(">BBHHB", buf[:7])
                 if len(buf) < 8 + clen + pad:
                     break
-                content, buf = buf[8:8 + clen], buf[8 + clen + pad:]
-                if rtype == STDOUT:
-                    out += content
-                elif rtype == END:
-                    head, _, body = out.partition(b"\r\n\r\n")
-                    hd = dict(l.split(": ", 1) for l in head.decode("latin-1").split("\r\n") if ": " in l)
-                    m = re.match(r"(\d+)", hd.get("Status", "200"))
-                    return int(m.group(1)), {k.lower(): v for k, v in hd.items()}, body
+                got.append((rtype, rid, buf[8:8 + clen]))
+                buf = buf[8 + clen + pad:]
+                if rtype == until:
+                    return got
             b = sock.recv(1 << 16)
             if not b:
-                return None
+                return got
             buf += b
     except (socket.timeout, OSError):
+        return got
+
+
+def fcgi_answer(sock, timeout):
+    """Reads records until END_REQUEST: (status, headers, body), or None at
+    EOF / timeout before it."""
+    got = fcgi_records(sock, timeout, END)
+    if not got or got[-1][0] != END:
         return None
+    out = b"".join(c for t, _, c in got if t == STDOUT)
+    head, _, body = out.partition(b"\r\n\r\n")
+    hd = dict(l.split(": ", 1) for l in head.decode("latin-1").split("\r\n") if ": " in l)
+    m = re.match(r"(\d+)", hd.get("Status", "200"))
+    return int(m.group(1)), {k.lower(): v for k, v in hd.items()}, body
 
 
 def fcgi_connect(fport, rcvbuf=None):
@@ -271,7 +286,7 @@ def test_timeouts_direct(tmp, photos, refs=None):
         r = fcgi_answer(s, 5)
         S.check(f"max_body_bytes: byte max + 1 -> 413 at once ({time.time() - t:.2f} s), nothing more read",
                 r and r[0] == 413 and S.is_error_json(r[2], "too_large"), str(r and r[:2]))
-        # The client trickles on: libfcgi's lingering close reads (and drops)
+        # The client trickles on: the lingering close (fcgs_close) reads (and drops)
         # until 2 s of quiet, which a byte every 0.5 s never gives; the read
         # deadline still ends it.
         t, closed = time.time(), False
@@ -447,8 +462,9 @@ def test_overload_early(tmp, photos, refs=None):
 
 def test_lying_params(tmp, photos, refs=None):
     """A request head whose PARAMS declare a name and a value of 2^31 - 16
-    bytes each (libfcgi 2.4 sizes its buffer from the two lengths in an int
-    and writes through what malloc returns: the worker would crash), and a
+    bytes each (libfcgi 2.4, used before fcgi_stream.c, sized its buffer from
+    the two lengths in an int and wrote through what malloc returned: the
+    worker crashed), and a
     head over 64 KiB: each connection is closed unread by the poller, the
     worker keeps its pid and serves the next request, and the count goes to
     cutout_bad_request_heads_total."""
@@ -482,5 +498,150 @@ def test_lying_params(tmp, photos, refs=None):
         m = r and re.search(r"^cutout_bad_request_heads_total (\d+)$", r[2].decode(), re.M)
         S.check("lying params: cutout_bad_request_heads_total counts both", m and int(m.group(1)) == 2,
                 m and m.group(0))
+    finally:
+        srv.stop()
+
+
+
+def test_management_records(tmp, photos, refs=None):
+    """FastCGI management records (request id 0), spoken straight to the
+    port. A GET_VALUES is answered from the configuration (FCGI_MAX_CONNS =
+    max_connections x workers, FCGI_MAX_REQS = threads x workers,
+    FCGI_MPXS_CONNS 0) and the connection then serves a request; an unknown
+    type gets UNKNOWN_TYPE. A GET_VALUES whose pairs declare 2^31 - 16 byte
+    names and values — alone on a connection, and in the middle of a
+    request body (libfcgi 2.4 parsed those with the trust it gave
+    parameters: the worker crashed) — closes that connection only: the
+    same worker pid answers /health, a photo sent on another connection at
+    the same time is answered 200, and the counters show both."""
+    srv, fport, prefix, up = start_server(tmp, "mgmt", workers=1, threads=2, max_connections=16)
+    try:
+        if not S.check("management records: cutout-fcgi up", up):
+            return
+        pid = fcgi_json(fport, "/status")["workers"][0]["pid"]
+        names = [b"FCGI_MAX_CONNS", b"FCGI_MAX_REQS", b"FCGI_MPXS_CONNS", b"NOT_A_VARIABLE"]
+        ask = fcgi_record(GET_VALUES, fcgi_pairs([(n, b"") for n in names]), req_id=0)
+        with fcgi_connect(fport) as c:
+            got, r = [], None
+            try:
+                c.sendall(ask)
+                got = fcgi_records(c, 10, GET_VALUES_RESULT)
+                c.sendall(fcgi_record(77, b"xyz", req_id=0))
+                got += fcgi_records(c, 10, UNKNOWN_TYPE)
+                c.sendall(fcgi_head(cgi("GET", "/health", 0), keep=True) + fcgi_stdin(b""))
+                r = fcgi_answer(c, 10)
+            except OSError:
+                pass  # closed: the checks below fail
+            res = [g for g in got if g[0] == GET_VALUES_RESULT]
+            vals, p = {}, res[0][2] if res else b""
+            while p:  # 1-byte lengths: the server's answer is short
+                nl, vl = p[0], p[1]
+                vals[p[2:2 + nl]] = p[2 + nl:2 + nl + vl]
+                p = p[2 + nl + vl:]
+            S.check("management records: GET_VALUES -> GET_VALUES_RESULT on id 0: MAX_CONNS 16, MAX_REQS 2, "
+                    "MPXS_CONNS 0, nothing unknown",
+                    res and res[0][1] == 0 and vals == {b"FCGI_MAX_CONNS": b"16", b"FCGI_MAX_REQS": b"2",
+                                                        b"FCGI_MPXS_CONNS": b"0"}, got)
+            unk = [g for g in got if g[0] == UNKNOWN_TYPE]
+            S.check("management records: an unknown type (77) -> UNKNOWN_TYPE naming it",
+                    unk and unk[0][1] == 0 and unk[0][2][:1] == bytes([77]), got)
+            S.check("management records: the same connection then serves GET /health 200", r and r[0] == 200, r)
+
+        # A body read to its Content-Length leaves its empty STDIN record: it
+        # must be read too, or the kept connection falls out of step.
+        with fcgi_connect(fport) as c:
+            codes = []
+            try:
+                for body in (b"not an image" * 100, open(photos["small"], "rb").read()):
+                    c.sendall(fcgi_head(cgi("POST", "/remove", len(body)), keep=True) + fcgi_stdin(body))
+                    r = fcgi_answer(c, 30)
+                    codes.append(r and r[0])
+                c.sendall(fcgi_head(cgi("GET", "/health", 0), keep=True) + fcgi_stdin(b""))
+                r = fcgi_answer(c, 10)
+                codes.append(r and r[0])
+            except OSError:
+                pass
+            S.check("kept connection: POST (415), POST (200), GET /health (200) in a row on one FCGI_KEEP_CONN "
+                    "connection", codes == [415, 200, 200], codes)
+
+        lie = struct.pack(">II", 0xfffffff0, 0xfffffff0) + b"AB"
+        with fcgi_connect(fport) as c:
+            c.sendall(fcgi_record(GET_VALUES, lie, req_id=0))
+            got = fcgi_records(c, 10, GET_VALUES_RESULT)
+            S.check("management records: GET_VALUES with lying lengths alone on a connection -> closed, no answer",
+                    got == [], got)
+
+        # Another connection with a real photo in flight meanwhile.
+        cat = open(photos["chelsea"], "rb").read()
+        other = {}
+        t = threading.Thread(target=lambda: other.update(r=fcgi_request(fport, "POST", "/remove", cat)))
+        t.start()
+        body = b"x" * 1000
+        with fcgi_connect(fport) as c:
+            c.sendall(fcgi_head(cgi("POST", "/remove", len(body)), keep=True) + fcgi_stdin(body[:300], end=False))
+            time.sleep(0.3)  # the body is being read
+            try:
+                c.sendall(fcgi_record(GET_VALUES, lie, req_id=0) + fcgi_stdin(body[300:]))
+            except OSError:
+                pass
+            got = fcgi_records(c, 10, None)
+            S.check("management records: GET_VALUES with lying lengths in the middle of a body -> that "
+                    "connection closed, no GET_VALUES_RESULT",
+                    all(g[0] != GET_VALUES_RESULT for g in got), got)
+        t.join(120)
+        r = other.get("r")
+        S.check("management records: a photo on another connection meanwhile -> 200 image/png",
+                r and r[0] == 200 and r[1].get("content-type") == "image/png", r and (r[0], r[2][:200]))
+        st = fcgi_json(fport, "/status")
+        health = fcgi_request(fport, "GET", "/health", timeout=10)
+        S.check("management records: the same worker (pid %d) answers /health 200 afterwards" % pid,
+                st and st["workers"][0]["pid"] == pid and health and health[0] == 200, st and st["workers"])
+        r = fcgi_request(fport, "GET", "/metrics", timeout=10)
+        txt = r[2].decode() if r else ""
+        heads = re.search(r"^cutout_bad_request_heads_total (\d+)$", txt, re.M)
+        recs = re.search(r"^cutout_bad_fastcgi_records_total (\d+)$", txt, re.M)
+        S.check("management records: counted (cutout_bad_request_heads_total 1, cutout_bad_fastcgi_records_total 1)",
+                heads and recs and int(heads.group(1)) == 1 and int(recs.group(1)) == 1,
+                (heads and heads.group(0), recs and recs.group(0)))
+    finally:
+        srv.stop()
+
+
+def test_admin_listen(tmp, photos, refs=None):
+    """admin.listen: /status, /metrics and the GET /jobs listing answered on
+    the admin socket only (404 on listen, even to a REMOTE_ADDR in
+    admin.allow); the admin socket answers /health and nothing else
+    (POST /remove, GET /models, a job's own URL: 404)."""
+    fport, aport = S.free_port(), S.free_port()
+    prefix = os.path.join(tmp, "admin")
+    os.makedirs(prefix, exist_ok=True)
+    path, log = os.path.join(prefix, "cutout.yaml"), os.path.join(prefix, "server.log")
+    extra = (f"admin:\n  listen: 127.0.0.1:{aport}\n"
+             f"jobs:\n  store: sqlite:{prefix}/jobs.db\n  dir: {prefix}/spool\n")
+    S.write_config(path, fport, log, workers=2, threads=2, extra=extra)
+    srv = S.Proc([S.FCGI, "--config", path], os.path.join(prefix, "server.out"))
+    try:
+        up = S.wait_for(lambda: (lambda j: j and sum(w["state"] == "ready" for w in j["workers"]) == 2)(
+            fcgi_json(aport, "/status")), 30)
+        if not S.check("admin.listen: cutout-fcgi up, /status on the admin socket shows 2 ready workers", up,
+                       open(os.path.join(prefix, "server.out"), errors="replace").read()[-500:]):
+            return
+        on_admin = {p: fcgi_request(aport, "GET", p, timeout=10) for p in ("/status", "/metrics", "/jobs", "/health")}
+        S.check("admin.listen: /status, /metrics, GET /jobs and /health -> 200 on the admin socket",
+                all(r and r[0] == 200 for r in on_admin.values()),
+                {p: r and r[0] for p, r in on_admin.items()})
+        S.check("admin.listen: /metrics there is the Prometheus text",
+                b"cutout_requests_total" in on_admin["/metrics"][2], on_admin["/metrics"][2][:200])
+        on_main = {p: fcgi_request(fport, "GET", p, timeout=10) for p in ("/status", "/metrics", "/jobs", "/health")}
+        S.check("admin.listen: /status, /metrics, GET /jobs -> 404 on listen (REMOTE_ADDR 127.0.0.1), /health 200",
+                [on_main[p] and on_main[p][0] for p in ("/status", "/metrics", "/jobs", "/health")] ==
+                [404, 404, 404, 200], {p: r and r[0] for p, r in on_main.items()})
+        cat = open(photos["small"], "rb").read()
+        others = [fcgi_request(aport, "POST", "/remove", cat, timeout=60), fcgi_request(aport, "GET", "/models"),
+                  fcgi_request(aport, "GET", "/jobs/0123456789abcdef0123456789abcdef")]
+        S.check("admin.listen: POST /remove, GET /models and a job's URL -> 404 on the admin socket",
+                [r and r[0] for r in others] == [404, 404, 404], [r and r[0] for r in others])
+        r = fcgi_request(fport, "POST", "/remove", cat, timeout=60)
+        S.check("admin.listen: POST /remove on listen -> 200", r and r[0] == 200, r and r[0])
     finally:
         srv.stop()

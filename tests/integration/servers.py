@@ -1464,6 +1464,8 @@ def main():
     hostile.test_recycle_drain(tmp, photos)
     hostile.test_overload_early(tmp, photos)
     hostile.test_lying_params(tmp, photos)
+    hostile.test_management_records(tmp, photos)
+    hostile.test_admin_listen(tmp, photos)
     if not os.environ.get("CUTOUT_IT_SKIP_UPSTREAM"):
         test_upstream(tmp, photos, refs)
     for name in ("lighttpd", "apache"):

@@ -74,18 +74,18 @@ static void test_settled_at_once(void)
 {
     unsigned char b[64];
     size_t n = record(b, 0, 9, "", 0, 0); /* FCGI_GET_VALUES */
-    check(complete_copy(b, n) == 1, "a management record (GET_VALUES) goes to a thread (libfcgi answers it)");
+    check(complete_copy(b, n) == 1, "a whole management record (GET_VALUES) is settled at once (the poller answers it)");
     static const char begin[8] = {0, 1, 1, 0, 0, 0, 0, 0};
     n = record(b, 0, 1, begin, 8, 0);
     n = record(b, n, 5, "x", 1, 0);
-    check(complete_copy(b, n) == 1, "STDIN before the parameters end goes to a thread (protocol error)");
+    check(complete_copy(b, n) == 1, "STDIN before the parameters end is settled at once (refused by the shape check)");
     memcpy(b, "GET / HTTP/1.1\r\n", 16);
-    check(complete_copy(b, 16) == 1, "not FastCGI (HTTP sent to the port) goes to a thread, refused at once");
+    check(complete_copy(b, 16) == 1, "not FastCGI (HTTP sent to the port) is settled at once (refused)");
     check(complete_copy(b, 0) == 0, "nothing yet: not complete");
 }
 
-/* Parameter lengths: libfcgi trusts them (reqhead.h), so a pair whose
- * declared lengths run past the parameter stream must be refused. */
+/* Parameter lengths: a pair whose declared lengths run past the parameter
+ * stream is refused in the poller, before a thread reads it. */
 static void test_param_lengths(void)
 {
     unsigned char b[512];
@@ -103,16 +103,18 @@ static void test_param_lengths(void)
     o = record(b, o, 4, "", 0, 0);
     check(valid_copy(b, o) == 1, "a pair split over two PARAMS records (and padding) is valid");
 
-    /* The fuzzer's libfcgi crash: 4-byte lengths summing past INT_MAX. */
+    /* The fuzzer's crash of libfcgi 2.4 (before fcgi_stream.c replaced
+     * it): 4-byte lengths summing past INT_MAX. */
     static const char huge[] = "\xff\xff\xff\xf0\xff\xff\xff\xf0" "AB";
     o = record(b, 0, 1, begin, 8, 0);
     o = record(b, o, 4, huge, sizeof huge - 1, 0);
     o = record(b, o, 4, "", 0, 0);
     check(complete_copy(b, o) == 1 && valid_copy(b, o) == 0,
-          "4-byte lengths of 2^31 each (libfcgi's int overflow) are refused");
+          "4-byte lengths of 2^31 each (past any int) are refused");
 
-    /* libfcgi does not skip BEGIN_REQUEST's padding: lying parameters hidden
-     * there (the fcgi_request fuzzer's find) are what libfcgi reads. */
+    /* Lying parameters hidden in BEGIN_REQUEST's padding (the fcgi_request
+     * fuzzer's find against libfcgi, which did not skip that padding):
+     * the shape check refuses a padded BEGIN_REQUEST. */
     static const char lie[] = "\x88\x00\x00\x00\x88\x00\x00\x00" "AB";
     unsigned char hidden[256];
     o = record(hidden, 0, 1, begin, 8, 0);
@@ -120,7 +122,7 @@ static void test_param_lengths(void)
     o = record(hidden, o, 4, lie, sizeof lie - 1, 0);
     o = record(hidden, o, 4, "", 0, 0);
     check(valid_copy(hidden, o) == 0,
-          "lying parameters in BEGIN_REQUEST's padding (libfcgi reads them) are refused");
+          "lying parameters in BEGIN_REQUEST's padding are refused");
     /* Parameters that run past the peeked bytes: not known to be honest. */
     n = head(b, 0);
     check(valid_copy(b, n - 8) == 0, "parameters not ended within the bytes seen are refused");
