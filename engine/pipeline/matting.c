@@ -20,17 +20,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "matting_mg.h"
 #include "util.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void run(threadpool *tp, int n, tp_task_fn fn, void *ctx)
 {
@@ -327,17 +320,11 @@ static void cg_matvec(void *ctx, int task, int thread)
     size_t a, b;
     chunk_range(c, task, &a, &b);
     const ptrdiff_t pw = c->pw;
-    const ptrdiff_t off[25] = {
-        -2 * pw - 2, -2 * pw - 1, -2 * pw, -2 * pw + 1, -2 * pw + 2,
-        -pw - 2,     -pw - 1,     -pw,     -pw + 1,     -pw + 2,
-        -2,          -1,          0,       1,           2,
-        pw - 2,      pw - 1,      pw,      pw + 1,      pw + 2,
-        2 * pw - 2,  2 * pw - 1,  2 * pw,  2 * pw + 1,  2 * pw + 2};
     double pap = 0;
     for (size_t k = a; k < b; k++) {
         const double *L = c->vals + k * 25;
         const double *p = c->P + c->pos[k];
-        double s = cut_stencil25(L, p, off);
+        double s = cut_stencil25(L, p, pw);
         c->ap[k] = s;
         pap += p[0] * s;
     }
@@ -406,7 +393,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
         free(row_start);
         return CUT_MATTING_FALLBACK;
     }
-    double t0 = now_s();
+    double t0 = cut_now_s();
 
     cf_ctx c;
     memset(&c, 0, sizeof c);
@@ -440,7 +427,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     c.band = (h + ntask - 1) / ntask;
     ntask = (h + c.band - 1) / c.band;
     run(tp, ntask, build_task, &c);
-    double t1 = now_s();
+    double t1 = cut_now_s();
 
     /* The multigrid preconditioner; Jacobi where it cannot be built. */
     cut_mg *mg = NULL;
@@ -502,7 +489,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     }
     if (stats) stats->mg_levels = mg ? cut_mg_levels(mg) : 0;
     cut_mg_free(mg);
-    double t2 = now_s();
+    double t2 = cut_now_s();
     if (stats) {
         stats->iterations = it;
         stats->rel_residual = norm_b > 0 ? norm_r / norm_b : 0;
@@ -737,20 +724,20 @@ int cut_alpha_matting(const uint8_t *rgb, int w, int h, size_t stride, const uin
     float *fg = NULL;
     cut_matting_stats st;
     memset(&st, 0, sizeof st);
-    double t0 = now_s();
+    double t0 = cut_now_s();
     if ((rc = alloc_array((void **)&trimap, npx, 1, err, errlen, "trimap")) ||
         (rc = alloc_array((void **)&alpha, npx, sizeof *alpha, err, errlen, "alpha")) ||
         (rc = alloc_array((void **)&fg, npx, 3 * sizeof *fg, err, errlen, "foreground")))
         goto done;
     if ((rc = cut_matting_trimap(mask, w, h, mask_stride, af, ab, ae, trimap, err, errlen)))
         goto done;
-    st.t_trimap = now_s() - t0;
+    st.t_trimap = cut_now_s() - t0;
     if ((rc = cut_matting_alpha_cf(rgb, w, h, stride, trimap, mask, mask_stride,
                                    CUT_MATTING_EPSILON, tp, alpha, &st, err, errlen)))
         goto done;
-    double t1 = now_s();
+    double t1 = cut_now_s();
     if ((rc = cut_matting_foreground_ml(rgb, w, h, stride, alpha, tp, fg, err, errlen))) goto done;
-    st.t_foreground = now_s() - t1;
+    st.t_foreground = cut_now_s() - t1;
     for (int y = 0; y < h; y++) {
         uint8_t *o = out_rgba + (size_t)y * out_stride;
         for (int x = 0; x < w; x++) {

@@ -19,9 +19,12 @@
 typedef struct {
     size_t n;
     int w, h, pw;
+    int sw;              /* stencil width: 5 on level 0, 3 above (2x2
+                            aggregates of a 5x5 or 3x3 stencil reach only the
+                            8 neighbouring aggregates) */
     const size_t *pos;   /* row -> padded-grid position */
-    float *vals;         /* 25 per row: float halves the memory traffic, and a
-                            preconditioner needs no more precision */
+    float *vals;         /* sw*sw per row: float halves the memory traffic, and
+                            a preconditioner needs no more precision */
     double *invd;        /* 1 / diagonal */
     double *b, *r;       /* right-hand side, residual (n) */
     double *save, *b0;   /* W-cycle: first solution and right-hand side (n) */
@@ -36,19 +39,30 @@ struct cut_mg {
     double *chol; /* coarsest: lower Cholesky factor, n x n */
 };
 
-static void offsets(int pw, ptrdiff_t off[25])
+/* cut_stencil25 with float coefficients, and its 3x3 counterpart. */
+static inline double stencil25f(const float *v, const double *p, ptrdiff_t pw)
 {
-    for (int oy = -2; oy <= 2; oy++)
-        for (int ox = -2; ox <= 2; ox++) off[(oy + 2) * 5 + ox + 2] = (ptrdiff_t)oy * pw + ox;
+    double s0 = CUT_STENCIL25_ROW(v, p - 2 * pw), s1 = CUT_STENCIL25_ROW(v + 5, p - pw);
+    double s2 = CUT_STENCIL25_ROW(v + 10, p), s3 = CUT_STENCIL25_ROW(v + 15, p + pw);
+    double s4 = CUT_STENCIL25_ROW(v + 20, p + 2 * pw);
+    return (s0 + s1) + (s2 + s3) + s4;
 }
 
-/* As cut_stencil25, with float coefficients. */
-static inline double stencil25f(const float *v, const double *p, const ptrdiff_t off[25])
+static inline double stencil9f(const float *v, const double *p, ptrdiff_t pw)
 {
-    double s[5] = {0, 0, 0, 0, 0};
-    for (int r = 0; r < 5; r++)
-        for (int j = 0; j < 5; j++) s[j] += (double)v[r * 5 + j] * p[off[r * 5 + j]];
-    return (s[0] + s[1]) + (s[2] + s[3]) + s[4];
+    const double *u = p - pw, *d = p + pw;
+    double s0 = v[0] * u[-1] + v[1] * u[0] + v[2] * u[1];
+    double s1 = v[3] * p[-1] + v[4] * p[0] + v[5] * p[1];
+    double s2 = v[6] * d[-1] + v[7] * d[0] + v[8] * d[1];
+    return s0 + s1 + s2;
+}
+
+/* (A x)_k for row k of level L, x on L's grid. */
+static inline double row_product(const mg_level *L, size_t k)
+{
+    const double *p = L->xg + L->pos[k];
+    return L->sw == 5 ? stencil25f(L->vals + k * 25, p, L->pw)
+                      : stencil9f(L->vals + k * 9, p, L->pw);
 }
 
 static int grid_alloc(mg_level *L, char *err, size_t errlen)
@@ -63,8 +77,9 @@ static int grid_alloc(mg_level *L, char *err, size_t errlen)
     L->r = L->b + L->n;
     L->invd = L->b + 2 * L->n;
     L->save = L->b + 3 * L->n, L->b0 = L->b + 4 * L->n;
+    int c = L->sw * L->sw / 2;
     for (size_t k = 0; k < L->n; k++) {
-        double d = (double)L->vals[k * 25 + 12];
+        double d = (double)L->vals[k * (size_t)(L->sw * L->sw) + (size_t)c];
         L->invd[k] = d > 0 ? 1.0 / d : 0.0;
     }
     return 0;
@@ -73,7 +88,7 @@ static int grid_alloc(mg_level *L, char *err, size_t errlen)
 /* The level above `f`: 2x2 aggregates of its rows, Galerkin operator. */
 static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
 {
-    c->w = (f->w + 1) / 2, c->h = (f->h + 1) / 2, c->pw = c->w + 4;
+    c->w = (f->w + 1) / 2, c->h = (f->h + 1) / 2, c->pw = c->w + 4, c->sw = 3;
     size_t cells = (size_t)c->w * (size_t)c->h;
     int32_t *map = malloc(cells * sizeof *map);
     f->agg = malloc((f->n ? f->n : 1) * sizeof *f->agg);
@@ -91,8 +106,8 @@ static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
         if (map[i] == 0) map[i] = (int32_t)nc++;
     c->n = nc;
     c->own_pos = malloc((nc ? nc : 1) * sizeof *c->own_pos);
-    c->vals = malloc((nc ? nc : 1) * 25 * sizeof *c->vals);
-    double *acc = calloc((nc ? nc : 1) * 25, sizeof *acc); /* Galerkin sums */
+    c->vals = malloc((nc ? nc : 1) * 9 * sizeof *c->vals);
+    double *acc = calloc((nc ? nc : 1) * 9, sizeof *acc); /* Galerkin sums */
     if (!c->own_pos || !c->vals || !acc) {
         free(acc);
         free(map);
@@ -101,23 +116,24 @@ static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
     for (size_t i = 0; i < cells; i++)
         if (map[i] >= 0)
             c->own_pos[map[i]] = (i / (size_t)c->w + 2) * (size_t)c->pw + i % (size_t)c->w + 2;
+    const int rad = f->sw / 2;
     for (size_t k = 0; k < f->n; k++) {
         long x = (long)(f->pos[k] % (size_t)f->pw) - 2, y = (long)(f->pos[k] / (size_t)f->pw) - 2;
         size_t I = (size_t)map[(size_t)(y / 2) * (size_t)c->w + (size_t)(x / 2)];
         f->agg[k] = (uint32_t)I;
-        const float *v = f->vals + k * 25;
-        double *cv = acc + I * 25;
-        for (int oy = -2; oy <= 2; oy++)
-            for (int ox = -2; ox <= 2; ox++) {
-                double a = (double)v[(oy + 2) * 5 + ox + 2];
+        const float *v = f->vals + k * (size_t)(f->sw * f->sw);
+        double *cv = acc + I * 9;
+        for (int oy = -rad; oy <= rad; oy++)
+            for (int ox = -rad; ox <= rad; ox++) {
+                double a = (double)v[(oy + rad) * f->sw + ox + rad];
                 if (a == 0) continue; /* no unknown there (or a true zero) */
                 long jx = x + ox, jy = y + oy; /* an unknown: inside the image */
                 int dx = (int)(jx / 2 - x / 2), dy = (int)(jy / 2 - y / 2);
-                cv[(dy + 2) * 5 + dx + 2] += a;
+                cv[(dy + 1) * 3 + dx + 1] += a;
             }
     }
     free(map);
-    for (size_t i = 0; i < nc * 25; i++) c->vals[i] = (float)acc[i];
+    for (size_t i = 0; i < nc * 9; i++) c->vals[i] = (float)acc[i];
     free(acc);
     c->pos = c->own_pos;
     return grid_alloc(c, err, errlen);
@@ -136,15 +152,16 @@ static int dense_factor(cut_mg *mg, char *err, size_t errlen)
     if (!row) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
     for (size_t i = 0; i < g; i++) row[i] = -1;
     for (size_t k = 0; k < n; k++) row[L->pos[k]] = (int32_t)k;
-    ptrdiff_t off[25];
-    offsets(L->pw, off);
+    const int rad = L->sw / 2;
     for (size_t k = 0; k < n; k++)
-        for (int o = 0; o < 25; o++) {
-            double a = (double)L->vals[k * 25 + o];
-            if (a == 0) continue;
-            int32_t j = row[(ptrdiff_t)L->pos[k] + off[o]];
-            if (j >= 0) A[k * n + (size_t)j] += a;
-        }
+        for (int oy = -rad; oy <= rad; oy++)
+            for (int ox = -rad; ox <= rad; ox++) {
+                double a = (double)L->vals[k * (size_t)(L->sw * L->sw) +
+                                           (size_t)((oy + rad) * L->sw + ox + rad)];
+                if (a == 0) continue;
+                int32_t j = row[(ptrdiff_t)L->pos[k] + (ptrdiff_t)oy * L->pw + ox];
+                if (j >= 0) A[k * n + (size_t)j] += a;
+            }
     free(row);
     for (size_t j = 0; j < n; j++) {
         double d = A[j * n + j];
@@ -170,7 +187,7 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
     cut_mg *mg = calloc(1, sizeof *mg);
     if (!mg) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
     mg_level *L0 = &mg->lev[0];
-    L0->n = n, L0->w = w, L0->h = h, L0->pw = w + 4, L0->pos = pos;
+    L0->n = n, L0->w = w, L0->h = h, L0->pw = w + 4, L0->sw = 5, L0->pos = pos;
     mg->nlev = 1;
     size_t nv;
     if (!cut_mul_size(n ? n : 1, 25 * sizeof *L0->vals, &nv) || !(L0->vals = malloc(nv))) {
@@ -195,13 +212,11 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
 }
 
 /* One Gauss-Seidel sweep on L->xg, forward or backward. */
-static void gauss_seidel(mg_level *L, const ptrdiff_t off[25], int backward)
+static void gauss_seidel(mg_level *L, int backward)
 {
     for (size_t i = 0; i < L->n; i++) {
         size_t k = backward ? L->n - 1 - i : i;
-        const float *v = L->vals + k * 25;
-        double *p = L->xg + L->pos[k];
-        p[0] += (L->b[k] - stencil25f(v, p, off)) * L->invd[k];
+        L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
     }
 }
 
@@ -225,27 +240,18 @@ static void vcycle(cut_mg *mg, int l)
         }
         return;
     }
-    ptrdiff_t off[25];
-    offsets(L->pw, off);
     for (size_t k = 0; k < L->n; k++) L->xg[L->pos[k]] = 0;
-    gauss_seidel(L, off, 0);
+    gauss_seidel(L, 0);
     mg_level *C = &mg->lev[l + 1];
     memset(C->b, 0, C->n * sizeof *C->b);
-    for (size_t k = 0; k < L->n; k++) {
-        const float *v = L->vals + k * 25;
-        const double *p = L->xg + L->pos[k];
-        C->b[L->agg[k]] += L->b[k] - stencil25f(v, p, off);
-    }
+    for (size_t k = 0; k < L->n; k++) C->b[L->agg[k]] += L->b[k] - row_product(L, k);
     vcycle(mg, l + 1);
     if (l + 1 < mg->nlev - 1) {
         /* W-cycle: a second coarse cycle on what the first left over. */
-        ptrdiff_t offc[25];
-        offsets(C->pw, offc);
         for (size_t k = 0; k < C->n; k++) {
-            double xk = C->xg[C->pos[k]];
-            C->save[k] = xk;
+            C->save[k] = C->xg[C->pos[k]];
             C->b0[k] = C->b[k];
-            C->r[k] = C->b[k] - stencil25f(C->vals + k * 25, C->xg + C->pos[k], offc);
+            C->r[k] = C->b[k] - row_product(C, k);
         }
         for (size_t k = 0; k < C->n; k++) C->b[k] = C->r[k];
         vcycle(mg, l + 1);
@@ -255,7 +261,7 @@ static void vcycle(cut_mg *mg, int l)
         }
     }
     for (size_t k = 0; k < L->n; k++) L->xg[L->pos[k]] += MG_OVERCORRECT * C->xg[C->pos[L->agg[k]]];
-    gauss_seidel(L, off, 1);
+    gauss_seidel(L, 1);
 }
 
 void cut_mg_apply(cut_mg *mg, const double *r, double *z)
