@@ -432,7 +432,8 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     /* The multigrid preconditioner; Jacobi where it cannot be built. */
     cut_mg *mg = NULL;
     char mg_err[128];
-    if (cut_mg_build(n, w, h, c.pos, c.vals, &mg, mg_err, sizeof mg_err) == 0) {
+    if (cut_mg_build(n, w, h, c.pos, c.vals, tp, CUT_MG_PAR_MIN_ROWS, &mg, mg_err,
+                     sizeof mg_err) == 0) {
         if ((rc = alloc_array((void **)&c.z, n, sizeof *c.z, err, errlen, "cg vectors"))) {
             cut_mg_free(mg);
             goto done;

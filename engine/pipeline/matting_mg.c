@@ -8,6 +8,8 @@
 
 #include "util.h"
 
+#define MG_BANDS 16 /* bands of image rows per level (fewer on short levels) */
+
 #define MG_MAX_LEVELS 24
 #define MG_COARSEST 400 /* rows solved densely */
 /* The coarse correction is scaled up: piecewise-constant aggregates
@@ -31,10 +33,14 @@ typedef struct {
     double *xg;          /* solution on the padded grid, 0 off the rows */
     uint32_t *agg;       /* row -> row of the next level (not on the coarsest) */
     size_t *own_pos;     /* storage this level owns (level 0 borrows) */
+    size_t *band;        /* nb + 1: first row of each band of image rows */
+    int nb;
+    int par;             /* run the bands on the pool */
 } mg_level;
 
 struct cut_mg {
     int nlev;
+    threadpool *tp;
     mg_level lev[MG_MAX_LEVELS];
     double *chol; /* coarsest: lower Cholesky factor, n x n */
 };
@@ -65,7 +71,30 @@ static inline double row_product(const mg_level *L, size_t k)
                       : stencil9f(L->vals + k * 9, p, L->pw);
 }
 
-static int grid_alloc(mg_level *L, char *err, size_t errlen)
+/* Splits L's rows into bands of an even number (>= 2) of image rows, about
+ * MG_BANDS of them: a 5x5 stencil reaches 2 rows, so bands two apart share no
+ * unknown and all even (or all odd) bands can relax at once; an even height
+ * keeps each 2x2 aggregate inside one band. The bands depend on the image
+ * only, never on the number of threads. */
+static int make_bands(mg_level *L, size_t par_min_rows)
+{
+    int bh = (L->h + 2 * MG_BANDS - 1) / (2 * MG_BANDS) * 2;
+    if (bh < 2) bh = 2;
+    L->nb = (L->h + bh - 1) / bh;
+    L->band = malloc(((size_t)L->nb + 1) * sizeof *L->band);
+    if (!L->band) return -1;
+    size_t k = 0;
+    for (int j = 0; j < L->nb; j++) {
+        size_t first_pos = (size_t)(j * bh + 2) * (size_t)L->pw;
+        while (k < L->n && L->pos[k] < first_pos) k++;
+        L->band[j] = k;
+    }
+    L->band[L->nb] = L->n;
+    L->par = L->n >= par_min_rows;
+    return 0;
+}
+
+static int grid_alloc(mg_level *L, size_t par_min_rows, char *err, size_t errlen)
 {
     size_t g;
     if (!cut_mul_size((size_t)L->w + 4, (size_t)L->h + 4, &g))
@@ -77,6 +106,8 @@ static int grid_alloc(mg_level *L, char *err, size_t errlen)
     L->r = L->b + L->n;
     L->invd = L->b + 2 * L->n;
     L->save = L->b + 3 * L->n, L->b0 = L->b + 4 * L->n;
+    if (make_bands(L, par_min_rows))
+        return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
     int c = L->sw * L->sw / 2;
     for (size_t k = 0; k < L->n; k++) {
         double d = (double)L->vals[k * (size_t)(L->sw * L->sw) + (size_t)c];
@@ -86,7 +117,7 @@ static int grid_alloc(mg_level *L, char *err, size_t errlen)
 }
 
 /* The level above `f`: 2x2 aggregates of its rows, Galerkin operator. */
-static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
+static int coarsen(mg_level *f, mg_level *c, size_t par_min_rows, char *err, size_t errlen)
 {
     c->w = (f->w + 1) / 2, c->h = (f->h + 1) / 2, c->pw = c->w + 4, c->sw = 3;
     size_t cells = (size_t)c->w * (size_t)c->h;
@@ -136,7 +167,7 @@ static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
     for (size_t i = 0; i < nc * 9; i++) c->vals[i] = (float)acc[i];
     free(acc);
     c->pos = c->own_pos;
-    return grid_alloc(c, err, errlen);
+    return grid_alloc(c, par_min_rows, err, errlen);
 }
 
 static int dense_factor(cut_mg *mg, char *err, size_t errlen)
@@ -180,12 +211,13 @@ static int dense_factor(cut_mg *mg, char *err, size_t errlen)
     return 0;
 }
 
-int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, cut_mg **out,
-                 char *err, size_t errlen)
+int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, threadpool *tp,
+                 size_t par_min_rows, cut_mg **out, char *err, size_t errlen)
 {
     *out = NULL;
     cut_mg *mg = calloc(1, sizeof *mg);
     if (!mg) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
+    mg->tp = tp;
     mg_level *L0 = &mg->lev[0];
     L0->n = n, L0->w = w, L0->h = h, L0->pw = w + 4, L0->sw = 5, L0->pos = pos;
     mg->nlev = 1;
@@ -195,9 +227,9 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
     }
     for (size_t i = 0; i < n * 25; i++) L0->vals[i] = (float)vals[i];
-    int rc = grid_alloc(L0, err, errlen);
+    int rc = grid_alloc(L0, par_min_rows, err, errlen);
     while (!rc && mg->lev[mg->nlev - 1].n > MG_COARSEST && mg->nlev < MG_MAX_LEVELS) {
-        rc = coarsen(&mg->lev[mg->nlev - 1], &mg->lev[mg->nlev], err, errlen);
+        rc = coarsen(&mg->lev[mg->nlev - 1], &mg->lev[mg->nlev], par_min_rows, err, errlen);
         mg->nlev++;
     }
     if (!rc && mg->lev[mg->nlev - 1].n > 4 * MG_COARSEST)
@@ -211,12 +243,95 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
     return 0;
 }
 
-/* One Gauss-Seidel sweep on L->xg, forward or backward. */
-static void gauss_seidel(mg_level *L, int backward)
+/* The steps of a cycle, each on one band of rows [k0, k1) of level l. */
+enum { OP_ZERO, OP_GS_FORWARD, OP_GS_BACKWARD, OP_RESTRICT, OP_PROLONG, OP_W_SAVE, OP_W_RESTORE };
+
+static void band_op(cut_mg *mg, int l, int op, size_t k0, size_t k1)
 {
-    for (size_t i = 0; i < L->n; i++) {
-        size_t k = backward ? L->n - 1 - i : i;
-        L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
+    mg_level *L = &mg->lev[l], *C = l + 1 < mg->nlev ? &mg->lev[l + 1] : NULL;
+    switch (op) {
+    case OP_ZERO: /* x = 0 on the rows */
+        for (size_t k = k0; k < k1; k++) L->xg[L->pos[k]] = 0;
+        break;
+    case OP_GS_FORWARD:
+        for (size_t k = k0; k < k1; k++)
+            L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
+        break;
+    case OP_GS_BACKWARD:
+        for (size_t k = k1; k-- > k0;)
+            L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
+        break;
+    case OP_RESTRICT: /* the band's aggregates: b_C = P^T (b - A x) */
+        if (k1 > k0) { /* they are the rows between the band's least and greatest */
+            uint32_t lo = L->agg[k0], hi = lo;
+            for (size_t k = k0; k < k1; k++) {
+                lo = L->agg[k] < lo ? L->agg[k] : lo;
+                hi = L->agg[k] > hi ? L->agg[k] : hi;
+            }
+            memset(C->b + lo, 0, (size_t)(hi + 1 - lo) * sizeof *C->b);
+        }
+        for (size_t k = k0; k < k1; k++) C->b[L->agg[k]] += L->b[k] - row_product(L, k);
+        break;
+    case OP_PROLONG:
+        for (size_t k = k0; k < k1; k++)
+            L->xg[L->pos[k]] += MG_OVERCORRECT * C->xg[C->pos[L->agg[k]]];
+        break;
+    case OP_W_SAVE: /* keep x and b, then b = b - A x */
+        for (size_t k = k0; k < k1; k++) {
+            L->save[k] = L->xg[L->pos[k]];
+            L->b0[k] = L->b[k];
+            L->r[k] = L->b[k] - row_product(L, k);
+        }
+        break;
+    case OP_W_RESTORE: /* x += the first cycle's x, b back */
+        for (size_t k = k0; k < k1; k++) {
+            L->xg[L->pos[k]] += L->save[k];
+            L->b[k] = L->b0[k];
+        }
+        break;
+    }
+}
+
+typedef struct {
+    cut_mg *mg;
+    int l, op, first, step;
+} band_job;
+
+static void band_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const band_job *j = ctx;
+    const mg_level *L = &j->mg->lev[j->l];
+    int band = j->first + task * j->step;
+    band_op(j->mg, j->l, j->op, L->band[band], L->band[band + 1]);
+}
+
+/* Runs op on the bands first, first + step, ...: in parallel where the level
+ * is large enough, else in order on this thread (the same result: the bands
+ * of one run touch disjoint data). */
+static void run_bands(cut_mg *mg, int l, int op, int first, int step)
+{
+    const mg_level *L = &mg->lev[l];
+    int ntask = (L->nb - first + step - 1) / step;
+    band_job j = {mg, l, op, first, step};
+    if (mg->tp && L->par && ntask > 1)
+        cut_pool_run(mg->tp, ntask, band_task, &j);
+    else
+        for (int t = 0; t < ntask; t++) band_task(&j, t, 0);
+}
+
+/* Gauss-Seidel in band-coloured order: forward runs the even bands, then the
+ * odd ones, each band in raster order; backward is exactly the reverse, so a
+ * forward sweep before the coarse correction and a backward one after keep
+ * the cycle symmetric. */
+static void gauss_seidel(cut_mg *mg, int l, int backward)
+{
+    if (!backward) {
+        run_bands(mg, l, OP_GS_FORWARD, 0, 2);
+        run_bands(mg, l, OP_GS_FORWARD, 1, 2);
+    } else {
+        run_bands(mg, l, OP_GS_BACKWARD, 1, 2);
+        run_bands(mg, l, OP_GS_BACKWARD, 0, 2);
     }
 }
 
@@ -240,28 +355,20 @@ static void vcycle(cut_mg *mg, int l)
         }
         return;
     }
-    for (size_t k = 0; k < L->n; k++) L->xg[L->pos[k]] = 0;
-    gauss_seidel(L, 0);
-    mg_level *C = &mg->lev[l + 1];
-    memset(C->b, 0, C->n * sizeof *C->b);
-    for (size_t k = 0; k < L->n; k++) C->b[L->agg[k]] += L->b[k] - row_product(L, k);
+    run_bands(mg, l, OP_ZERO, 0, 1);
+    gauss_seidel(mg, l, 0);
+    run_bands(mg, l, OP_RESTRICT, 0, 1);
     vcycle(mg, l + 1);
     if (l + 1 < mg->nlev - 1) {
         /* W-cycle: a second coarse cycle on what the first left over. */
-        for (size_t k = 0; k < C->n; k++) {
-            C->save[k] = C->xg[C->pos[k]];
-            C->b0[k] = C->b[k];
-            C->r[k] = C->b[k] - row_product(C, k);
-        }
-        for (size_t k = 0; k < C->n; k++) C->b[k] = C->r[k];
+        mg_level *C = &mg->lev[l + 1];
+        run_bands(mg, l + 1, OP_W_SAVE, 0, 1);
+        memcpy(C->b, C->r, C->n * sizeof *C->b);
         vcycle(mg, l + 1);
-        for (size_t k = 0; k < C->n; k++) {
-            C->xg[C->pos[k]] += C->save[k];
-            C->b[k] = C->b0[k];
-        }
+        run_bands(mg, l + 1, OP_W_RESTORE, 0, 1);
     }
-    for (size_t k = 0; k < L->n; k++) L->xg[L->pos[k]] += MG_OVERCORRECT * C->xg[C->pos[L->agg[k]]];
-    gauss_seidel(L, 1);
+    run_bands(mg, l, OP_PROLONG, 0, 1);
+    gauss_seidel(mg, l, 1);
 }
 
 void cut_mg_apply(cut_mg *mg, const double *r, double *z)
@@ -286,6 +393,7 @@ void cut_mg_free(cut_mg *mg)
         free(mg->lev[l].agg);
         free(mg->lev[l].own_pos);
         free(mg->lev[l].vals);
+        free(mg->lev[l].band);
     }
     free(mg->chol);
     free(mg);

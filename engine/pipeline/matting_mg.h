@@ -19,6 +19,8 @@
 
 #include <stddef.h>
 
+#include "threadpool.h"
+
 /* sum over the 5x5 stencil of v (25 values, row-major) times p's
  * neighbourhood on a grid of row pitch pw: one sum per stencil row, each
  * written out, so the compiler keeps them in registers (a loop over an offset
@@ -35,11 +37,17 @@ static inline double cut_stencil25(const double *v, const double *p, ptrdiff_t p
 
 typedef struct cut_mg cut_mg;
 
+/* Levels of fewer rows than this run on the calling thread: below it a pool
+ * run costs more than it saves. */
+#define CUT_MG_PAR_MIN_ROWS 16384
+
 /* Builds the hierarchy. vals (25 per row) and pos are borrowed for the
- * preconditioner's lifetime. Returns 0 or CUTOUT_E_* with err set
+ * preconditioner's lifetime. tp (may be NULL) runs the row bands of levels
+ * of at least par_min_rows rows (CUT_MG_PAR_MIN_ROWS; tests pass 0); the
+ * result does not depend on it. Returns 0 or CUTOUT_E_* with err set
  * (CUTOUT_E_UNSUPPORTED: a coarsest matrix that is not positive definite). */
-int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, cut_mg **out,
-                 char *err, size_t errlen);
+int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, threadpool *tp,
+                 size_t par_min_rows, cut_mg **out, char *err, size_t errlen);
 
 /* z = M^-1 r: one V-cycle from z = 0 (r, z: n values, compact order). */
 void cut_mg_apply(cut_mg *mg, const double *r, double *z);
