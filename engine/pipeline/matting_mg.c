@@ -33,8 +33,8 @@ typedef struct {
     double *xg;          /* solution on the padded grid, 0 off the rows */
     uint32_t *agg;       /* row -> row of the next level (not on the coarsest) */
     size_t *own_pos;     /* storage this level owns (level 0 borrows) */
-    size_t *band;        /* nb + 1: first row of each band of image rows */
-    int nb;
+    size_t *row;         /* h + 1: first row (unknown) of each image row */
+    int bh, nb;          /* band height (image rows), bands */
     int par;             /* run the bands on the pool */
 } mg_level;
 
@@ -71,25 +71,26 @@ static inline double row_product(const mg_level *L, size_t k)
                       : stencil9f(L->vals + k * 9, p, L->pw);
 }
 
-/* Splits L's rows into bands of an even number (>= 2) of image rows, about
+/* Splits L's rows into bands of an even number (>= 4) of image rows, about
  * MG_BANDS of them: a 5x5 stencil reaches 2 rows, so bands two apart share no
  * unknown and all even (or all odd) bands can relax at once; an even height
- * keeps each 2x2 aggregate inside one band. The bands depend on the image
- * only, never on the number of threads. */
+ * keeps each 2x2 aggregate inside one band, and >= 4 keeps the residual rows
+ * each odd band finishes for its neighbours (gs_forward) apart. The bands
+ * depend on the image only, never on the number of threads. */
 static int make_bands(mg_level *L, size_t par_min_rows)
 {
     int bh = (L->h + 2 * MG_BANDS - 1) / (2 * MG_BANDS) * 2;
-    if (bh < 2) bh = 2;
-    L->nb = (L->h + bh - 1) / bh;
-    L->band = malloc(((size_t)L->nb + 1) * sizeof *L->band);
-    if (!L->band) return -1;
+    L->bh = bh < 4 ? 4 : bh;
+    L->nb = (L->h + L->bh - 1) / L->bh;
+    L->row = malloc(((size_t)L->h + 1) * sizeof *L->row);
+    if (!L->row) return -1;
     size_t k = 0;
-    for (int j = 0; j < L->nb; j++) {
-        size_t first_pos = (size_t)(j * bh + 2) * (size_t)L->pw;
+    for (int y = 0; y < L->h; y++) {
+        size_t first_pos = (size_t)(y + 2) * (size_t)L->pw;
         while (k < L->n && L->pos[k] < first_pos) k++;
-        L->band[j] = k;
+        L->row[y] = k;
     }
-    L->band[L->nb] = L->n;
+    L->row[L->h] = L->n;
     L->par = L->n >= par_min_rows;
     return 0;
 }
@@ -243,34 +244,74 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
     return 0;
 }
 
-/* The steps of a cycle, each on one band of rows [k0, k1) of level l. */
-enum { OP_ZERO, OP_GS_FORWARD, OP_GS_BACKWARD, OP_RESTRICT, OP_PROLONG, OP_W_SAVE, OP_W_RESTORE };
+/* The steps of a cycle, each on one band of image rows of level l. */
+enum { OP_ZERO, OP_GS_FORWARD, OP_GS_BACKWARD, OP_PROLONG, OP_W_SAVE, OP_W_RESTORE };
 
-static void band_op(cut_mg *mg, int l, int op, size_t k0, size_t k1)
+static void gs_row(mg_level *L, size_t k)
+{
+    L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
+}
+
+/* b_C += P^T (b - A x) over image rows [y0, y1). */
+static void restrict_rows(mg_level *L, mg_level *C, int y0, int y1)
+{
+    for (size_t k = L->row[y0]; k < L->row[y1]; k++) C->b[L->agg[k]] += L->b[k] - row_product(L, k);
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* A forward Gauss-Seidel sweep over band j of image rows [y0, y1) that also
+ * restricts the residual to the next level (C, NULL on none) as soon as the
+ * rows it depends on are final, while the band's matrix rows are still in
+ * cache: one pass over the finest level's 25 coefficients a row instead of
+ * two. Even bands (run first) restrict the rows at least rad (the stencil
+ * radius) from their odd neighbours; odd bands (run after all even ones)
+ * restrict their own rows and their even neighbours' rows within rad of
+ * them. C's rows of this band are zeroed first (by even bands: before any
+ * odd band adds to them). */
+static void gs_forward(mg_level *L, mg_level *C, int j)
+{
+    const int y0 = j * L->bh, y1 = imin(L->h, y0 + L->bh), rad = L->sw / 2, odd = j & 1;
+    if (!C) {
+        for (size_t k = L->row[y0]; k < L->row[y1]; k++) gs_row(L, k);
+        return;
+    }
+    size_t k0 = L->row[y0], k1 = L->row[y1];
+    if (k1 > k0) { /* this band's aggregates: the rows between its least and greatest */
+        uint32_t lo = L->agg[k0], hi = lo;
+        for (size_t k = k0; k < k1; k++) {
+            lo = L->agg[k] < lo ? L->agg[k] : lo;
+            hi = L->agg[k] > hi ? L->agg[k] : hi;
+        }
+        memset(C->b + lo, 0, (size_t)(hi + 1 - lo) * sizeof *C->b);
+    }
+    /* The own rows this band restricts: [lo, hi). */
+    int lo = odd || y0 == 0 ? y0 : y0 + rad, hi = odd || y1 == L->h ? y1 : y1 - rad;
+    for (int y = y0; y < y1; y++) {
+        for (size_t k = L->row[y]; k < L->row[y + 1]; k++) gs_row(L, k);
+        if (y - rad >= lo && y - rad < hi) restrict_rows(L, C, y - rad, y - rad + 1);
+    }
+    restrict_rows(L, C, imax(lo, y1 - rad), imax(hi, imax(lo, y1 - rad)));
+    if (odd) {
+        restrict_rows(L, C, imax(0, y0 - rad), y0);
+        restrict_rows(L, C, y1, imin(L->h, y1 + rad));
+    }
+}
+
+static void band_op(cut_mg *mg, int l, int op, int j)
 {
     mg_level *L = &mg->lev[l], *C = l + 1 < mg->nlev ? &mg->lev[l + 1] : NULL;
+    size_t k0 = L->row[j * L->bh], k1 = L->row[imin(L->h, (j + 1) * L->bh)];
     switch (op) {
     case OP_ZERO: /* x = 0 on the rows */
         for (size_t k = k0; k < k1; k++) L->xg[L->pos[k]] = 0;
         break;
     case OP_GS_FORWARD:
-        for (size_t k = k0; k < k1; k++)
-            L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
+        gs_forward(L, C, j);
         break;
     case OP_GS_BACKWARD:
-        for (size_t k = k1; k-- > k0;)
-            L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
-        break;
-    case OP_RESTRICT: /* the band's aggregates: b_C = P^T (b - A x) */
-        if (k1 > k0) { /* they are the rows between the band's least and greatest */
-            uint32_t lo = L->agg[k0], hi = lo;
-            for (size_t k = k0; k < k1; k++) {
-                lo = L->agg[k] < lo ? L->agg[k] : lo;
-                hi = L->agg[k] > hi ? L->agg[k] : hi;
-            }
-            memset(C->b + lo, 0, (size_t)(hi + 1 - lo) * sizeof *C->b);
-        }
-        for (size_t k = k0; k < k1; k++) C->b[L->agg[k]] += L->b[k] - row_product(L, k);
+        for (size_t k = k1; k-- > k0;) gs_row(L, k);
         break;
     case OP_PROLONG:
         for (size_t k = k0; k < k1; k++)
@@ -301,9 +342,7 @@ static void band_task(void *ctx, int task, int thread)
 {
     (void)thread;
     const band_job *j = ctx;
-    const mg_level *L = &j->mg->lev[j->l];
-    int band = j->first + task * j->step;
-    band_op(j->mg, j->l, j->op, L->band[band], L->band[band + 1]);
+    band_op(j->mg, j->l, j->op, j->first + task * j->step);
 }
 
 /* Runs op on the bands first, first + step, ...: in parallel where the level
@@ -321,9 +360,10 @@ static void run_bands(cut_mg *mg, int l, int op, int first, int step)
 }
 
 /* Gauss-Seidel in band-coloured order: forward runs the even bands, then the
- * odd ones, each band in raster order; backward is exactly the reverse, so a
- * forward sweep before the coarse correction and a backward one after keep
- * the cycle symmetric. */
+ * odd ones, each band in raster order (and restricts the residual, on all
+ * but the coarsest level); backward is exactly the reverse, so a forward
+ * sweep before the coarse correction and a backward one after keep the cycle
+ * symmetric. */
 static void gauss_seidel(cut_mg *mg, int l, int backward)
 {
     if (!backward) {
@@ -356,8 +396,7 @@ static void vcycle(cut_mg *mg, int l)
         return;
     }
     run_bands(mg, l, OP_ZERO, 0, 1);
-    gauss_seidel(mg, l, 0);
-    run_bands(mg, l, OP_RESTRICT, 0, 1);
+    gauss_seidel(mg, l, 0); /* and b_C = P^T (b - A x) */
     vcycle(mg, l + 1);
     if (l + 1 < mg->nlev - 1) {
         /* W-cycle: a second coarse cycle on what the first left over. */
@@ -393,7 +432,7 @@ void cut_mg_free(cut_mg *mg)
         free(mg->lev[l].agg);
         free(mg->lev[l].own_pos);
         free(mg->lev[l].vals);
-        free(mg->lev[l].band);
+        free(mg->lev[l].row);
     }
     free(mg->chol);
     free(mg);
