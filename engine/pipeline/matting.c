@@ -9,8 +9,8 @@
  * where that cannot be built), from x = the mask / 255, stopping as
  * pymatting's cg does (||b - A x|| < rtol ||b||). The CG vector work is split
  * into a fixed number of chunks of unknown pixels, the partial dot products
- * are summed in chunk order, and the preconditioner runs on one thread, so the
- * result does not depend on the number of threads.
+ * are summed in chunk order, and the preconditioner's bands of rows are fixed
+ * by the image, so the result does not depend on the number of threads.
  *
  * Foreground: pymatting's multi-level method, level by level, each pixel's
  * 2x2 system solved in raster order in place; the three colour channels are

@@ -6,12 +6,15 @@
  * border), with 25 stencil values (the 5x5 neighbourhood; 0 where there is
  * no unknown neighbour). Each coarser level aggregates 2x2 cells of the level
  * below (piecewise-constant prolongation P); its operator is the Galerkin
- * product P^T A P, which again fits a 5x5 stencil (3x3 in fact), so all levels
- * share one layout. Smoother: one forward Gauss-Seidel sweep before the
- * coarse correction and one backward sweep after (so the V-cycle is a
- * symmetric positive definite operator), W-cycle (two coarse cycles per
- * level), coarse correction scaled by 1.5; the coarsest level (few hundred
- * rows) is solved exactly by dense Cholesky.
+ * product P^T A P, which fits a 3x3 stencil (2x2 aggregates of a 5x5 or 3x3
+ * stencil reach only the 8 neighbouring aggregates), stored as 9 values a row.
+ * Smoother: one forward Gauss-Seidel sweep before the coarse correction
+ * (restricting the residual as it goes) and one backward sweep after (so the
+ * cycle is a symmetric positive definite operator), in band-coloured order so
+ * that the pool can run it: even bands of image rows, then odd ones, the
+ * backward sweep the exact reverse. W-cycle (two coarse cycles per level),
+ * coarse correction scaled by 1.5; the coarsest level (few hundred rows) is
+ * solved exactly by dense Cholesky.
  *
  * Internal header: nothing here prints. */
 #ifndef CUTOUT_MATTING_MG_H
