@@ -24,19 +24,12 @@
 
 #include "threadpool.h"
 
-/* sum over the 5x5 stencil of v (25 values, row-major) times p's
- * neighbourhood on a grid of row pitch pw: one sum per stencil row, each
- * written out, so the compiler keeps them in registers (a loop over an offset
- * table spilled them) and the additions do not form one 25-long chain. */
+/* One row of a 5x5 stencil: v[0..4] times q[-2..2]. The stencils sum their
+ * five rows written out, so the compiler keeps the sums in registers (a loop
+ * over an offset table spilled them) and the additions do not form one
+ * 25-long chain. */
 #define CUT_STENCIL25_ROW(v, q) \
     ((v)[0] * (q)[-2] + (v)[1] * (q)[-1] + (v)[2] * (q)[0] + (v)[3] * (q)[1] + (v)[4] * (q)[2])
-static inline double cut_stencil25(const double *v, const double *p, ptrdiff_t pw)
-{
-    double s0 = CUT_STENCIL25_ROW(v, p - 2 * pw), s1 = CUT_STENCIL25_ROW(v + 5, p - pw);
-    double s2 = CUT_STENCIL25_ROW(v + 10, p), s3 = CUT_STENCIL25_ROW(v + 15, p + pw);
-    double s4 = CUT_STENCIL25_ROW(v + 20, p + 2 * pw);
-    return (s0 + s1) + (s2 + s3) + s4;
-}
 
 typedef struct cut_mg cut_mg;
 

@@ -203,8 +203,40 @@ out:
     free(pos);
 }
 
+/* The whole cutout (CG's banded product included) on odd sizes: the same
+ * bytes and return code with 2 threads as with none. */
+static void test_cutout_threads(int W, int H)
+{
+    size_t npx = (size_t)W * H;
+    uint8_t *rgb = malloc(npx * 3), *mask = malloc(npx), *o1 = calloc(npx, 4), *o2 = calloc(npx, 4);
+    threadpool *tp = NULL;
+    char what[128], err[128];
+    if (rgb && mask && o1 && o2 && cutout_pool_create(2, &tp) == 0) {
+        make_image(rgb, mask, W, H);
+        cut_matting_stats st;
+        int rc1 = cut_alpha_matting(rgb, W, H, (size_t)W * 3, mask, (size_t)W, 240, 10, 4, NULL, o1,
+                                    (size_t)W * 4, &st, err, sizeof err);
+        int rc2 = cut_alpha_matting(rgb, W, H, (size_t)W * 3, mask, (size_t)W, 240, 10, 4, tp, o2,
+                                    (size_t)W * 4, NULL, err, sizeof err);
+        snprintf(what, sizeof what, "cutout %dx%d (rc %d, %d CG iterations): the same bytes with 2 threads",
+                 W, H, rc1, st.iterations);
+        check(rc1 == rc2 && memcmp(o1, o2, npx * 4) == 0, what);
+    } else {
+        check(0, "cutout threads: allocation");
+    }
+    if (tp) cutout_pool_free(tp);
+    free(o2);
+    free(o1);
+    free(mask);
+    free(rgb);
+}
+
 int main(void)
 {
+    test_cutout_threads(1, 1);
+    test_cutout_threads(7, 3);
+    test_cutout_threads(129, 65);
+    test_cutout_threads(301, 203);
     test_mg(70, 50);
     test_mg(1, 1);
     test_mg(7, 3);
