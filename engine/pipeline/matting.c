@@ -9,8 +9,8 @@
  * where that cannot be built), from x = the mask / 255, stopping as
  * pymatting's cg does (||b - A x|| < rtol ||b||). The CG vector work is split
  * into a fixed number of chunks of unknown pixels, the partial dot products
- * are summed in chunk order, and the preconditioner runs on one thread, so the
- * result does not depend on the number of threads.
+ * are summed in chunk order, and the preconditioner's bands of rows are fixed
+ * by the image, so the result does not depend on the number of threads.
  *
  * Foreground: pymatting's multi-level method, level by level, each pixel's
  * 2x2 system solved in raster order in place; the three colour channels are
@@ -20,17 +20,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "matting_mg.h"
 #include "util.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void run(threadpool *tp, int n, tp_task_fn fn, void *ctx)
 {
@@ -185,7 +178,9 @@ typedef struct {
     double lut[256];
     const size_t *row_start; /* compact index of row y's first unknown, h+1 */
     size_t *pos;             /* padded-grid position of each unknown */
-    double *vals;            /* 25 per unknown: L entries, known columns zeroed */
+    double *vals;            /* 25 per unknown: L entries, known columns zeroed;
+                                for CG then 13: the centre and the 12 entries
+                                after it in raster order (L is symmetric) */
     double *b;               /* right-hand side */
     double *invd;            /* 1 / L_ii */
     win_stats *ring;         /* per thread: 3 rows of w windows */
@@ -194,9 +189,12 @@ typedef struct {
     /* CG */
     size_t n;
     int pw; /* padded width w + 4 */
-    double *x, *r, *ap, *P;
+    double *x, *r, *P;
+    double *Y;    /* A p on the padded grid, 0 on the rows before each product */
     double *z; /* M^-1 r with the multigrid preconditioner; NULL: Jacobi */
     double *part; /* 2 per chunk */
+    int cg_bh, cg_nb, cg_first; /* product bands: image rows each, count, colour */
+    double *band_pap;           /* p.Ap per band */
     double alpha, beta;
 } cf_ctx;
 
@@ -319,29 +317,46 @@ static inline void chunk_range(const cf_ctx *c, int task, size_t *a, size_t *b)
     *b = *a + CHUNK < c->n ? *a + CHUNK : c->n;
 }
 
-/* ap = A p, part[0] = p . ap */
-static void cg_matvec(void *ctx, int task, int thread)
+/* Y += A p over one band of image rows, from the upper half of L (13 values
+ * a row): row k adds its upper entries' products to Y_k and, by symmetry,
+ * a_kj p_k to each later Y_j, which is at most 2 image rows further. So
+ * bands of >= 2 rows two apart write disjoint rows: the even bands run
+ * together, then the odd ones; each band's p.Ap (row k: p_k (2 s_k - a_kk
+ * p_k), s_k its upper sum) goes to band_pap. Half the coefficients of the
+ * full 25-entry product are read. */
+static void cg_matvec_band(void *ctx, int task, int thread)
 {
     (void)thread;
     cf_ctx *c = ctx;
-    size_t a, b;
-    chunk_range(c, task, &a, &b);
+    int j = c->cg_first + 2 * task, y0 = j * c->cg_bh, y1 = y0 + c->cg_bh;
+    if (y1 > c->h) y1 = c->h;
     const ptrdiff_t pw = c->pw;
-    const ptrdiff_t off[25] = {
-        -2 * pw - 2, -2 * pw - 1, -2 * pw, -2 * pw + 1, -2 * pw + 2,
-        -pw - 2,     -pw - 1,     -pw,     -pw + 1,     -pw + 2,
-        -2,          -1,          0,       1,           2,
-        pw - 2,      pw - 1,      pw,      pw + 1,      pw + 2,
-        2 * pw - 2,  2 * pw - 1,  2 * pw,  2 * pw + 1,  2 * pw + 2};
     double pap = 0;
-    for (size_t k = a; k < b; k++) {
-        const double *L = c->vals + k * 25;
-        const double *p = c->P + c->pos[k];
-        double s = cut_stencil25(L, p, off);
-        c->ap[k] = s;
-        pap += p[0] * s;
+    for (size_t k = c->row_start[y0]; k < c->row_start[y1]; k++) {
+        const double *u = c->vals + k * 13;
+        const size_t q = c->pos[k];
+        const double pk = c->P[q], *p1 = c->P + q + pw, *p2 = p1 + pw;
+        double *yq = c->Y + q, *y1r = yq + pw, *y2r = y1r + pw;
+        double s0 = u[0] * pk + u[1] * c->P[q + 1] + u[2] * c->P[q + 2];
+        double s1 = u[3] * p1[-2] + u[4] * p1[-1] + u[5] * p1[0] + u[6] * p1[1] + u[7] * p1[2];
+        double s2 = u[8] * p2[-2] + u[9] * p2[-1] + u[10] * p2[0] + u[11] * p2[1] + u[12] * p2[2];
+        yq[1] += u[1] * pk, yq[2] += u[2] * pk;
+        for (int i = 0; i < 5; i++) y1r[i - 2] += u[3 + i] * pk, y2r[i - 2] += u[8 + i] * pk;
+        double sum = s0 + s1 + s2;
+        yq[0] += sum;
+        pap += pk * (2 * sum - u[0] * pk);
     }
-    c->part[2 * task] = pap;
+    c->band_pap[j] = pap;
+}
+
+/* Y = A p (Y 0 on the rows before); returns p.Ap, summed in band order. */
+static double cg_matvec(cf_ctx *c, threadpool *tp)
+{
+    for (c->cg_first = 0; c->cg_first < 2; c->cg_first++)
+        run(tp, (c->cg_nb - c->cg_first + 1) / 2, cg_matvec_band, c);
+    double pap = 0;
+    for (int j = 0; j < c->cg_nb; j++) pap += c->band_pap[j];
+    return pap;
 }
 
 /* x += alpha p, r -= alpha ap; part = (r.r, r.z) */
@@ -354,7 +369,7 @@ static void cg_update(void *ctx, int task, int thread)
     double al = c->alpha, rr = 0, rz = 0;
     for (size_t k = a; k < b; k++) {
         c->x[k] += al * c->P[c->pos[k]];
-        double r = c->r[k] - al * c->ap[k];
+        double r = c->r[k] - al * c->Y[c->pos[k]];
         c->r[k] = r;
         rr += r * r;
         if (!c->z) rz += r * r * c->invd[k];
@@ -374,6 +389,7 @@ static void cg_direction(void *ctx, int task, int thread)
     for (size_t k = a; k < b; k++) {
         double *p = &c->P[c->pos[k]];
         *p = (c->z ? c->z[k] : c->r[k] * c->invd[k]) + be * *p;
+        c->Y[c->pos[k]] = 0; /* for the next product */
     }
 }
 
@@ -406,7 +422,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
         free(row_start);
         return CUT_MATTING_FALLBACK;
     }
-    double t0 = now_s();
+    double t0 = cut_now_s();
 
     cf_ctx c;
     memset(&c, 0, sizeof c);
@@ -426,13 +442,20 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     if ((rc = alloc_array((void **)&c.pos, n, sizeof *c.pos, err, errlen, "laplacian")) ||
         (rc = alloc_array((void **)&c.vals, vals_n, sizeof *c.vals, err, errlen, "laplacian")) ||
         (rc = alloc_array((void **)&c.b, n, 6 * sizeof(double), err, errlen, "cg vectors")) ||
-        (rc = alloc_array((void **)&c.P, grid, sizeof *c.P, err, errlen, "cg grid")) ||
+        (rc = alloc_array((void **)&c.P, grid, 2 * sizeof *c.P, err, errlen, "cg grid")) ||
         (rc = alloc_array((void **)&c.part, nchunks, 2 * sizeof(double), err, errlen, "cg")) ||
         (rc = alloc_array((void **)&c.ring, ring_n, sizeof *c.ring, err, errlen, "windows")) ||
         (rc = alloc_array((void **)&c.ring_tag, (size_t)threads, 3 * sizeof(int), err, errlen,
                           "windows")))
         goto done;
-    c.invd = c.b + n, c.x = c.b + 2 * n, c.r = c.b + 3 * n, c.ap = c.b + 4 * n;
+    c.invd = c.b + n, c.x = c.b + 2 * n, c.r = c.b + 3 * n, c.Y = c.P + grid;
+    /* Product bands: >= 2 image rows (the reach of a row's scatter), about
+     * 16, fixed by the image so that the sums do not depend on threads. */
+    c.cg_bh = (h + 15) / 16 < 2 ? 2 : (h + 15) / 16;
+    c.cg_nb = (h + c.cg_bh - 1) / c.cg_bh;
+    if ((rc = alloc_array((void **)&c.band_pap, (size_t)c.cg_nb, sizeof *c.band_pap, err, errlen,
+                          "cg")))
+        goto done;
 
     /* Build: bands of rows, a few per thread. */
     int ntask = threads * 8;
@@ -440,31 +463,37 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     c.band = (h + ntask - 1) / ntask;
     ntask = (h + c.band - 1) / c.band;
     run(tp, ntask, build_task, &c);
-    double t1 = now_s();
+    double t1 = cut_now_s();
 
     /* The multigrid preconditioner; Jacobi where it cannot be built. */
     cut_mg *mg = NULL;
     char mg_err[128];
-    if (cut_mg_build(n, w, h, c.pos, c.vals, &mg, mg_err, sizeof mg_err) == 0) {
+    if (cut_mg_build(n, w, h, c.pos, c.vals, tp, CUT_MG_PAR_MIN_ROWS, &mg, mg_err,
+                     sizeof mg_err) == 0) {
         if ((rc = alloc_array((void **)&c.z, n, sizeof *c.z, err, errlen, "cg vectors"))) {
             cut_mg_free(mg);
             goto done;
         }
     }
 
+    /* CG's product reads the upper half (centre and after) of each row:
+     * compacted in place, the multigrid has its own copy. */
+    for (size_t k = 0; k < n; k++) memmove(c.vals + k * 13, c.vals + k * 25 + 12, 13 * sizeof *c.vals);
+
     /* PCG from x0 = the mask scaled to [0, 1] (close to the answer, so
      * fewer iterations to the same ||r|| < rtol ||b||; 0 without a mask):
      * r = b - A x0, p = z = M^-1 r. */
-    memset(c.P, 0, grid * sizeof *c.P);
+    memset(c.P, 0, 2 * grid * sizeof *c.P); /* P and Y */
     for (size_t k = 0; k < n; k++) {
         size_t y = c.pos[k] / (size_t)c.pw - 2, x = c.pos[k] % (size_t)c.pw - 2;
         c.x[k] = guess ? guess[y * guess_stride + x] / 255.0 : 0.0;
         c.P[c.pos[k]] = c.x[k];
     }
-    run(tp, (int)nchunks, cg_matvec, &c);
+    cg_matvec(&c, tp);
     double bb = 0, rz = 0;
     for (size_t k = 0; k < n; k++) {
-        c.r[k] = c.b[k] - c.ap[k];
+        c.r[k] = c.b[k] - c.Y[c.pos[k]];
+        c.Y[c.pos[k]] = 0;
         bb += c.b[k] * c.b[k];
     }
     if (mg) cut_mg_apply(mg, c.r, c.z);
@@ -477,10 +506,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     int it = 0, converged = 0;
     if (norm_b > 0) {
         for (; it < CUT_MATTING_MAXITER; it++) {
-            run(tp, (int)nchunks, cg_matvec, &c);
-            double pap = 0;
-            for (size_t t = 0; t < nchunks; t++) pap += c.part[2 * t];
-            c.alpha = rz / pap;
+            c.alpha = rz / cg_matvec(&c, tp);
             run(tp, (int)nchunks, cg_update, &c);
             double rr = 0, rz_new = 0;
             for (size_t t = 0; t < nchunks; t++) rr += c.part[2 * t], rz_new += c.part[2 * t + 1];
@@ -502,7 +528,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     }
     if (stats) stats->mg_levels = mg ? cut_mg_levels(mg) : 0;
     cut_mg_free(mg);
-    double t2 = now_s();
+    double t2 = cut_now_s();
     if (stats) {
         stats->iterations = it;
         stats->rel_residual = norm_b > 0 ? norm_r / norm_b : 0;
@@ -522,6 +548,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
     rc = 0;
 done:
     free(c.z);
+    free(c.band_pap);
     free(c.ring_tag);
     free(c.ring);
     free(c.part);
@@ -737,20 +764,20 @@ int cut_alpha_matting(const uint8_t *rgb, int w, int h, size_t stride, const uin
     float *fg = NULL;
     cut_matting_stats st;
     memset(&st, 0, sizeof st);
-    double t0 = now_s();
+    double t0 = cut_now_s();
     if ((rc = alloc_array((void **)&trimap, npx, 1, err, errlen, "trimap")) ||
         (rc = alloc_array((void **)&alpha, npx, sizeof *alpha, err, errlen, "alpha")) ||
         (rc = alloc_array((void **)&fg, npx, 3 * sizeof *fg, err, errlen, "foreground")))
         goto done;
     if ((rc = cut_matting_trimap(mask, w, h, mask_stride, af, ab, ae, trimap, err, errlen)))
         goto done;
-    st.t_trimap = now_s() - t0;
+    st.t_trimap = cut_now_s() - t0;
     if ((rc = cut_matting_alpha_cf(rgb, w, h, stride, trimap, mask, mask_stride,
                                    CUT_MATTING_EPSILON, tp, alpha, &st, err, errlen)))
         goto done;
-    double t1 = now_s();
+    double t1 = cut_now_s();
     if ((rc = cut_matting_foreground_ml(rgb, w, h, stride, alpha, tp, fg, err, errlen))) goto done;
-    st.t_foreground = now_s() - t1;
+    st.t_foreground = cut_now_s() - t1;
     for (int y = 0; y < h; y++) {
         uint8_t *o = out_rgba + (size_t)y * out_stride;
         for (int x = 0; x < w; x++) {

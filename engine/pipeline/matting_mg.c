@@ -8,6 +8,8 @@
 
 #include "util.h"
 
+#define MG_BANDS 16 /* bands of image rows per level (fewer on short levels) */
+
 #define MG_MAX_LEVELS 24
 #define MG_COARSEST 400 /* rows solved densely */
 /* The coarse correction is scaled up: piecewise-constant aggregates
@@ -19,39 +21,81 @@
 typedef struct {
     size_t n;
     int w, h, pw;
+    int sw;              /* stencil width: 5 on level 0, 3 above (2x2
+                            aggregates of a 5x5 or 3x3 stencil reach only the
+                            8 neighbouring aggregates) */
     const size_t *pos;   /* row -> padded-grid position */
-    float *vals;         /* 25 per row: float halves the memory traffic, and a
-                            preconditioner needs no more precision */
+    float *vals;         /* sw*sw per row: float halves the memory traffic, and
+                            a preconditioner needs no more precision */
     double *invd;        /* 1 / diagonal */
     double *b, *r;       /* right-hand side, residual (n) */
     double *save, *b0;   /* W-cycle: first solution and right-hand side (n) */
     double *xg;          /* solution on the padded grid, 0 off the rows */
     uint32_t *agg;       /* row -> row of the next level (not on the coarsest) */
     size_t *own_pos;     /* storage this level owns (level 0 borrows) */
+    size_t *row;         /* h + 1: first row (unknown) of each image row */
+    int bh, nb;          /* band height (image rows), bands */
+    int par;             /* run the bands on the pool */
 } mg_level;
 
 struct cut_mg {
     int nlev;
+    threadpool *tp;
     mg_level lev[MG_MAX_LEVELS];
     double *chol; /* coarsest: lower Cholesky factor, n x n */
 };
 
-static void offsets(int pw, ptrdiff_t off[25])
+/* cut_stencil25 with float coefficients, and its 3x3 counterpart. */
+static inline double stencil25f(const float *v, const double *p, ptrdiff_t pw)
 {
-    for (int oy = -2; oy <= 2; oy++)
-        for (int ox = -2; ox <= 2; ox++) off[(oy + 2) * 5 + ox + 2] = (ptrdiff_t)oy * pw + ox;
+    double s0 = CUT_STENCIL25_ROW(v, p - 2 * pw), s1 = CUT_STENCIL25_ROW(v + 5, p - pw);
+    double s2 = CUT_STENCIL25_ROW(v + 10, p), s3 = CUT_STENCIL25_ROW(v + 15, p + pw);
+    double s4 = CUT_STENCIL25_ROW(v + 20, p + 2 * pw);
+    return (s0 + s1) + (s2 + s3) + s4;
 }
 
-/* As cut_stencil25, with float coefficients. */
-static inline double stencil25f(const float *v, const double *p, const ptrdiff_t off[25])
+static inline double stencil9f(const float *v, const double *p, ptrdiff_t pw)
 {
-    double s[5] = {0, 0, 0, 0, 0};
-    for (int r = 0; r < 5; r++)
-        for (int j = 0; j < 5; j++) s[j] += (double)v[r * 5 + j] * p[off[r * 5 + j]];
-    return (s[0] + s[1]) + (s[2] + s[3]) + s[4];
+    const double *u = p - pw, *d = p + pw;
+    double s0 = v[0] * u[-1] + v[1] * u[0] + v[2] * u[1];
+    double s1 = v[3] * p[-1] + v[4] * p[0] + v[5] * p[1];
+    double s2 = v[6] * d[-1] + v[7] * d[0] + v[8] * d[1];
+    return s0 + s1 + s2;
 }
 
-static int grid_alloc(mg_level *L, char *err, size_t errlen)
+/* (A x)_k for row k of level L, x on L's grid. */
+static inline double row_product(const mg_level *L, size_t k)
+{
+    const double *p = L->xg + L->pos[k];
+    return L->sw == 5 ? stencil25f(L->vals + k * 25, p, L->pw)
+                      : stencil9f(L->vals + k * 9, p, L->pw);
+}
+
+/* Splits L's rows into bands of an even number (>= 4) of image rows, about
+ * MG_BANDS of them: a 5x5 stencil reaches 2 rows, so bands two apart share no
+ * unknown and all even (or all odd) bands can relax at once; an even height
+ * keeps each 2x2 aggregate inside one band, and >= 4 keeps the residual rows
+ * each odd band finishes for its neighbours (gs_forward) apart. The bands
+ * depend on the image only, never on the number of threads. */
+static int make_bands(mg_level *L, size_t par_min_rows)
+{
+    int bh = (L->h + 2 * MG_BANDS - 1) / (2 * MG_BANDS) * 2;
+    L->bh = bh < 4 ? 4 : bh;
+    L->nb = (L->h + L->bh - 1) / L->bh;
+    L->row = malloc(((size_t)L->h + 1) * sizeof *L->row);
+    if (!L->row) return -1;
+    size_t k = 0;
+    for (int y = 0; y < L->h; y++) {
+        size_t first_pos = (size_t)(y + 2) * (size_t)L->pw;
+        while (k < L->n && L->pos[k] < first_pos) k++;
+        L->row[y] = k;
+    }
+    L->row[L->h] = L->n;
+    L->par = L->n >= par_min_rows;
+    return 0;
+}
+
+static int grid_alloc(mg_level *L, size_t par_min_rows, char *err, size_t errlen)
 {
     size_t g;
     if (!cut_mul_size((size_t)L->w + 4, (size_t)L->h + 4, &g))
@@ -63,17 +107,20 @@ static int grid_alloc(mg_level *L, char *err, size_t errlen)
     L->r = L->b + L->n;
     L->invd = L->b + 2 * L->n;
     L->save = L->b + 3 * L->n, L->b0 = L->b + 4 * L->n;
+    if (make_bands(L, par_min_rows))
+        return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
+    int c = L->sw * L->sw / 2;
     for (size_t k = 0; k < L->n; k++) {
-        double d = (double)L->vals[k * 25 + 12];
+        double d = (double)L->vals[k * (size_t)(L->sw * L->sw) + (size_t)c];
         L->invd[k] = d > 0 ? 1.0 / d : 0.0;
     }
     return 0;
 }
 
 /* The level above `f`: 2x2 aggregates of its rows, Galerkin operator. */
-static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
+static int coarsen(mg_level *f, mg_level *c, size_t par_min_rows, char *err, size_t errlen)
 {
-    c->w = (f->w + 1) / 2, c->h = (f->h + 1) / 2, c->pw = c->w + 4;
+    c->w = (f->w + 1) / 2, c->h = (f->h + 1) / 2, c->pw = c->w + 4, c->sw = 3;
     size_t cells = (size_t)c->w * (size_t)c->h;
     int32_t *map = malloc(cells * sizeof *map);
     f->agg = malloc((f->n ? f->n : 1) * sizeof *f->agg);
@@ -91,8 +138,8 @@ static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
         if (map[i] == 0) map[i] = (int32_t)nc++;
     c->n = nc;
     c->own_pos = malloc((nc ? nc : 1) * sizeof *c->own_pos);
-    c->vals = malloc((nc ? nc : 1) * 25 * sizeof *c->vals);
-    double *acc = calloc((nc ? nc : 1) * 25, sizeof *acc); /* Galerkin sums */
+    c->vals = malloc((nc ? nc : 1) * 9 * sizeof *c->vals);
+    double *acc = calloc((nc ? nc : 1) * 9, sizeof *acc); /* Galerkin sums */
     if (!c->own_pos || !c->vals || !acc) {
         free(acc);
         free(map);
@@ -101,26 +148,27 @@ static int coarsen(mg_level *f, mg_level *c, char *err, size_t errlen)
     for (size_t i = 0; i < cells; i++)
         if (map[i] >= 0)
             c->own_pos[map[i]] = (i / (size_t)c->w + 2) * (size_t)c->pw + i % (size_t)c->w + 2;
+    const int rad = f->sw / 2;
     for (size_t k = 0; k < f->n; k++) {
         long x = (long)(f->pos[k] % (size_t)f->pw) - 2, y = (long)(f->pos[k] / (size_t)f->pw) - 2;
         size_t I = (size_t)map[(size_t)(y / 2) * (size_t)c->w + (size_t)(x / 2)];
         f->agg[k] = (uint32_t)I;
-        const float *v = f->vals + k * 25;
-        double *cv = acc + I * 25;
-        for (int oy = -2; oy <= 2; oy++)
-            for (int ox = -2; ox <= 2; ox++) {
-                double a = (double)v[(oy + 2) * 5 + ox + 2];
+        const float *v = f->vals + k * (size_t)(f->sw * f->sw);
+        double *cv = acc + I * 9;
+        for (int oy = -rad; oy <= rad; oy++)
+            for (int ox = -rad; ox <= rad; ox++) {
+                double a = (double)v[(oy + rad) * f->sw + ox + rad];
                 if (a == 0) continue; /* no unknown there (or a true zero) */
                 long jx = x + ox, jy = y + oy; /* an unknown: inside the image */
                 int dx = (int)(jx / 2 - x / 2), dy = (int)(jy / 2 - y / 2);
-                cv[(dy + 2) * 5 + dx + 2] += a;
+                cv[(dy + 1) * 3 + dx + 1] += a;
             }
     }
     free(map);
-    for (size_t i = 0; i < nc * 25; i++) c->vals[i] = (float)acc[i];
+    for (size_t i = 0; i < nc * 9; i++) c->vals[i] = (float)acc[i];
     free(acc);
     c->pos = c->own_pos;
-    return grid_alloc(c, err, errlen);
+    return grid_alloc(c, par_min_rows, err, errlen);
 }
 
 static int dense_factor(cut_mg *mg, char *err, size_t errlen)
@@ -136,15 +184,16 @@ static int dense_factor(cut_mg *mg, char *err, size_t errlen)
     if (!row) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
     for (size_t i = 0; i < g; i++) row[i] = -1;
     for (size_t k = 0; k < n; k++) row[L->pos[k]] = (int32_t)k;
-    ptrdiff_t off[25];
-    offsets(L->pw, off);
+    const int rad = L->sw / 2;
     for (size_t k = 0; k < n; k++)
-        for (int o = 0; o < 25; o++) {
-            double a = (double)L->vals[k * 25 + o];
-            if (a == 0) continue;
-            int32_t j = row[(ptrdiff_t)L->pos[k] + off[o]];
-            if (j >= 0) A[k * n + (size_t)j] += a;
-        }
+        for (int oy = -rad; oy <= rad; oy++)
+            for (int ox = -rad; ox <= rad; ox++) {
+                double a = (double)L->vals[k * (size_t)(L->sw * L->sw) +
+                                           (size_t)((oy + rad) * L->sw + ox + rad)];
+                if (a == 0) continue;
+                int32_t j = row[(ptrdiff_t)L->pos[k] + (ptrdiff_t)oy * L->pw + ox];
+                if (j >= 0) A[k * n + (size_t)j] += a;
+            }
     free(row);
     for (size_t j = 0; j < n; j++) {
         double d = A[j * n + j];
@@ -163,14 +212,15 @@ static int dense_factor(cut_mg *mg, char *err, size_t errlen)
     return 0;
 }
 
-int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, cut_mg **out,
-                 char *err, size_t errlen)
+int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, threadpool *tp,
+                 size_t par_min_rows, cut_mg **out, char *err, size_t errlen)
 {
     *out = NULL;
     cut_mg *mg = calloc(1, sizeof *mg);
     if (!mg) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
+    mg->tp = tp;
     mg_level *L0 = &mg->lev[0];
-    L0->n = n, L0->w = w, L0->h = h, L0->pw = w + 4, L0->pos = pos;
+    L0->n = n, L0->w = w, L0->h = h, L0->pw = w + 4, L0->sw = 5, L0->pos = pos;
     mg->nlev = 1;
     size_t nv;
     if (!cut_mul_size(n ? n : 1, 25 * sizeof *L0->vals, &nv) || !(L0->vals = malloc(nv))) {
@@ -178,9 +228,9 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
     }
     for (size_t i = 0; i < n * 25; i++) L0->vals[i] = (float)vals[i];
-    int rc = grid_alloc(L0, err, errlen);
+    int rc = grid_alloc(L0, par_min_rows, err, errlen);
     while (!rc && mg->lev[mg->nlev - 1].n > MG_COARSEST && mg->nlev < MG_MAX_LEVELS) {
-        rc = coarsen(&mg->lev[mg->nlev - 1], &mg->lev[mg->nlev], err, errlen);
+        rc = coarsen(&mg->lev[mg->nlev - 1], &mg->lev[mg->nlev], par_min_rows, err, errlen);
         mg->nlev++;
     }
     if (!rc && mg->lev[mg->nlev - 1].n > 4 * MG_COARSEST)
@@ -194,14 +244,134 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
     return 0;
 }
 
-/* One Gauss-Seidel sweep on L->xg, forward or backward. */
-static void gauss_seidel(mg_level *L, const ptrdiff_t off[25], int backward)
+/* The steps of a cycle, each on one band of image rows of level l. */
+enum { OP_ZERO, OP_GS_FORWARD, OP_GS_BACKWARD, OP_PROLONG, OP_W_SAVE, OP_W_RESTORE };
+
+static void gs_row(mg_level *L, size_t k)
 {
-    for (size_t i = 0; i < L->n; i++) {
-        size_t k = backward ? L->n - 1 - i : i;
-        const float *v = L->vals + k * 25;
-        double *p = L->xg + L->pos[k];
-        p[0] += (L->b[k] - stencil25f(v, p, off)) * L->invd[k];
+    L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
+}
+
+/* b_C += P^T (b - A x) over image rows [y0, y1). */
+static void restrict_rows(mg_level *L, mg_level *C, int y0, int y1)
+{
+    for (size_t k = L->row[y0]; k < L->row[y1]; k++) C->b[L->agg[k]] += L->b[k] - row_product(L, k);
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* A forward Gauss-Seidel sweep over band j of image rows [y0, y1) that also
+ * restricts the residual to the next level (C, NULL on none) as soon as the
+ * rows it depends on are final, while the band's matrix rows are still in
+ * cache: one pass over the finest level's 25 coefficients a row instead of
+ * two. Even bands (run first) restrict the rows at least rad (the stencil
+ * radius) from their odd neighbours; odd bands (run after all even ones)
+ * restrict their own rows and their even neighbours' rows within rad of
+ * them. C's rows of this band are zeroed first (by even bands: before any
+ * odd band adds to them). */
+static void gs_forward(mg_level *L, mg_level *C, int j)
+{
+    const int y0 = j * L->bh, y1 = imin(L->h, y0 + L->bh), rad = L->sw / 2, odd = j & 1;
+    if (!C) {
+        for (size_t k = L->row[y0]; k < L->row[y1]; k++) gs_row(L, k);
+        return;
+    }
+    size_t k0 = L->row[y0], k1 = L->row[y1];
+    if (k1 > k0) { /* this band's aggregates: the rows between its least and greatest */
+        uint32_t lo = L->agg[k0], hi = lo;
+        for (size_t k = k0; k < k1; k++) {
+            lo = L->agg[k] < lo ? L->agg[k] : lo;
+            hi = L->agg[k] > hi ? L->agg[k] : hi;
+        }
+        memset(C->b + lo, 0, (size_t)(hi + 1 - lo) * sizeof *C->b);
+    }
+    /* The own rows this band restricts: [lo, hi). */
+    int lo = odd || y0 == 0 ? y0 : y0 + rad, hi = odd || y1 == L->h ? y1 : y1 - rad;
+    for (int y = y0; y < y1; y++) {
+        for (size_t k = L->row[y]; k < L->row[y + 1]; k++) gs_row(L, k);
+        if (y - rad >= lo && y - rad < hi) restrict_rows(L, C, y - rad, y - rad + 1);
+    }
+    restrict_rows(L, C, imax(lo, y1 - rad), imax(hi, imax(lo, y1 - rad)));
+    if (odd) {
+        restrict_rows(L, C, imax(0, y0 - rad), y0);
+        restrict_rows(L, C, y1, imin(L->h, y1 + rad));
+    }
+}
+
+static void band_op(cut_mg *mg, int l, int op, int j)
+{
+    mg_level *L = &mg->lev[l], *C = l + 1 < mg->nlev ? &mg->lev[l + 1] : NULL;
+    size_t k0 = L->row[j * L->bh], k1 = L->row[imin(L->h, (j + 1) * L->bh)];
+    switch (op) {
+    case OP_ZERO: /* x = 0 on the rows */
+        for (size_t k = k0; k < k1; k++) L->xg[L->pos[k]] = 0;
+        break;
+    case OP_GS_FORWARD:
+        gs_forward(L, C, j);
+        break;
+    case OP_GS_BACKWARD:
+        for (size_t k = k1; k-- > k0;) gs_row(L, k);
+        break;
+    case OP_PROLONG:
+        for (size_t k = k0; k < k1; k++)
+            L->xg[L->pos[k]] += MG_OVERCORRECT * C->xg[C->pos[L->agg[k]]];
+        break;
+    case OP_W_SAVE: /* keep x and b, then b = b - A x */
+        for (size_t k = k0; k < k1; k++) {
+            L->save[k] = L->xg[L->pos[k]];
+            L->b0[k] = L->b[k];
+            L->r[k] = L->b[k] - row_product(L, k);
+        }
+        break;
+    case OP_W_RESTORE: /* x += the first cycle's x, b back */
+        for (size_t k = k0; k < k1; k++) {
+            L->xg[L->pos[k]] += L->save[k];
+            L->b[k] = L->b0[k];
+        }
+        break;
+    }
+}
+
+typedef struct {
+    cut_mg *mg;
+    int l, op, first, step;
+} band_job;
+
+static void band_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const band_job *j = ctx;
+    band_op(j->mg, j->l, j->op, j->first + task * j->step);
+}
+
+/* Runs op on the bands first, first + step, ...: in parallel where the level
+ * is large enough, else in order on this thread (the same result: the bands
+ * of one run touch disjoint data). */
+static void run_bands(cut_mg *mg, int l, int op, int first, int step)
+{
+    const mg_level *L = &mg->lev[l];
+    int ntask = (L->nb - first + step - 1) / step;
+    band_job j = {mg, l, op, first, step};
+    if (mg->tp && L->par && ntask > 1)
+        cut_pool_run(mg->tp, ntask, band_task, &j);
+    else
+        for (int t = 0; t < ntask; t++) band_task(&j, t, 0);
+}
+
+/* Gauss-Seidel in band-coloured order: forward runs the even bands, then the
+ * odd ones, each band in raster order (and restricts the residual, on all
+ * but the coarsest level); backward is exactly the reverse, so a forward
+ * sweep before the coarse correction and a backward one after keep the cycle
+ * symmetric. */
+static void gauss_seidel(cut_mg *mg, int l, int backward)
+{
+    if (!backward) {
+        run_bands(mg, l, OP_GS_FORWARD, 0, 2);
+        run_bands(mg, l, OP_GS_FORWARD, 1, 2);
+    } else {
+        run_bands(mg, l, OP_GS_BACKWARD, 1, 2);
+        run_bands(mg, l, OP_GS_BACKWARD, 0, 2);
     }
 }
 
@@ -225,37 +395,19 @@ static void vcycle(cut_mg *mg, int l)
         }
         return;
     }
-    ptrdiff_t off[25];
-    offsets(L->pw, off);
-    for (size_t k = 0; k < L->n; k++) L->xg[L->pos[k]] = 0;
-    gauss_seidel(L, off, 0);
-    mg_level *C = &mg->lev[l + 1];
-    memset(C->b, 0, C->n * sizeof *C->b);
-    for (size_t k = 0; k < L->n; k++) {
-        const float *v = L->vals + k * 25;
-        const double *p = L->xg + L->pos[k];
-        C->b[L->agg[k]] += L->b[k] - stencil25f(v, p, off);
-    }
+    run_bands(mg, l, OP_ZERO, 0, 1);
+    gauss_seidel(mg, l, 0); /* and b_C = P^T (b - A x) */
     vcycle(mg, l + 1);
     if (l + 1 < mg->nlev - 1) {
         /* W-cycle: a second coarse cycle on what the first left over. */
-        ptrdiff_t offc[25];
-        offsets(C->pw, offc);
-        for (size_t k = 0; k < C->n; k++) {
-            double xk = C->xg[C->pos[k]];
-            C->save[k] = xk;
-            C->b0[k] = C->b[k];
-            C->r[k] = C->b[k] - stencil25f(C->vals + k * 25, C->xg + C->pos[k], offc);
-        }
-        for (size_t k = 0; k < C->n; k++) C->b[k] = C->r[k];
+        mg_level *C = &mg->lev[l + 1];
+        run_bands(mg, l + 1, OP_W_SAVE, 0, 1);
+        memcpy(C->b, C->r, C->n * sizeof *C->b);
         vcycle(mg, l + 1);
-        for (size_t k = 0; k < C->n; k++) {
-            C->xg[C->pos[k]] += C->save[k];
-            C->b[k] = C->b0[k];
-        }
+        run_bands(mg, l + 1, OP_W_RESTORE, 0, 1);
     }
-    for (size_t k = 0; k < L->n; k++) L->xg[L->pos[k]] += MG_OVERCORRECT * C->xg[C->pos[L->agg[k]]];
-    gauss_seidel(L, off, 1);
+    run_bands(mg, l, OP_PROLONG, 0, 1);
+    gauss_seidel(mg, l, 1);
 }
 
 void cut_mg_apply(cut_mg *mg, const double *r, double *z)
@@ -280,6 +432,7 @@ void cut_mg_free(cut_mg *mg)
         free(mg->lev[l].agg);
         free(mg->lev[l].own_pos);
         free(mg->lev[l].vals);
+        free(mg->lev[l].row);
     }
     free(mg->chol);
     free(mg);

@@ -6,12 +6,15 @@
  * border), with 25 stencil values (the 5x5 neighbourhood; 0 where there is
  * no unknown neighbour). Each coarser level aggregates 2x2 cells of the level
  * below (piecewise-constant prolongation P); its operator is the Galerkin
- * product P^T A P, which again fits a 5x5 stencil (3x3 in fact), so all levels
- * share one layout. Smoother: one forward Gauss-Seidel sweep before the
- * coarse correction and one backward sweep after (so the V-cycle is a
- * symmetric positive definite operator), W-cycle (two coarse cycles per
- * level), coarse correction scaled by 1.5; the coarsest level (few hundred
- * rows) is solved exactly by dense Cholesky.
+ * product P^T A P, which fits a 3x3 stencil (2x2 aggregates of a 5x5 or 3x3
+ * stencil reach only the 8 neighbouring aggregates), stored as 9 values a row.
+ * Smoother: one forward Gauss-Seidel sweep before the coarse correction
+ * (restricting the residual as it goes) and one backward sweep after (so the
+ * cycle is a symmetric positive definite operator), in band-coloured order so
+ * that the pool can run it: even bands of image rows, then odd ones, the
+ * backward sweep the exact reverse. W-cycle (two coarse cycles per level),
+ * coarse correction scaled by 1.5; the coarsest level (few hundred rows) is
+ * solved exactly by dense Cholesky.
  *
  * Internal header: nothing here prints. */
 #ifndef CUTOUT_MATTING_MG_H
@@ -19,23 +22,28 @@
 
 #include <stddef.h>
 
-/* sum_o v[o] p[off[o]] over a 5x5 stencil, five independent sums (one per
- * stencil column) so the additions do not form one 25-long latency chain. */
-static inline double cut_stencil25(const double *v, const double *p, const ptrdiff_t off[25])
-{
-    double s[5] = {0, 0, 0, 0, 0};
-    for (int r = 0; r < 5; r++)
-        for (int j = 0; j < 5; j++) s[j] += v[r * 5 + j] * p[off[r * 5 + j]];
-    return (s[0] + s[1]) + (s[2] + s[3]) + s[4];
-}
+#include "threadpool.h"
+
+/* One row of a 5x5 stencil: v[0..4] times q[-2..2]. The stencils sum their
+ * five rows written out, so the compiler keeps the sums in registers (a loop
+ * over an offset table spilled them) and the additions do not form one
+ * 25-long chain. */
+#define CUT_STENCIL25_ROW(v, q) \
+    ((v)[0] * (q)[-2] + (v)[1] * (q)[-1] + (v)[2] * (q)[0] + (v)[3] * (q)[1] + (v)[4] * (q)[2])
 
 typedef struct cut_mg cut_mg;
 
+/* Levels of fewer rows than this run on the calling thread: below it a pool
+ * run costs more than it saves. */
+#define CUT_MG_PAR_MIN_ROWS 16384
+
 /* Builds the hierarchy. vals (25 per row) and pos are borrowed for the
- * preconditioner's lifetime. Returns 0 or CUTOUT_E_* with err set
+ * preconditioner's lifetime. tp (may be NULL) runs the row bands of levels
+ * of at least par_min_rows rows (CUT_MG_PAR_MIN_ROWS; tests pass 0); the
+ * result does not depend on it. Returns 0 or CUTOUT_E_* with err set
  * (CUTOUT_E_UNSUPPORTED: a coarsest matrix that is not positive definite). */
-int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, cut_mg **out,
-                 char *err, size_t errlen);
+int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, threadpool *tp,
+                 size_t par_min_rows, cut_mg **out, char *err, size_t errlen);
 
 /* z = M^-1 r: one V-cycle from z = 0 (r, z: n values, compact order). */
 void cut_mg_apply(cut_mg *mg, const double *r, double *z);

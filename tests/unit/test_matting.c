@@ -108,20 +108,16 @@ static void test_cutout(void)
     check(rc == CUTOUT_E_LIMIT, "cutout: sizes that overflow are refused");
 }
 
-/* The multigrid preconditioner must be symmetric and positive definite for
- * CG: r2.M r1 == r1.M r2 and r.M r > 0, on a 70x50 band of unknowns with a
- * shifted, anisotropic 25-point Laplacian (several levels). */
-static void test_mg(void)
+/* A synthetic matting-like system on a w x h image: unknowns everywhere
+ * but a diagonal pattern of known pixels, a symmetric 5x5 stencil, diagonally
+ * dominant (so SPD). Returns n. */
+static size_t make_system(int w, int h, size_t *pos, double *vals, int *idx)
 {
-    enum { W = 70, H = 50 };
-    const int pw = W + 4;
-    static size_t pos[W * H];
-    static double vals[W * H * 25], r1[W * H], r2[W * H], z1[W * H], z2[W * H];
-    static int idx[(W + 4) * (H + 4)];
+    const int pw = w + 4;
     size_t n = 0;
-    for (int i = 0; i < (W + 4) * (H + 4); i++) idx[i] = -1;
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
+    for (int i = 0; i < (w + 4) * (h + 4); i++) idx[i] = -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
             if ((x + 2 * y) % 37 < 30) { /* holes: known pixels */
                 idx[(y + 2) * pw + x + 2] = (int)n;
                 pos[n++] = (size_t)(y + 2) * pw + x + 2;
@@ -139,6 +135,26 @@ static void test_mg(void)
                 if (idx[(ptrdiff_t)pos[k] + oy * pw + ox] >= 0) v[(oy + 2) * 5 + ox + 2] = -wgt;
             }
     }
+    return n;
+}
+
+/* The multigrid preconditioner must be symmetric and positive definite for
+ * CG (r2.M r1 == r1.M r2, r.M r > 0), and its row bands run on a pool
+ * (every level threaded: par_min_rows 0) must give the same bits as on the
+ * calling thread, on odd sizes. */
+static void test_mg(int W, int H)
+{
+    size_t npx = (size_t)W * H, ngrid = (size_t)(W + 4) * (H + 4);
+    size_t *pos = malloc(npx * sizeof *pos);
+    double *vals = calloc(npx * 25, sizeof *vals), *v = calloc(npx * 6, sizeof *v);
+    int *idx = malloc(ngrid * sizeof *idx);
+    char what[160], err[128];
+    if (!pos || !vals || !v || !idx) {
+        check(0, "multigrid: allocation");
+        goto out;
+    }
+    double *r1 = v, *r2 = v + npx, *z1 = v + 2 * npx, *z2 = v + 3 * npx, *zt = v + 4 * npx;
+    size_t n = make_system(W, H, pos, vals, idx);
     uint32_t s = 7;
     for (size_t k = 0; k < n; k++) {
         s = s * 1103515245u + 12345u;
@@ -147,26 +163,85 @@ static void test_mg(void)
         r2[k] = (double)(s >> 8) / (1 << 24) - 0.5;
     }
     cut_mg *mg;
-    char err[128];
-    int rc = cut_mg_build(n, W, H, pos, vals, &mg, err, sizeof err);
-    check(rc == 0 && cut_mg_levels(mg) >= 3, "multigrid: builds several levels");
-    if (rc) return;
+    int rc = cut_mg_build(n, W, H, pos, vals, NULL, 0, &mg, err, sizeof err);
+    snprintf(what, sizeof what, "multigrid %dx%d: builds (%d levels, %zu rows)", W, H,
+             rc ? 0 : cut_mg_levels(mg), n);
+    check(rc == 0 && (n < 2000 || cut_mg_levels(mg) >= 3), what);
+    if (rc) goto out;
     cut_mg_apply(mg, r1, z1);
     cut_mg_apply(mg, r2, z2);
+    cut_mg_free(mg);
     double a = 0, b = 0, p1 = 0, p2 = 0, nn = 0;
     for (size_t k = 0; k < n; k++) {
         a += r2[k] * z1[k], b += r1[k] * z2[k];
         p1 += r1[k] * z1[k], p2 += r2[k] * z2[k], nn += z1[k] * z1[k];
     }
-    printf("     r2.Mr1 %.12g r1.Mr2 %.12g\n", a, b);
-    check(fabs(a - b) <= 1e-5 * sqrt(p1 * p2), "multigrid: the V-cycle is symmetric");
-    check(p1 > 0 && p2 > 0 && nn > 0, "multigrid: the V-cycle is positive");
-    cut_mg_free(mg);
+    printf("     %dx%d: r2.Mr1 %.12g r1.Mr2 %.12g\n", W, H, a, b);
+    snprintf(what, sizeof what, "multigrid %dx%d: the cycle is symmetric", W, H);
+    check(fabs(a - b) <= 1e-5 * sqrt(p1 * p2), what);
+    snprintf(what, sizeof what, "multigrid %dx%d: the cycle is positive", W, H);
+    check(p1 > 0 && p2 > 0 && nn > 0, what);
+    for (int threads = 2; threads <= 3; threads++) {
+        threadpool *tp;
+        if (cutout_pool_create(threads, &tp) != 0) continue;
+        rc = cut_mg_build(n, W, H, pos, vals, tp, 0, &mg, err, sizeof err);
+        int same = rc == 0;
+        for (int rep = 0; same && rep < 3; rep++) { /* races would show as a changed bit */
+            cut_mg_apply(mg, r1, zt);
+            same = memcmp(zt, z1, n * sizeof *zt) == 0;
+        }
+        if (rc == 0) cut_mg_free(mg);
+        cutout_pool_free(tp);
+        snprintf(what, sizeof what, "multigrid %dx%d: %d threads give the same bits as none", W, H,
+                 threads);
+        check(same, what);
+    }
+out:
+    free(idx);
+    free(v);
+    free(vals);
+    free(pos);
+}
+
+/* The whole cutout (CG's banded product included) on odd sizes: the same
+ * bytes and return code with 2 threads as with none. */
+static void test_cutout_threads(int W, int H)
+{
+    size_t npx = (size_t)W * H;
+    uint8_t *rgb = malloc(npx * 3), *mask = malloc(npx), *o1 = calloc(npx, 4), *o2 = calloc(npx, 4);
+    threadpool *tp = NULL;
+    char what[128], err[128];
+    if (rgb && mask && o1 && o2 && cutout_pool_create(2, &tp) == 0) {
+        make_image(rgb, mask, W, H);
+        cut_matting_stats st;
+        int rc1 = cut_alpha_matting(rgb, W, H, (size_t)W * 3, mask, (size_t)W, 240, 10, 4, NULL, o1,
+                                    (size_t)W * 4, &st, err, sizeof err);
+        int rc2 = cut_alpha_matting(rgb, W, H, (size_t)W * 3, mask, (size_t)W, 240, 10, 4, tp, o2,
+                                    (size_t)W * 4, NULL, err, sizeof err);
+        snprintf(what, sizeof what, "cutout %dx%d (rc %d, %d CG iterations): the same bytes with 2 threads",
+                 W, H, rc1, st.iterations);
+        check(rc1 == rc2 && memcmp(o1, o2, npx * 4) == 0, what);
+    } else {
+        check(0, "cutout threads: allocation");
+    }
+    if (tp) cutout_pool_free(tp);
+    free(o2);
+    free(o1);
+    free(mask);
+    free(rgb);
 }
 
 int main(void)
 {
-    test_mg();
+    test_cutout_threads(1, 1);
+    test_cutout_threads(7, 3);
+    test_cutout_threads(129, 65);
+    test_cutout_threads(301, 203);
+    test_mg(70, 50);
+    test_mg(1, 1);
+    test_mg(7, 3);
+    test_mg(129, 65);
+    test_mg(301, 203);
     test_trimap();
     test_cutout();
     printf("%s\n", failures ? "FAILED" : "all passed");
