@@ -16,6 +16,13 @@ board *board_create(void)
     return p;
 }
 
+uint64_t board_inflight_total(const board *b)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < BOARD_SLOTS; i++) n += board_get(&b->slots[i].inflight);
+    return n;
+}
+
 void board_request_done(board *b, int code, double seconds)
 {
     int k = BOARD_CODES - 1;

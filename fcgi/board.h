@@ -72,6 +72,9 @@ static inline uint64_t board_get(const uint64_t *field)
     return __atomic_load_n(field, __ATOMIC_RELAXED);
 }
 
+/* Requests being handled now by all workers (the slots' inflight). */
+uint64_t board_inflight_total(const board *b);
+
 /* Counts one finished request. */
 void board_request_done(board *b, int code, double seconds);
 

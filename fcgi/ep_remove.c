@@ -22,8 +22,7 @@ static cutout_pool *helpers(request *rq)
 {
     if (!rq->helpers) return NULL;
     long room = rq->h->ncpu / cutout_pool_threads(rq->helpers);
-    uint64_t inflight = 0;
-    for (int i = 0; i < BOARD_SLOTS; i++) inflight += board_get(&rq->h->b->slots[i].inflight);
+    uint64_t inflight = board_inflight_total(rq->h->b);
     return (long)inflight <= (room < 1 ? 1 : room) ? rq->helpers : NULL;
 }
 

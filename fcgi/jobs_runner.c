@@ -246,8 +246,12 @@ static void *runner_main(void *arg)
             sweep();
             next_sweep = now + SWEEP_EVERY_S;
         }
-        int n = 0;
-        if (!infer_busy(ctx.h->q)) n = ctx.store->ops->claim(ctx.store, ctx.owner, max, claims, app_wall_s());
+        /* Requests first: items are claimed only while the inference queue
+         * is idle, and one at a time while requests are being handled on
+         * any worker (the CPUs are shared), so a request that comes next
+         * waits behind one job image, not a batch of them. */
+        int n = 0, room = board_inflight_total(ctx.h->b) ? 1 : max;
+        if (!infer_busy(ctx.h->q)) n = ctx.store->ops->claim(ctx.store, ctx.owner, room, claims, app_wall_s());
         if (n > 0) {
             run_batch(claims, n);
             continue;
