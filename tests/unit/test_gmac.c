@@ -4,9 +4,12 @@
  * depends on. The counter itself is checked first on a two-Conv graph
  * counted by hand (its --self-test). Models: the shipped u2netp at its own
  * 320x320, a non-square size and an odd one (ceil-mode pooling and resizes
- * to uneven sizes), and the fp16 ISNet at 1024 when models/cache has it.
+ * to uneven sizes), the fp16 ISNet at 1024 when models/cache has it, and
+ * the reference suite's random-weight exports (u2net, u2netp, isnet) at their
+ * own size when tests/reference/out holds them.
  * Then the sizes the engine refuses. Checked to fail: counting only
  * d->cin*d->k (no second k) in net.c makes every comparison FAIL. */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,19 @@ int main(void)
 
     char err[256];
     cutout_model *m = NULL;
+    glob_t g;
+    if (glob("tests/reference/out/models/*.onnx", 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            if (cutout_model_load_file(g.gl_pathv[i], &m, err, sizeof err) == 0) {
+                int side = cutout_model_input_size(m);
+                cutout_model_free(m);
+                compare(g.gl_pathv[i], side, side);
+            } else {
+                check(0, err);
+            }
+        globfree(&g);
+    }
+    m = NULL;
     if (cutout_model_load_file("models/u2netp.onnx", &m, err, sizeof err) == 0) {
         check(cutout_model_gmac(m, 7, 320) < 0 && cutout_model_gmac(m, 320, 16385) < 0,
               "sizes outside 8..16384 give -1");
