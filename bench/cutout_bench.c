@@ -25,6 +25,50 @@ static void usage(FILE *f)
             "  --require-gpu  fail unless a GPU or accelerator runs the network\n");
 }
 
+/* FP32 flops per cycle per core of the kernel family the engine uses
+ * (cutout_cpu_isa): vector lanes × 2 (an FMA is a multiply and an add) ×
+ * FMA units. The unit count is assumed, not detected: 2, as on Intel server
+ * cores since Skylake-SP and AMD Zen 2-4 for 256-bit vectors. Cores with one
+ * 512-bit unit (Xeon Silver/Bronze, client Ice Lake) or 512-bit FMAs split in
+ * two halves (Zen 4) reach half the avx512 figure. "portable" is the x86-64
+ * baseline the compiler vectorises for: SSE2, 4 lanes, a multiply and an add
+ * on separate ports, no FMA. */
+static double flops_per_cycle(const char *isa)
+{
+    if (!strcmp(isa, "avx512")) return 16 * 2 * 2;
+    if (!strcmp(isa, "avx2")) return 8 * 2 * 2;
+    return 4 * 2;
+}
+
+/* The core clock in MHz: cpufreq's cpuinfo_max_freq (the highest the
+ * kernel lets a core run) where there is one, else /proc/cpuinfo's first
+ * "cpu MHz". In a VM without cpufreq that is the nominal (TSC) frequency the
+ * hypervisor reports, not the turbo or AVX-512 clock the core really runs
+ * at, so peak_fraction is approximate. *src names the source; 0 if none. */
+static double clock_mhz(const char **src)
+{
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "r");
+    double v = 0;
+    if (f) {
+        double khz = 0;
+        if (fscanf(f, "%lf", &khz) == 1 && khz > 0) v = khz / 1000;
+        fclose(f);
+        *src = "cpufreq max";
+        if (v > 0) return v;
+    }
+    *src = "cpuinfo";
+    f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[256];
+    while (!v && fgets(line, sizeof line, f))
+        if (!strncmp(line, "cpu MHz", 7)) {
+            const char *c = strchr(line, ':');
+            if (c) v = atof(c + 1);
+        }
+    fclose(f);
+    return v;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -279,14 +323,28 @@ int main(int argc, char **argv)
     int p90i = (int)(0.9 * (iterations - 1) + 0.5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    /* Achieved rate as a direct convolution's arithmetic (cutout_model_gmac),
+     * and its share of the FP32 FMA peak of the threads used (CPU only). */
+    double gmac_image = cutout_model_gmac(model, h, w), ips = batch * 1000.0 / median;
+    double gflops = 2 * gmac_image * ips;
+    const char *isa = cutout_cpu_isa(), *clock_src = "none";
+    double mhz = clock_mhz(&clock_src);
+    double peak = flops_per_cycle(isa) * mhz / 1e3 * cutout_engine_threads(engine);
+    int on_cpu = !strcmp(cutout_engine_backend_name(engine), "cpu") && peak > 0;
     printf("{\"model\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"batch\":%d,"
            "\"height\":%d,\"width\":%d,\"iterations\":%d,\"load_ms\":%.2f,\"first_ms\":%.2f,"
            "\"median_ms\":%.2f,\"min_ms\":%.2f,\"p90_ms\":%.2f,\"images_per_s\":%.3f,"
-           "\"gmac\":%.3f,\"peak_rss_mb\":%.1f",
+           "\"gmac\":%.3f,\"peak_rss_mb\":%.1f,\"gmac_per_image\":%.3f,\"gflops\":%.2f",
            cutout_model_arch_name(model), cutout_engine_backend_name(engine),
            cutout_engine_device_name(engine), cutout_engine_threads(engine), batch, h, w,
-           iterations, load_ms, first_ms, median, times[0], times[p90i], batch * 1000.0 / median,
-           cutout_model_gmac(model, h, w) * batch, ru.ru_maxrss / 1024.0);
+           iterations, load_ms, first_ms, median, times[0], times[p90i], ips,
+           gmac_image * batch, ru.ru_maxrss / 1024.0, gmac_image, gflops);
+    if (on_cpu)
+        printf(",\"isa\":\"%s\",\"clock_mhz\":%.0f,\"clock_source\":\"%s\","
+               "\"peak_gflops\":%.1f,\"peak_fraction\":%.4f",
+               isa, mhz, clock_src, peak, gflops / peak);
+    else
+        printf(",\"peak_gflops\":null,\"peak_fraction\":null");
     if (do_tune) printf(",\"tune_ms\":%.2f,\"tuned\":%s", tune_ms, tuned ? tuned : "[]");
     printf("}\n");
     rc = 0;

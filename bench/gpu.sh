@@ -185,7 +185,13 @@ try:
 except Exception:
     print("| %s | %s | %s | %s | failed: %s | | | | `%s` |" % (net, size, batch, runtime, js.strip()[-200:].replace("|", "/").replace("\n", " "), cmd))
     sys.exit()
-gflop = j["gmac"] * 2 if "gmac" in j else j["gflop_per_image"]
+# per image: cutout-bench's "gmac" is per pass (batch x per image)
+if "gmac_per_image" in j:
+    gflop = j["gmac_per_image"] * 2
+elif "gmac" in j:  # a cutout-bench from before gmac_per_image
+    gflop = j["gmac"] * 2 / int(batch)
+else:
+    gflop = j["gflop_per_image"]
 rate = gflop * j["images_per_s"]
 frac = "%.1f%%" % (100 * rate / 1e3 / float(peak)) if peak else ""
 print("| %s | %s | %s | %s | %.2f | %.1f | %.0f | %s | `%s` |" % (
@@ -215,7 +221,7 @@ bench_case u2net "$u2net_model" 320 "$u2net_batch"
 bench_case isnet "$isnet_model" "$isnet_size" "$isnet_batch"
 bench_case u2netp models/u2netp.onnx 320 1
 
-report "" "GFLOP/s counts the convolutions' 2 × multiply-adds per image (cutout-bench's gmac," \
+report "" "GFLOP/s counts the convolutions' 2 × multiply-adds per image (cutout-bench's gmac_per_image," \
     "torch_bench's hook count: the same number) times images/s; PyTorch fp32 has TF32 off."
 if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then cp "$out" "$OUT/"; fi
 echo "gpu.sh: wrote $out"

@@ -175,6 +175,11 @@ async function main() {
     images_per_s: round((1000 * o.batch) / median),
     gmac: null, // ONNX Runtime does not report it; cutout-bench counts it from the graph
     peak_rss_mb: round(peakRssMb, 1),
+    // cutout-bench's rate keys (bench/README.md, "Rates"): they need the MAC count too
+    gmac_per_image: null,
+    gflops: null,
+    peak_gflops: null,
+    peak_fraction: null,
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 }

@@ -34,6 +34,7 @@ void cutout_engine_options_default(cutout_engine_options *opt)
 
 double cutout_model_gmac(const cutout_model *model, int h, int w)
 {
+    if (h < MIN_SIDE || w < MIN_SIDE || h > MAX_SIDE || w > MAX_SIDE) return -1.0;
     plan pl;
     cut_plan_init(&pl);
     double macs = 0;

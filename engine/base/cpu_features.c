@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cutout.h"
+
 static unsigned features; /* detected */
 static unsigned env_cap = ~0u; /* from CUTOUT_ISA */
 static unsigned allowed = ~0u; /* the cap in force */
@@ -88,3 +90,5 @@ const char *cut_isa_name(cut_isa isa)
 {
     return valid(isa) ? isas[isa].name : "?";
 }
+
+const char *cutout_cpu_isa(void) { return cut_isa_name(cut_cpu_isa()); }

@@ -83,7 +83,18 @@ int cutout_model_output_channels(const cutout_model *model);
  * std for U²-Net; mean 0.5, std 1 for ISNet). */
 void cutout_model_mean_std(const cutout_model *model, float mean[3], float std[3]);
 size_t cutout_model_num_params(const cutout_model *model);
-/* Multiply-accumulates of one forward pass over a 1×3×h×w input (output 0 only). */
+/* Multiply-accumulates, in 10⁹, of one forward pass over a 1×3×h×w input
+ * as a direct convolution would do them: the sum over every convolution the
+ * pass runs of out_h·out_w·out_c·in_c·k_h·k_w (U²-Net and ISNet have no
+ * grouped convolutions and no ConvTranspose). Counted by a dry run of the
+ * forward pass, so it is the work of what cutout_engine_run computes by
+ * default: output 0 (U²-Net: all six side convs, which the fusion conv reads;
+ * ISNet: side 1 only). ReLU, residual adds, max-pooling, resizes and the
+ * sigmoid are not counted: a few operations per element, ~1% of the total
+ * or less. Winograd and GEMM do fewer or more arithmetic operations than this
+ * for the same result; the count stays the direct-convolution one, so rates
+ * derived from it compare across methods and machines. -1 when h or w is
+ * outside 8..16384 (the engine's range). */
 double cutout_model_gmac(const cutout_model *model, int h, int w);
 
 typedef enum { CUTOUT_BACKEND_AUTO = 0, CUTOUT_BACKEND_CPU = 1, CUTOUT_BACKEND_OPENCL = 2 } cutout_backend_kind;
@@ -156,6 +167,11 @@ typedef struct {
 /* The i-th measurement (0, 1, ... in the order the shapes ran): 1 and *out
  * filled, or 0 past the last one (always 0 on the CPU backend). */
 int cutout_engine_tuning(const cutout_engine *engine, int i, cutout_tuning *out);
+
+/* The SIMD kernel family the CPU backend picks now: "avx512", "avx2" or
+ * "portable" — the best the CPU and OS support, capped by CUTOUT_ISA
+ * (README.md). For benchmarks that relate a rate to the machine's peak. */
+const char *cutout_cpu_isa(void);
 
 /* ---- threads for the image work ----
  *
