@@ -45,12 +45,13 @@ int ep_jobs_route(request *rq, response *r, const char *app_path)
     char base[sizeof rq->path];
     size_t blen = (size_t)(app_path - rq->path) + strlen("/jobs");
     snprintf(base, sizeof base, "%.*s", (int)blen, rq->path);
-    if (!jobs_get()) {
+    jobs_ctx *jc = jobs_get();
+    if (!jc) {
         resp_fail(r, 404, "not_found", "jobs are not enabled (jobs.store in the configuration)");
         return 1;
     }
-    if (!jobs_store_reachable()) { /* Redis down: /remove is not affected */
-        jobs_store_fail(r, "read");
+    if (!jobs_store_reachable(jc)) { /* Redis down: /remove is not affected */
+        jobs_store_fail(jc, r, "read");
         return 1;
     }
     const char *id = rest ? seg[at + 1] : NULL;
@@ -203,8 +204,8 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
         goto out;
     }
     long long pending = jc->store->ops->pending(jc->store);
-    if (pending < 0 && !jobs_store_reachable()) {
-        jobs_store_fail(r, "read");
+    if (pending < 0 && !jobs_store_reachable(jc)) {
+        jobs_store_fail(jc, r, "read");
         goto out;
     }
     if (pending < 0 || pending + n > c->jobs_max_queued_items) {
@@ -234,7 +235,7 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
     if (rc) {
         int e = errno;
         jobs_blob_remove(jc, job.id);
-        if (!jobs_store_reachable()) jobs_store_fail(r, "written");
+        if (!jobs_store_reachable(jc)) jobs_store_fail(jc, r, "written");
         else if (e == ENOSPC || e == EDQUOT)
             resp_fail(r, 507, "insufficient_storage", "the job spool (jobs.dir) is full: the job was not stored");
         else resp_fail(r, 500, "internal", "the job could not be stored: %s", strerror(e));
@@ -243,7 +244,7 @@ void ep_jobs_submit(request *rq, response *r, const char *base)
     }
     if (jc->store->ops->create(jc->store, &job, items, n, err, sizeof err)) {
         jobs_blob_remove(jc, job.id);
-        if (!jobs_store_reachable()) jobs_store_fail(r, "written");
+        if (!jobs_store_reachable(jc)) jobs_store_fail(jc, r, "written");
         else resp_fail(r, 500, "internal", "the job could not be stored: %s", err);
         free(items);
         goto out;
@@ -295,7 +296,7 @@ void ep_jobs_list(request *rq, response *r, const char *base)
     double now = app_wall_s();
     int n = jc->store->ops->list(jc->store, status ? status : "", after ? after : "", limit, jobs, now);
     if (n < 0) {
-        jobs_store_fail(r, "read");
+        jobs_store_fail(jc, r, "read");
         free(jobs);
         return;
     }

@@ -20,7 +20,7 @@ static void answer_job(response *r, int status, const char *base, const char *id
     int rc = jc->store->ops->get(jc->store, id, now, &j, &items, &n);
     if (rc) {
         if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
-        else jobs_store_fail(r, "read");
+        else jobs_store_fail(jc, r, "read");
         return;
     }
     r->status = status;
@@ -43,7 +43,7 @@ void ep_jobs_cancel(request *rq, response *r, const char *base, const char *id)
     int rc = jc->store->ops->cancel(jc->store, id, app_wall_s());
     if (rc) {
         if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
-        else jobs_store_fail(r, "written");
+        else jobs_store_fail(jc, r, "written");
         return;
     }
     /* Running items finish their batch and find their item cancelled:
@@ -63,7 +63,7 @@ void ep_jobs_retry(request *rq, response *r, const char *base, const char *id)
         return;
     }
     if (rc == -3) { /* the store failed */
-        jobs_store_fail(r, "written");
+        jobs_store_fail(jc, r, "written");
         return;
     }
     if (rc == -2) {

@@ -25,7 +25,7 @@ static int load(response *r, const char *id, js_job *j, js_item **items, int *n)
     jobs_ctx *jc = jobs_get();
     int rc = jc->store->ops->get(jc->store, id, app_wall_s(), j, items, n);
     if (rc > 0) resp_fail(r, 404, "not_found", "no such job (unknown or expired)");
-    else if (rc < 0) jobs_store_fail(r, "read");
+    else if (rc < 0) jobs_store_fail(jc, r, "read");
     return rc ? -1 : 0;
 }
 
@@ -84,7 +84,7 @@ void ep_jobs_item(request *rq, response *r, const char *id, const char *index)
             r->status = 200;
             sb_printf(&r->headers, "X-Sendfile: %s\r\n", path);
         } else if (jobs_blob_get(jc, id, it->result, (size_t)1 << 32, &r->image, &r->image_len)) {
-            if (!jobs_store_reachable()) jobs_store_fail(r, "read");
+            if (!jobs_store_reachable(jc)) jobs_store_fail(jc, r, "read");
             else resp_fail(r, 500, "internal", "the result could not be read: %s", strerror(errno));
         } else {
             r->status = 200;

@@ -60,8 +60,8 @@ void jobs_blob_remove(jobs_ctx *jc, const char *id);
 /* r fails for a store call that failed: 503 unavailable with Retry-After
  * when the store cannot be reached (Redis down), else 500 (what: "read",
  * "written"). 1 when the store is reachable now. */
-void jobs_store_fail(response *r, const char *what);
-int jobs_store_reachable(void);
+void jobs_store_fail(jobs_ctx *jc, response *r, const char *what);
+int jobs_store_reachable(jobs_ctx *jc);
 
 /* Counts and spool bytes for /status (JSON members) and /metrics. */
 void jobs_status_json(strbuf *o);

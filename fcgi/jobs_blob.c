@@ -54,15 +54,14 @@ void jobs_blob_remove(jobs_ctx *jc, const char *id)
     else spool_job_remove(jc->dir, id);
 }
 
-int jobs_store_reachable(void)
+int jobs_store_reachable(jobs_ctx *jc)
 {
-    jobs_ctx *jc = jobs_get();
     return !jc || !jc->store->ops->reachable || jc->store->ops->reachable(jc->store);
 }
 
-void jobs_store_fail(response *r, const char *what)
+void jobs_store_fail(jobs_ctx *jc, response *r, const char *what)
 {
-    if (!jobs_store_reachable()) {
+    if (!jobs_store_reachable(jc)) {
         r->retry_after = 5;
         resp_fail(r, 503, "unavailable", "the job store (Redis) cannot be reached; retry later");
     } else {
