@@ -207,7 +207,7 @@ bench: all
 # 10,000 mixed good and hostile requests through nginx; per-worker RSS at 1k,
 # 5k, 10k (at most +2% after the first 1,000); bench/results/soak-<date>.md.
 soak: all
-	/usr/bin/python3 bench/fcgi_soak.py --bin $(BUILD) --report bench/results/soak-$$(date +%F).md
+	/usr/bin/python3 bench/fcgi_soak.py --bin $(BUILD) --concurrency 8 --report bench/results/soak-$$(date +%F).md
 
 # The throughput tuner's report: sweeps, plots, bench/results/REPORT.md
 # (bench/README.md). BENCH_REPORT_FLAGS=--quick for the ~2-minute version.
