@@ -3,12 +3,14 @@
 #define _DEFAULT_SOURCE /* mkstemp, madvise */
 #include "cpu_weight_cache.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache_dir.h"
@@ -132,6 +134,7 @@ void *cut_wcache_load(threadpool *tp, const char *path, uint64_t key, size_t byt
     sums = chunk_sums(tp, (char *)base + off, bytes, key);
     if (!sums || memcmp(sums, table, chunks * 8)) goto out;
     payload = (char *)base + off;
+    futimens(fd, NULL); /* last use, for cut_wcache_prune's order */
     *map = base;
     *map_bytes = off + bytes;
 out:
@@ -193,7 +196,75 @@ int cut_wcache_commit(threadpool *tp, cut_wcache_new *w, uint64_t key)
     if (!rc && rename(w->tmp, w->path)) rc = -1;
     if (rc) unlink(w->tmp);
     free(sums);
+    if (!rc) cut_wcache_prune(w->path, CUT_WCACHE_MAX_BYTES);
     return rc;
+}
+
+/* One cache file of the directory: its name, size and last use. */
+typedef struct {
+    char name[64];
+    off_t size;
+    time_t used;
+} wc_entry;
+
+static int newest_first(const void *a, const void *b)
+{
+    time_t x = ((const wc_entry *)a)->used, y = ((const wc_entry *)b)->used;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* "cpu-weights-" 16 hex digits ".bin": 1; the same followed by "." and
+ * mkstemp's suffix (a temporary): 2; anything else: 0. */
+static int wc_name_kind(const char *n)
+{
+    if (strncmp(n, "cpu-weights-", 12)) return 0;
+    for (int i = 12; i < 28; i++)
+        if (!strchr("0123456789abcdef", n[i]) || !n[i]) return 0;
+    if (strncmp(n + 28, ".bin", 4)) return 0;
+    return n[32] == 0 ? 1 : n[32] == '.' ? 2 : 0;
+}
+
+void cut_wcache_prune(const char *keep, uint64_t max_bytes)
+{
+    const char *slash = strrchr(keep, '/');
+    char dir[4200];
+    if (!slash || (size_t)(slash - keep) >= sizeof dir) return;
+    memcpy(dir, keep, (size_t)(slash - keep));
+    dir[slash - keep] = 0;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    wc_entry *e = NULL;
+    size_t n = 0, cap = 0;
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int kind = wc_name_kind(de->d_name);
+        struct stat st;
+        if (!kind || !strcmp(de->d_name, slash + 1) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+            continue;
+        if (kind == 2) { /* a writer killed mid-way left it; a live one is younger */
+            if (now - st.st_mtime > CUT_WCACHE_STALE_TMP_S) unlinkat(dirfd(d), de->d_name, 0);
+            continue;
+        }
+        if (n == cap) {
+            wc_entry *g = realloc(e, (cap = cap ? cap * 2 : 16) * sizeof *e);
+            if (!g) break;
+            e = g;
+        }
+        memcpy(e[n].name, de->d_name, 33); /* kind 1: exactly 32 characters */
+        e[n].size = st.st_size;
+        e[n++].used = st.st_mtime;
+    }
+    struct stat ks;
+    uint64_t total = stat(keep, &ks) ? 0 : (uint64_t)ks.st_size;
+    qsort(e, n, sizeof *e, newest_first);
+    for (size_t i = 0; i < n; i++) {
+        total += (uint64_t)e[i].size;
+        if (total > max_bytes) unlinkat(dirfd(d), e[i].name, 0); /* mapped copies live on */
+    }
+    free(e);
+    closedir(d);
 }
 
 void cut_wcache_abandon(cut_wcache_new *w)

@@ -58,6 +58,21 @@ void *cut_wcache_begin(const char *path, size_t bytes, cut_wcache_new *w);
  * the temporary file removed. Either way w->map stays mapped (the caller's
  * weights) and the caller unmaps it. */
 int cut_wcache_commit(threadpool *tp, cut_wcache_new *w, uint64_t key);
+/* The directory is kept under this many bytes of cache files: after a file
+ * is written, the least recently used others (last use = a hit or the write,
+ * kept as the file's mtime) are deleted until the rest fits. Room for ISNet
+ * (704 MB) and U2-Net (700 MB) for two ISAs. A process that maps a deleted
+ * file keeps its pages. */
+#define CUT_WCACHE_MAX_BYTES ((uint64_t)3 << 30)
+/* A temporary older than this belongs to a writer that died. */
+#define CUT_WCACHE_STALE_TMP_S 3600
+
+/* Deletes, in keep's directory, temporaries older than
+ * CUT_WCACHE_STALE_TMP_S and the least recently used cache files beyond
+ * max_bytes (keep itself counted first, never deleted). Other files are not
+ * touched. Called by cut_wcache_commit. */
+void cut_wcache_prune(const char *keep, uint64_t max_bytes);
+
 /* Gives the temporary file up (removed); w->map stays mapped, as above. */
 void cut_wcache_abandon(cut_wcache_new *w);
 

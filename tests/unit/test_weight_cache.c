@@ -7,7 +7,10 @@
  *   file that is not ours: each is a miss, rewritten, then a HIT again, with
  *   the same masks;
  * - two processes creating engines at the same moment with no file: both
- *   succeed with identical masks, and the file left behind is a HIT.
+ *   succeed with identical masks, and the file left behind is a HIT;
+ * - a hit marks the file used (mtime); a write deletes the least recently
+ *   used other cache files beyond 3 GiB and temporaries older than an hour,
+ *   and leaves younger temporaries and other files alone.
  * Checked to fail: with cut_wcache_load's chunk comparison removed, the
  * changed payload byte gives a HIT and a different output. */
 #define _DEFAULT_SOURCE /* mkdtemp, setenv */
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cutout.h"
@@ -165,6 +169,77 @@ static void race(const cutout_model *m, const float *ref)
           "the file the race left is a hit");
 }
 
+/* A file named name in the cache directory, `bytes` long (sparse), last
+ * modified age_s seconds ago. */
+static void fake(const char *name, off_t bytes, long age_s)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", cache_dir, name);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    struct timespec t[2];
+    clock_gettime(CLOCK_REALTIME, &t[0]);
+    t[0].tv_sec -= age_s;
+    t[1] = t[0];
+    if (fd < 0 || ftruncate(fd, bytes) || futimens(fd, t)) printf("fake %s failed\n", name);
+    if (fd >= 0) close(fd);
+}
+
+static int present(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", cache_dir, name);
+    return !access(path, F_OK);
+}
+
+static long age_s(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)(time(NULL) - st.st_mtime);
+}
+
+#define GIB ((off_t)1 << 30)
+#define OLD_A "cpu-weights-00000000000000a1.bin"
+#define OLD_B "cpu-weights-00000000000000b2.bin"
+#define OLD_C "cpu-weights-00000000000000c3.bin"
+#define TMP_STALE "cpu-weights-00000000000000d4.bin.Ab12Cd"
+#define TMP_LIVE "cpu-weights-00000000000000e5.bin.Ef34Gh"
+
+/* Use marks and pruning, around one hit and one write of u2netp's file. */
+static void prune(const cutout_model *m, const float *ref)
+{
+    char path[512];
+    static float out[SIDE * SIDE];
+    if (cache_file(path, sizeof path) != 1) {
+        check(0, "one cache file before the pruning checks");
+        return;
+    }
+    struct timespec old[2] = {{time(NULL) - 5 * 86400, 0}, {time(NULL) - 5 * 86400, 0}};
+    utimensat(AT_FDCWD, path, old, 0);
+    check(run(m, 0, out) == CUTOUT_WEIGHT_CACHE_HIT && age_s(path) < 600,
+          "a hit marks the file as used (mtime 5 days ago -> now)");
+    unlink(path);
+    fake(OLD_A, GIB, 3 * 86400); /* least recently used */
+    fake(OLD_B, GIB, 2 * 86400);
+    fake(OLD_C, GIB, 1 * 86400);
+    fake(TMP_STALE, 4096, 7200);
+    fake(TMP_LIVE, 4096, 60);
+    fake("notes.txt", 2 * GIB, 9 * 86400);
+    int st = run(m, 0, out);
+    check(st == CUTOUT_WEIGHT_CACHE_WRITTEN && !memcmp(out, ref, sizeof out),
+          "a write with 3 GiB of other cache files: written, same masks");
+    check(!present(OLD_A) && present(OLD_B) && present(OLD_C),
+          "the least recently used file deleted, the two newer kept (3 GiB + 18 MB > 3 GiB)");
+    check(!present(TMP_STALE) && present(TMP_LIVE),
+          "a temporary 2 h old deleted, one 60 s old (a live writer's) kept");
+    check(present("notes.txt"), "a file that is not a cache file is left alone");
+    check(run(m, 0, out) == CUTOUT_WEIGHT_CACHE_HIT, "the new file is kept and is a hit");
+    const char *mine[] = {OLD_B, OLD_C, TMP_LIVE, "notes.txt"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", cache_dir, mine[i]);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     snprintf(cache_dir, sizeof cache_dir, "/tmp/cutout-wcache-XXXXXX");
@@ -202,6 +277,7 @@ int main(void)
     damaged(m, ref, out, "file truncated", truncate_file);
     damaged(m, ref, out, "foreign file", foreign_file);
     race(m, ref);
+    prune(m, ref);
 
     while (cache_file(path, sizeof path) > 0) unlink(path);
     rmdir(cache_dir);
