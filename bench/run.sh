@@ -111,8 +111,8 @@ const rows = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean
 const med = (xs) => { const s = xs.slice().sort((a, b) => a - b); const n = s.length;
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
 const f = (x, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
-const out = ['| model | runtime | threads | size | runs | median ms | p90 ms | images/s | peak RSS MB | ratio cutout/ORT (median) | others\' CPU % (max) |',
-             '|---|---|---|---|---|---|---|---|---|---|---|'];
+const out = ['| model | runtime | threads | size | runs | median ms | p90 ms | images/s | peak RSS MB | ratio cutout/ORT (median) | load ms (median) | load ratio | others\' CPU % (max) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
 const cases = [...new Set(rows.map((r) => r.c))];
 for (const c of cases) {
   const agg = {};
@@ -123,14 +123,15 @@ for (const c of cases) {
     if (!ok.length) { agg[rt] = { err: bad.length ? bad[0].err : 'not run' }; continue; }
     const m = med(ok.map((j) => j.median_ms));
     agg[rt] = { n: ok.length, m, p90: med(ok.map((j) => j.p90_ms)), ips: 1000 * ok[0].batch / m,
-                rss: Math.max(...ok.map((j) => j.peak_rss_mb)), t: ok[0].threads, size: `${ok[0].height}x${ok[0].width}`,
+                rss: Math.max(...ok.map((j) => j.peak_rss_mb)), load: med(ok.map((j) => j.load_ms)), t: ok[0].threads, size: `${ok[0].height}x${ok[0].width}`,
                 others: Math.max(...okRows.map((r) => r.others)) };
   }
   const ratio = agg.cutout.m && agg.onnxruntime.m ? (agg.cutout.m / agg.onnxruntime.m).toFixed(2) : 'n/a';
+  const lratio = agg.cutout.load && agg.onnxruntime.load ? (agg.cutout.load / agg.onnxruntime.load).toFixed(2) : 'n/a';
   for (const rt of ['cutout', 'onnxruntime']) {
     const a = agg[rt];
-    if (a.err) { out.push(`| ${c} | ${rt} | | | 0 | ${a.err.replace(/\|/g, '/')} | | | | | |`); continue; }
-    out.push(`| ${c} | ${rt} | ${a.t} | ${a.size} | ${a.n} | ${f(a.m)} | ${f(a.p90)} | ${f(a.ips, 2)} | ${f(a.rss)} | ${rt === 'cutout' ? ratio : ''} | ${a.others} |`);
+    if (a.err) { out.push(`| ${c} | ${rt} | | | 0 | ${a.err.replace(/\|/g, '/')} | | | | | | | |`); continue; }
+    out.push(`| ${c} | ${rt} | ${a.t} | ${a.size} | ${a.n} | ${f(a.m)} | ${f(a.p90)} | ${f(a.ips, 2)} | ${f(a.rss)} | ${rt === 'cutout' ? ratio : ''} | ${f(a.load)} | ${rt === 'cutout' ? lratio : ''} | ${a.others} |`);
   }
 }
 console.log(out.join('\n'));
@@ -143,7 +144,9 @@ EOF
     echo "Forward pass only (input tensor ready → output produced), synthetic input, batch 1."
     echo "Each runtime ran ${rounds} time(s) per model, alternately; the table shows the median"
     echo "of the per-run medians (p90 likewise), the largest peak RSS, and cutout's median"
-    echo "divided by ONNX Runtime's (below 1: cutout is faster). \"Others' CPU\" is the share of"
+    echo "divided by ONNX Runtime's (below 1: cutout is faster). \"Load ms\" is cutout-bench's"
+    echo "load_ms (model load + engine creation; the weight cache's state as the machine has it)"
+    echo "against ONNX Runtime's session creation, medians of the runs. \"Others' CPU\" is the share of"
     echo "the machine's CPU time that other processes used during the worst run of that row:"
     echo "above ~5% the row is contended and its times are not comparable."
     echo
