@@ -37,6 +37,8 @@ typedef struct {
     double *b, *r;       /* right-hand side, residual (n) */
     double *save, *b0;   /* W-cycle: first solution and right-hand side (n) */
     double *xg;          /* solution on the padded grid, 0 off the rows */
+    double *xg_mem;      /* xg's allocation: a padded row more each side, for
+                            the 7x7 stencil's reach of 3 */
     uint32_t *agg;       /* row -> row of the next level (not on the coarsest) */
     float *sp;           /* smoothed prolongation: 9 weights a row on the 3x3
                             aggregates around agg[k]; NULL: piecewise constant */
@@ -128,7 +130,10 @@ static int grid_alloc(mg_level *L, size_t par_min_rows, char *err, size_t errlen
     size_t g;
     if (!cut_mul_size((size_t)L->w + 4, (size_t)L->h + 4, &g))
         return cut_fail(err, errlen, CUTOUT_E_LIMIT, "matting: grid size overflows");
-    L->xg = calloc(g, sizeof *L->xg);
+    if (!cut_mul_size(g + 2 * (size_t)L->pw + 2, sizeof *L->xg, &g))
+        return cut_fail(err, errlen, CUTOUT_E_LIMIT, "matting: grid size overflows");
+    L->xg_mem = calloc(g, 1);
+    L->xg = L->xg_mem ? L->xg_mem + L->pw + 1 : NULL;
     L->b = malloc((L->n ? L->n : 1) * 5 * sizeof *L->b);
     if (!L->xg || !L->b)
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
@@ -469,6 +474,7 @@ static void gs_forward(mg_level *L, mg_level *C, int j)
     }
     /* The own rows this band restricts: [lo, hi). */
     int lo = odd || y0 == 0 ? y0 : y0 + rad, hi = odd || y1 == L->h ? y1 : y1 - rad;
+    lo = imin(lo, y1), hi = imax(hi, lo); /* a last band shorter than rad */
     for (int y = y0; y < y1; y++) {
         for (size_t k = L->row[y]; k < L->row[y + 1]; k++) gs_row(L, k);
         if (y - rad >= lo && y - rad < hi) restrict_rows(L, C, y - rad, y - rad + 1);
@@ -607,7 +613,7 @@ void cut_mg_free(cut_mg *mg)
 {
     if (!mg) return;
     for (int l = 0; l < mg->nlev; l++) {
-        free(mg->lev[l].xg);
+        free(mg->lev[l].xg_mem);
         free(mg->lev[l].b);
         free(mg->lev[l].agg);
         free(mg->lev[l].sp);
