@@ -16,7 +16,9 @@
  * underestimate smooth errors' energy. 1.5 gave the fewest CG iterations on
  * the bench photo (1 MP: 1.0 -> 238, 1.3 -> 213, 1.5 -> 184, 1.8 -> 223 with
  * the W-cycle); any factor below 2 keeps the V-cycle positive definite. */
+#ifndef MG_OVERCORRECT
 #define MG_OVERCORRECT 1.5
+#endif
 /* The smoothed prolongation of level 0 (below) is not scaled: its coarse
  * functions already have about the right energy (bench photo: 128 CG
  * iterations unscaled, 131 at 1.25, 133 at 1.5). */
@@ -408,16 +410,44 @@ static void gs_row(mg_level *L, size_t k)
     L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
 }
 
-/* b_C += P^T (b - A x) over image rows [y0, y1). */
-static void restrict_rows(mg_level *L, mg_level *C, int y0, int y1)
+/* The products of row k with the entries after its centre (raster order). */
+static inline double upper_product(const mg_level *L, size_t k)
 {
-    if (!L->sp) {
-        for (size_t k = L->row[y0]; k < L->row[y1]; k++)
-            C->b[L->agg[k]] += L->b[k] - row_product(L, k);
-        return;
+    const double *p = L->xg + L->pos[k];
+    const ptrdiff_t pw = L->pw;
+    switch (L->sw) {
+    case 5: {
+        const float *v = L->vals + k * 25;
+        return (v[13] * p[1] + v[14] * p[2]) + CUT_STENCIL25_ROW(v + 15, p + pw) +
+               CUT_STENCIL25_ROW(v + 20, p + 2 * pw);
     }
+    case 7: {
+        const float *v = L->vals + k * 49;
+        return ((v[25] * p[1] + v[26] * p[2] + v[27] * p[3]) + STENCIL7_ROW(v + 28, p + pw)) +
+               (STENCIL7_ROW(v + 35, p + 2 * pw) + STENCIL7_ROW(v + 42, p + 3 * pw));
+    }
+    default: {
+        const float *v = L->vals + k * 9;
+        return v[5] * p[1] + (v[6] * p[pw - 1] + v[7] * p[pw] + v[8] * p[pw + 1]);
+    }
+    }
+}
+
+/* b_C += P^T (b - A x) over image rows [y0, y1), after a forward sweep from
+ * x = 0. With `upper` (the caller knows that every neighbour of these rows
+ * that comes later in raster order was relaxed after them, and every earlier
+ * one before), b - A x is minus the product with the entries after the
+ * centre: the sweep left b_k - (the entries up to the centre) . x = 0, and
+ * the later neighbours were 0 then. Half the coefficients of the full
+ * residual. */
+static void restrict_rows(mg_level *L, mg_level *C, int y0, int y1, int upper)
+{
     for (size_t k = L->row[y0]; k < L->row[y1]; k++) {
-        double r = L->b[k] - row_product(L, k);
+        double r = upper ? -upper_product(L, k) : L->b[k] - row_product(L, k);
+        if (!L->sp) {
+            C->b[L->agg[k]] += r;
+            continue;
+        }
         const float *p = L->sp + k * 9;
         const int32_t *g = C->gridrow + C->pos[L->agg[k]];
         for (int q = 0; q < 9; q++)
@@ -475,14 +505,20 @@ static void gs_forward(mg_level *L, mg_level *C, int j)
     /* The own rows this band restricts: [lo, hi). */
     int lo = odd || y0 == 0 ? y0 : y0 + rad, hi = odd || y1 == L->h ? y1 : y1 - rad;
     lo = imin(lo, y1), hi = imax(hi, lo); /* a last band shorter than rad */
+    /* Rows that may use the upper-entries residual (restrict_rows): all
+     * but an odd band's last rad rows above an even band (relaxed before
+     * them) and an even band's first rad rows below an odd one (relaxed
+     * after them). */
+    const int upper_end = odd && y1 < L->h ? y1 - rad : y1;
     for (int y = y0; y < y1; y++) {
         for (size_t k = L->row[y]; k < L->row[y + 1]; k++) gs_row(L, k);
-        if (y - rad >= lo && y - rad < hi) restrict_rows(L, C, y - rad, y - rad + 1);
+        if (y - rad >= lo && y - rad < hi) restrict_rows(L, C, y - rad, y - rad + 1, y - rad < upper_end);
     }
-    restrict_rows(L, C, imax(lo, y1 - rad), imax(hi, imax(lo, y1 - rad)));
+    for (int y = imax(lo, y1 - rad); y < imax(hi, imax(lo, y1 - rad)); y++)
+        restrict_rows(L, C, y, y + 1, y < upper_end);
     if (odd) {
-        restrict_rows(L, C, imax(0, y0 - rad), y0);
-        restrict_rows(L, C, y1, imin(L->h, y1 + rad));
+        restrict_rows(L, C, imax(0, y0 - rad), y0, 1);
+        restrict_rows(L, C, y1, imin(L->h, y1 + rad), 0);
     }
 }
 
