@@ -410,6 +410,37 @@ static void gs_row(mg_level *L, size_t k)
     L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
 }
 
+/* The products of row k with the entries before its centre (raster order). */
+static inline double lower_product(const mg_level *L, size_t k)
+{
+    const double *p = L->xg + L->pos[k];
+    const ptrdiff_t pw = L->pw;
+    switch (L->sw) {
+    case 5: {
+        const float *v = L->vals + k * 25;
+        return (CUT_STENCIL25_ROW(v, p - 2 * pw) + CUT_STENCIL25_ROW(v + 5, p - pw)) +
+               (v[10] * p[-2] + v[11] * p[-1]);
+    }
+    case 7: {
+        const float *v = L->vals + k * 49;
+        return (STENCIL7_ROW(v, p - 3 * pw) + STENCIL7_ROW(v + 7, p - 2 * pw)) +
+               (STENCIL7_ROW(v + 14, p - pw) + (v[21] * p[-3] + v[22] * p[-2] + v[23] * p[-1]));
+    }
+    default: {
+        const float *v = L->vals + k * 9;
+        return (v[0] * p[-pw - 1] + v[1] * p[-pw] + v[2] * p[-pw + 1]) + v[3] * p[-1];
+    }
+    }
+}
+
+/* A forward Gauss-Seidel step from x = 0 where every neighbour after row k
+ * in raster order is still 0 (the caller knows): only the entries before
+ * the centre matter. */
+static void gs_row_from_zero(mg_level *L, size_t k)
+{
+    L->xg[L->pos[k]] = (L->b[k] - lower_product(L, k)) * L->invd[k];
+}
+
 /* The products of row k with the entries after its centre (raster order). */
 static inline double upper_product(const mg_level *L, size_t k)
 {
@@ -489,8 +520,14 @@ static int imax(int a, int b) { return a > b ? a : b; }
 static void gs_forward(mg_level *L, mg_level *C, int j)
 {
     const int y0 = j * L->bh, y1 = imin(L->h, y0 + L->bh), rad = L->sw / 2, odd = j & 1;
+    /* x starts at 0: the rows after a row in raster order are still 0 when
+     * it is relaxed, but for an odd band's last rad rows above an even band
+     * (relaxed before them). */
+    const int lower_end = odd && y1 < L->h ? y1 - rad : y1;
     if (!C) {
-        for (size_t k = L->row[y0]; k < L->row[y1]; k++) gs_row(L, k);
+        for (int y = y0; y < y1; y++)
+            for (size_t k = L->row[y]; k < L->row[y + 1]; k++)
+                y < lower_end ? gs_row_from_zero(L, k) : gs_row(L, k);
         return;
     }
     size_t k0 = L->row[y0], k1 = L->row[y1];
@@ -509,9 +546,10 @@ static void gs_forward(mg_level *L, mg_level *C, int j)
      * but an odd band's last rad rows above an even band (relaxed before
      * them) and an even band's first rad rows below an odd one (relaxed
      * after them). */
-    const int upper_end = odd && y1 < L->h ? y1 - rad : y1;
+    const int upper_end = lower_end;
     for (int y = y0; y < y1; y++) {
-        for (size_t k = L->row[y]; k < L->row[y + 1]; k++) gs_row(L, k);
+        for (size_t k = L->row[y]; k < L->row[y + 1]; k++)
+            y < lower_end ? gs_row_from_zero(L, k) : gs_row(L, k);
         if (y - rad >= lo && y - rad < hi) restrict_rows(L, C, y - rad, y - rad + 1, y - rad < upper_end);
     }
     for (int y = imax(lo, y1 - rad); y < imax(hi, imax(lo, y1 - rad)); y++)
