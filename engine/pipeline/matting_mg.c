@@ -44,8 +44,9 @@ typedef struct {
     uint32_t *agg;       /* row -> row of the next level (not on the coarsest) */
     float *sp;           /* smoothed prolongation: 9 weights a row on the 3x3
                             aggregates around agg[k]; NULL: piecewise constant */
-    int32_t *gridrow;    /* padded-grid position -> row, -1 off the rows (on a
-                            level whose finer level has sp) */
+    double *bg, *bg_mem; /* on a level whose finer level has sp: its
+                            restriction adds up here, on the padded grid (0
+                            off the rows), then moves to b */
     size_t *own_pos;     /* storage this level owns (level 0 borrows) */
     size_t *row;         /* h + 1: first row (unknown) of each image row */
     int bh, nb;          /* band height (image rows), bands */
@@ -213,7 +214,8 @@ static int smooth_prolongation(mg_level *f)
 /* Galerkin operator P^T A P of a smoothed prolongation into acc (49 a
  * coarse row: aggregates 3 apart interact). Row k's A P reaches the 5x5
  * aggregates around its own; P^T spreads it over k's 3x3. */
-static int galerkin_smoothed(const mg_level *f, const mg_level *c, double *acc)
+static int galerkin_smoothed(const mg_level *f, const mg_level *c, const int32_t *crow,
+                             double *acc)
 {
     size_t g = (size_t)(f->w + 4) * (size_t)(f->h + 4);
     int32_t *frow = malloc(g * sizeof *frow);
@@ -240,7 +242,7 @@ static int galerkin_smoothed(const mg_level *f, const mg_level *c, double *acc)
         for (int q = 0; q < 9; q++) {
             if (pk[q] == 0) continue;
             int qy = q / 3 - 1, qx = q % 3 - 1;
-            double *cv = acc + (size_t)c->gridrow[(ptrdiff_t)cp + (ptrdiff_t)qy * c->pw + qx] * 49;
+            double *cv = acc + (size_t)crow[(ptrdiff_t)cp + (ptrdiff_t)qy * c->pw + qx] * 49;
             for (int d = 0; d < 25; d++)
                 if (ap[d] != 0)
                     cv[(d / 5 - 2 - qy + 3) * 7 + d % 5 - 2 - qx + 3] += (double)pk[q] * ap[d];
@@ -286,8 +288,9 @@ static int coarsen(mg_level *f, mg_level *c, int smooth, size_t par_min_rows, ch
     c->own_pos = malloc((nc ? nc : 1) * sizeof *c->own_pos);
     c->vals = malloc((nc ? nc : 1) * (size_t)cnv * sizeof *c->vals);
     double *acc = calloc((nc ? nc : 1) * (size_t)cnv, sizeof *acc); /* Galerkin sums */
-    if (f->sp) c->gridrow = malloc(g * sizeof *c->gridrow);
-    if (!c->own_pos || !c->vals || !acc || (f->sp && !c->gridrow)) {
+    int32_t *crow = f->sp ? malloc(g * sizeof *crow) : NULL; /* position -> row */
+    if (!c->own_pos || !c->vals || !acc || (f->sp && !crow)) {
+        free(crow);
         free(acc);
         free(map);
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
@@ -302,12 +305,15 @@ static int coarsen(mg_level *f, mg_level *c, int smooth, size_t par_min_rows, ch
     free(map);
     c->pos = c->own_pos;
     if (f->sp) {
-        for (size_t i = 0; i < g; i++) c->gridrow[i] = -1;
-        for (size_t k = 0; k < nc; k++) c->gridrow[c->pos[k]] = (int32_t)k;
-        if (galerkin_smoothed(f, c, acc)) {
+        for (size_t i = 0; i < g; i++) crow[i] = -1;
+        for (size_t k = 0; k < nc; k++) crow[c->pos[k]] = (int32_t)k;
+        int rc = galerkin_smoothed(f, c, crow, acc);
+        free(crow);
+        if (rc || !(c->bg_mem = calloc(g + 2 * (size_t)c->pw + 2, sizeof *c->bg_mem))) {
             free(acc);
             return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
         }
+        c->bg = c->bg_mem + c->pw + 1;
     } else {
         for (size_t k = 0; k < f->n; k++) {
             long x = pos_x(f, f->pos[k]), y = pos_y(f, f->pos[k]);
@@ -403,7 +409,7 @@ int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, 
 }
 
 /* The steps of a cycle, each on one band of image rows of level l. */
-enum { OP_ZERO, OP_GS_FORWARD, OP_GS_BACKWARD, OP_PROLONG, OP_W_SAVE, OP_W_RESTORE };
+enum { OP_ZERO, OP_GS_FORWARD, OP_GS_BACKWARD, OP_PROLONG, OP_W_SAVE, OP_W_RESTORE, OP_TAKE_B };
 
 static void gs_row(mg_level *L, size_t k)
 {
@@ -479,10 +485,12 @@ static void restrict_rows(mg_level *L, mg_level *C, int y0, int y1, int upper)
             C->b[L->agg[k]] += r;
             continue;
         }
+        /* all 9, zero weights too: they fall off the rows, where bg stays 0 */
         const float *p = L->sp + k * 9;
-        const int32_t *g = C->gridrow + C->pos[L->agg[k]];
-        for (int q = 0; q < 9; q++)
-            if (p[q] != 0) C->b[g[(q / 3 - 1) * C->pw + q % 3 - 1]] += (double)p[q] * r;
+        double *u = C->bg + C->pos[L->agg[k]] - C->pw, *m = u + C->pw, *d = m + C->pw;
+        u[-1] += p[0] * r, u[0] += p[1] * r, u[1] += p[2] * r;
+        m[-1] += p[3] * r, m[0] += p[4] * r, m[1] += p[5] * r;
+        d[-1] += p[6] * r, d[0] += p[7] * r, d[1] += p[8] * r;
     }
 }
 
@@ -531,7 +539,7 @@ static void gs_forward(mg_level *L, mg_level *C, int j)
         return;
     }
     size_t k0 = L->row[y0], k1 = L->row[y1];
-    if (k1 > k0) { /* this band's aggregates: the rows between its least and greatest */
+    if (k1 > k0 && !L->sp) { /* this band's aggregates: the rows between its least and greatest */
         uint32_t lo = L->agg[k0], hi = lo;
         for (size_t k = k0; k < k1; k++) {
             lo = L->agg[k] < lo ? L->agg[k] : lo;
@@ -582,6 +590,12 @@ static void band_op(cut_mg *mg, int l, int op, int j)
             L->save[k] = L->xg[L->pos[k]];
             L->b0[k] = L->b[k];
             L->r[k] = L->b[k] - row_product(L, k);
+        }
+        break;
+    case OP_TAKE_B: /* b = the restriction summed on the grid, which is zeroed */
+        for (size_t k = k0; k < k1; k++) {
+            L->b[k] = L->bg[L->pos[k]];
+            L->bg[L->pos[k]] = 0;
         }
         break;
     case OP_W_RESTORE: /* x += the first cycle's x, b back */
@@ -657,6 +671,7 @@ static void vcycle(cut_mg *mg, int l)
     }
     run_bands(mg, l, OP_ZERO, 0, 1);
     gauss_seidel(mg, l, 0); /* and b_C = P^T (b - A x) */
+    if (L->sp) run_bands(mg, l + 1, OP_TAKE_B, 0, 1);
     vcycle(mg, l + 1);
     if (l + 1 < mg->nlev - 1) {
         /* W-cycle: a second coarse cycle on what the first left over. */
@@ -691,7 +706,7 @@ void cut_mg_free(cut_mg *mg)
         free(mg->lev[l].b);
         free(mg->lev[l].agg);
         free(mg->lev[l].sp);
-        free(mg->lev[l].gridrow);
+        free(mg->lev[l].bg_mem);
         free(mg->lev[l].own_pos);
         free(mg->lev[l].vals);
         free(mg->lev[l].row);
