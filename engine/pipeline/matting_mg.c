@@ -28,10 +28,10 @@
 typedef struct {
     size_t n;
     int w, h, pw;
-    int sw;              /* stencil width: 5 on level 0, 7 on level 1 (the
-                            smoothed prolongation reaches 3 aggregates), then
-                            5 and 3 (2x2 aggregates of a 7x7 stencil reach 2
-                            aggregates, of a 5x5 or 3x3 one 1) */
+    int sw;              /* stencil width: 5 on level 0 and level 1 (the
+                            smoothed prolongation, see galerkin_smoothed),
+                            3 above (2x2 aggregates of a 5x5 or 3x3 stencil
+                            reach only the 8 neighbouring aggregates) */
     const size_t *pos;   /* row -> padded-grid position */
     float *vals;         /* sw*sw per row: float halves the memory traffic, and
                             a preconditioner needs no more precision */
@@ -39,12 +39,10 @@ typedef struct {
     double *b, *r;       /* right-hand side, residual (n) */
     double *save, *b0;   /* W-cycle: first solution and right-hand side (n) */
     double *xg;          /* solution on the padded grid, 0 off the rows */
-    double *xg_mem;      /* xg's allocation: a padded row more each side, for
-                            the 7x7 stencil's reach of 3 */
     uint32_t *agg;       /* row -> row of the next level (not on the coarsest) */
     float *sp;           /* smoothed prolongation: 9 weights a row on the 3x3
                             aggregates around agg[k]; NULL: piecewise constant */
-    double *bg, *bg_mem; /* on a level whose finer level has sp: its
+    double *bg;          /* on a level whose finer level has sp: its
                             restriction adds up here, on the padded grid (0
                             off the rows), then moves to b */
     size_t *own_pos;     /* storage this level owns (level 0 borrows) */
@@ -78,38 +76,23 @@ static inline double stencil9f(const float *v, const double *p, ptrdiff_t pw)
     return s0 + s1 + s2;
 }
 
-#define STENCIL7_ROW(v, q) \
-    ((v)[0] * (q)[-3] + (v)[1] * (q)[-2] + (v)[2] * (q)[-1] + (v)[3] * (q)[0] + \
-     (v)[4] * (q)[1] + (v)[5] * (q)[2] + (v)[6] * (q)[3])
-
-static inline double stencil49f(const float *v, const double *p, ptrdiff_t pw)
-{
-    double s0 = STENCIL7_ROW(v, p - 3 * pw), s1 = STENCIL7_ROW(v + 7, p - 2 * pw);
-    double s2 = STENCIL7_ROW(v + 14, p - pw), s3 = STENCIL7_ROW(v + 21, p);
-    double s4 = STENCIL7_ROW(v + 28, p + pw), s5 = STENCIL7_ROW(v + 35, p + 2 * pw);
-    double s6 = STENCIL7_ROW(v + 42, p + 3 * pw);
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + s6);
-}
-
 /* (A x)_k for row k of level L, x on L's grid. */
 static inline double row_product(const mg_level *L, size_t k)
 {
     const double *p = L->xg + L->pos[k];
-    switch (L->sw) {
-    case 5: return stencil25f(L->vals + k * 25, p, L->pw);
-    case 7: return stencil49f(L->vals + k * 49, p, L->pw);
-    default: return stencil9f(L->vals + k * 9, p, L->pw);
-    }
+    return L->sw == 5 ? stencil25f(L->vals + k * 25, p, L->pw)
+                      : stencil9f(L->vals + k * 9, p, L->pw);
 }
 
 /* Splits L's rows into bands of an even number (>= MG_MIN_BAND = 8) of image
- * rows, about MG_BANDS of them: a 7x7 stencil reaches 3 rows, so bands two
+ * rows, about MG_BANDS of them: a 5x5 stencil reaches 2 rows, so bands two
  * apart share no unknown and all even (or all odd) bands can relax at once;
  * an even height keeps each 2x2 aggregate inside one band, and >= 8 keeps
- * the coarse rows that two odd bands restrict to apart (gs_forward: the edge
- * rows they finish for their neighbours reach 3 rows in, and a smoothed
- * prolongation spreads a row over 3 aggregate rows). The bands depend on the
- * image only, never on the number of threads. */
+ * the coarse rows that two odd bands restrict to apart (gs_forward: an odd
+ * band finishes its neighbours' residual 2 rows in, and a smoothed
+ * prolongation spreads a row over 2 aggregate rows, so an odd band adds to
+ * 2 aggregate rows of each even neighbour). The bands depend on the image
+ * only, never on the number of threads. */
 static int make_bands(mg_level *L, size_t par_min_rows)
 {
     int bh = (L->h + 2 * MG_BANDS - 1) / (2 * MG_BANDS) * 2;
@@ -133,10 +116,7 @@ static int grid_alloc(mg_level *L, size_t par_min_rows, char *err, size_t errlen
     size_t g;
     if (!cut_mul_size((size_t)L->w + 4, (size_t)L->h + 4, &g))
         return cut_fail(err, errlen, CUTOUT_E_LIMIT, "matting: grid size overflows");
-    if (!cut_mul_size(g + 2 * (size_t)L->pw + 2, sizeof *L->xg, &g))
-        return cut_fail(err, errlen, CUTOUT_E_LIMIT, "matting: grid size overflows");
-    L->xg_mem = calloc(g, 1);
-    L->xg = L->xg_mem ? L->xg_mem + L->pw + 1 : NULL;
+    L->xg = calloc(g, sizeof *L->xg);
     L->b = malloc((L->n ? L->n : 1) * 5 * sizeof *L->b);
     if (!L->xg || !L->b)
         return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
@@ -184,10 +164,14 @@ static inline long pos_x(const mg_level *L, size_t p) { return (long)(p % (size_
 static inline long pos_y(const mg_level *L, size_t p) { return (long)(p / (size_t)L->pw) - 2; }
 
 /* Smoothed prolongation of level f (5x5 stencil) to its aggregates:
- * P = (I - omega D^-1 A) P0, P0 the piecewise-constant one, omega = 4 / (3
- * rho(D^-1 A)) (smoothed aggregation, Vanek, Mandel, Brezina 1996). A row
- * reaches 2 pixels, so the 3x3 aggregates around its own. Returns -1 on no
- * memory, 1 where it does not apply (rho not positive). */
+ * P = (I - omega D^-1 A_F) P0, P0 the piecewise-constant one, omega = 4 /
+ * (3 rho(D^-1 A)) (smoothed aggregation, Vanek, Mandel, Brezina 1996). A_F
+ * is A filtered to its inner 3x3 entries, the outer ones added to the
+ * diagonal (A_F 1 = A 1): P's rows then reach 1 pixel, and P^T A P fits a
+ * 5x5 stencil (the whole 5x5 A reaches 3 pixels and needs 7x7: bench photo
+ * 128 CG iterations instead of 149, but level 1 costs twice as much a
+ * visit, and no less time overall). Returns -1 on no memory, 1 where it
+ * does not apply (rho not positive). */
 static int smooth_prolongation(mg_level *f)
 {
     double rho = spectral_radius(f);
@@ -204,6 +188,7 @@ static int smooth_prolongation(mg_level *f)
                 double a = (double)v[(oy + 2) * 5 + ox + 2];
                 if (a == 0) continue; /* no unknown there */
                 int dx = (int)((x + ox) / 2 - x / 2), dy = (int)((y + oy) / 2 - y / 2);
+                if (ox < -1 || ox > 1 || oy < -1 || oy > 1) dx = dy = 0; /* filtered */
                 wsum[(dy + 1) * 3 + dx + 1] -= omega * f->invd[k] * a;
             }
         for (int q = 0; q < 9; q++) f->sp[k * 9 + q] = (float)wsum[q];
@@ -211,9 +196,11 @@ static int smooth_prolongation(mg_level *f)
     return 0;
 }
 
-/* Galerkin operator P^T A P of a smoothed prolongation into acc (49 a
- * coarse row: aggregates 3 apart interact). Row k's A P reaches the 5x5
- * aggregates around its own; P^T spreads it over k's 3x3. */
+/* Galerkin operator P^T A P of a smoothed prolongation into acc (25 a
+ * coarse row). Row k's A P reaches pixels 3 away, so aggregates -2..1 from
+ * its own for an even x (y), -1..2 for an odd one; P^T spreads that over
+ * k's aggregates, -1..0 (even) or 0..1 (odd): 2 apart at most. Returns -1 on
+ * no memory, -2 if that did not hold. */
 static int galerkin_smoothed(const mg_level *f, const mg_level *c, const int32_t *crow,
                              double *acc)
 {
@@ -239,13 +226,24 @@ static int galerkin_smoothed(const mg_level *f, const mg_level *c, const int32_t
             }
         const float *pk = f->sp + k * 9;
         size_t cp = c->pos[f->agg[k]];
+        int bad = 0;
         for (int q = 0; q < 9; q++) {
             if (pk[q] == 0) continue;
             int qy = q / 3 - 1, qx = q % 3 - 1;
-            double *cv = acc + (size_t)crow[(ptrdiff_t)cp + (ptrdiff_t)qy * c->pw + qx] * 49;
-            for (int d = 0; d < 25; d++)
-                if (ap[d] != 0)
-                    cv[(d / 5 - 2 - qy + 3) * 7 + d % 5 - 2 - qx + 3] += (double)pk[q] * ap[d];
+            double *cv = acc + (size_t)crow[(ptrdiff_t)cp + (ptrdiff_t)qy * c->pw + qx] * 25;
+            for (int d = 0; d < 25; d++) {
+                if (ap[d] == 0) continue;
+                int ey = d / 5 - 2 - qy, ex = d % 5 - 2 - qx;
+                if (ey < -2 || ey > 2 || ex < -2 || ex > 2) {
+                    bad = 1;
+                    continue;
+                }
+                cv[(ey + 2) * 5 + ex + 2] += (double)pk[q] * ap[d];
+            }
+        }
+        if (bad) {
+            free(frow);
+            return -2;
         }
     }
     free(frow);
@@ -282,7 +280,7 @@ static int coarsen(mg_level *f, mg_level *c, int smooth, size_t par_min_rows, ch
             return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
         }
     }
-    const int crad = f->sp ? 3 : (rad + 1) / 2, csw = 2 * crad + 1, cnv = csw * csw;
+    const int crad = f->sp ? 2 : (rad + 1) / 2, csw = 2 * crad + 1, cnv = csw * csw;
     c->sw = csw;
     size_t g = (size_t)(c->w + 4) * (size_t)(c->h + 4);
     c->own_pos = malloc((nc ? nc : 1) * sizeof *c->own_pos);
@@ -309,11 +307,15 @@ static int coarsen(mg_level *f, mg_level *c, int smooth, size_t par_min_rows, ch
         for (size_t k = 0; k < nc; k++) crow[c->pos[k]] = (int32_t)k;
         int rc = galerkin_smoothed(f, c, crow, acc);
         free(crow);
-        if (rc || !(c->bg_mem = calloc(g + 2 * (size_t)c->pw + 2, sizeof *c->bg_mem))) {
+        if (rc == -2) {
+            free(acc);
+            return cut_fail(err, errlen, CUTOUT_E_UNSUPPORTED,
+                            "matting: smoothed coarse operator outside its 5x5 stencil");
+        }
+        if (rc || !(c->bg = calloc(g, sizeof *c->bg))) {
             free(acc);
             return cut_fail(err, errlen, CUTOUT_E_NOMEM, "matting: out of memory (multigrid)");
         }
-        c->bg = c->bg_mem + c->pw + 1;
     } else {
         for (size_t k = 0; k < f->n; k++) {
             long x = pos_x(f, f->pos[k]), y = pos_y(f, f->pos[k]);
@@ -427,11 +429,6 @@ static inline double lower_product(const mg_level *L, size_t k)
         return (CUT_STENCIL25_ROW(v, p - 2 * pw) + CUT_STENCIL25_ROW(v + 5, p - pw)) +
                (v[10] * p[-2] + v[11] * p[-1]);
     }
-    case 7: {
-        const float *v = L->vals + k * 49;
-        return (STENCIL7_ROW(v, p - 3 * pw) + STENCIL7_ROW(v + 7, p - 2 * pw)) +
-               (STENCIL7_ROW(v + 14, p - pw) + (v[21] * p[-3] + v[22] * p[-2] + v[23] * p[-1]));
-    }
     default: {
         const float *v = L->vals + k * 9;
         return (v[0] * p[-pw - 1] + v[1] * p[-pw] + v[2] * p[-pw + 1]) + v[3] * p[-1];
@@ -457,11 +454,6 @@ static inline double upper_product(const mg_level *L, size_t k)
         const float *v = L->vals + k * 25;
         return (v[13] * p[1] + v[14] * p[2]) + CUT_STENCIL25_ROW(v + 15, p + pw) +
                CUT_STENCIL25_ROW(v + 20, p + 2 * pw);
-    }
-    case 7: {
-        const float *v = L->vals + k * 49;
-        return ((v[25] * p[1] + v[26] * p[2] + v[27] * p[3]) + STENCIL7_ROW(v + 28, p + pw)) +
-               (STENCIL7_ROW(v + 35, p + 2 * pw) + STENCIL7_ROW(v + 42, p + 3 * pw));
     }
     default: {
         const float *v = L->vals + k * 9;
@@ -702,11 +694,11 @@ void cut_mg_free(cut_mg *mg)
 {
     if (!mg) return;
     for (int l = 0; l < mg->nlev; l++) {
-        free(mg->lev[l].xg_mem);
+        free(mg->lev[l].xg);
         free(mg->lev[l].b);
         free(mg->lev[l].agg);
         free(mg->lev[l].sp);
-        free(mg->lev[l].bg_mem);
+        free(mg->lev[l].bg);
         free(mg->lev[l].own_pos);
         free(mg->lev[l].vals);
         free(mg->lev[l].row);
