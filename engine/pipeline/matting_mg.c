@@ -418,22 +418,22 @@ static void gs_row(mg_level *L, size_t k)
     L->xg[L->pos[k]] += (L->b[k] - row_product(L, k)) * L->invd[k];
 }
 
-/* The products of row k with the entries before its centre (raster order). */
-static inline double lower_product(const mg_level *L, size_t k)
+/* The products of row k with the entries before its centre in raster order
+ * (after = 0) or after it (after = 1). */
+static inline double half_product(const mg_level *L, size_t k, int after)
 {
     const double *p = L->xg + L->pos[k];
     const ptrdiff_t pw = L->pw;
-    switch (L->sw) {
-    case 5: {
+    if (L->sw == 5) {
         const float *v = L->vals + k * 25;
-        return (CUT_STENCIL25_ROW(v, p - 2 * pw) + CUT_STENCIL25_ROW(v + 5, p - pw)) +
-               (v[10] * p[-2] + v[11] * p[-1]);
+        return after ? (v[13] * p[1] + v[14] * p[2]) + CUT_STENCIL25_ROW(v + 15, p + pw) +
+                           CUT_STENCIL25_ROW(v + 20, p + 2 * pw)
+                     : (CUT_STENCIL25_ROW(v, p - 2 * pw) + CUT_STENCIL25_ROW(v + 5, p - pw)) +
+                           (v[10] * p[-2] + v[11] * p[-1]);
     }
-    default: {
-        const float *v = L->vals + k * 9;
-        return (v[0] * p[-pw - 1] + v[1] * p[-pw] + v[2] * p[-pw + 1]) + v[3] * p[-1];
-    }
-    }
+    const float *v = L->vals + k * 9;
+    return after ? v[5] * p[1] + (v[6] * p[pw - 1] + v[7] * p[pw] + v[8] * p[pw + 1])
+                 : (v[0] * p[-pw - 1] + v[1] * p[-pw] + v[2] * p[-pw + 1]) + v[3] * p[-1];
 }
 
 /* A forward Gauss-Seidel step from x = 0 where every neighbour after row k
@@ -441,25 +441,7 @@ static inline double lower_product(const mg_level *L, size_t k)
  * the centre matter. */
 static void gs_row_from_zero(mg_level *L, size_t k)
 {
-    L->xg[L->pos[k]] = (L->b[k] - lower_product(L, k)) * L->invd[k];
-}
-
-/* The products of row k with the entries after its centre (raster order). */
-static inline double upper_product(const mg_level *L, size_t k)
-{
-    const double *p = L->xg + L->pos[k];
-    const ptrdiff_t pw = L->pw;
-    switch (L->sw) {
-    case 5: {
-        const float *v = L->vals + k * 25;
-        return (v[13] * p[1] + v[14] * p[2]) + CUT_STENCIL25_ROW(v + 15, p + pw) +
-               CUT_STENCIL25_ROW(v + 20, p + 2 * pw);
-    }
-    default: {
-        const float *v = L->vals + k * 9;
-        return v[5] * p[1] + (v[6] * p[pw - 1] + v[7] * p[pw] + v[8] * p[pw + 1]);
-    }
-    }
+    L->xg[L->pos[k]] = (L->b[k] - half_product(L, k, 0)) * L->invd[k];
 }
 
 /* b_C += P^T (b - A x) over image rows [y0, y1), after a forward sweep from
@@ -472,7 +454,7 @@ static inline double upper_product(const mg_level *L, size_t k)
 static void restrict_rows(mg_level *L, mg_level *C, int y0, int y1, int upper)
 {
     for (size_t k = L->row[y0]; k < L->row[y1]; k++) {
-        double r = upper ? -upper_product(L, k) : L->b[k] - row_product(L, k);
+        double r = upper ? -half_product(L, k, 1) : L->b[k] - row_product(L, k);
         if (!L->sp) {
             C->b[L->agg[k]] += r;
             continue;
