@@ -643,7 +643,7 @@ static void vcycle(cut_mg *mg, int l)
         }
         return;
     }
-    run_bands(mg, l, OP_ZERO, 0, 1);
+    if (l > 0) run_bands(mg, l, OP_ZERO, 0, 1); /* level 0: cut_mg_apply left it 0 */
     gauss_seidel(mg, l, 0); /* and b_C = P^T (b - A x) */
     if (L->sp) run_bands(mg, l + 1, OP_TAKE_B, 0, 1);
     vcycle(mg, l + 1);
@@ -659,12 +659,18 @@ static void vcycle(cut_mg *mg, int l)
     gauss_seidel(mg, l, 1);
 }
 
-void cut_mg_apply(cut_mg *mg, const double *r, double *z)
+double cut_mg_apply(cut_mg *mg, const double *r, double *z)
 {
     mg_level *L = &mg->lev[0];
     memcpy(L->b, r, L->n * sizeof *r);
     vcycle(mg, 0);
-    for (size_t k = 0; k < L->n; k++) z[k] = L->xg[L->pos[k]];
+    double rz = 0;
+    for (size_t k = 0; k < L->n; k++) {
+        z[k] = L->xg[L->pos[k]];
+        L->xg[L->pos[k]] = 0; /* level 0 starts from 0 (vcycle) */
+        rz += r[k] * z[k];
+    }
+    return rz;
 }
 
 int cut_mg_levels(const cut_mg *mg)

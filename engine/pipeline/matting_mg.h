@@ -52,8 +52,9 @@ typedef struct cut_mg cut_mg;
 int cut_mg_build(size_t n, int w, int h, const size_t *pos, const double *vals, threadpool *tp,
                  size_t par_min_rows, cut_mg **out, char *err, size_t errlen);
 
-/* z = M^-1 r: one V-cycle from z = 0 (r, z: n values, compact order). */
-void cut_mg_apply(cut_mg *mg, const double *r, double *z);
+/* z = M^-1 r: one cycle from z = 0 (r, z: n values, compact order).
+ * Returns r.z, summed in row order. */
+double cut_mg_apply(cut_mg *mg, const double *r, double *z);
 
 /* Levels built (1 = the dense solve only). */
 int cut_mg_levels(const cut_mg *mg);
