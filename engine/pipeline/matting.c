@@ -516,11 +516,7 @@ int cut_matting_alpha_cf(const uint8_t *rgb, int w, int h, size_t stride, const 
                 it++;
                 break;
             }
-            if (mg) {
-                cut_mg_apply(mg, c.r, c.z);
-                rz_new = 0;
-                for (size_t k = 0; k < n; k++) rz_new += c.r[k] * c.z[k];
-            }
+            if (mg) rz_new = cut_mg_apply(mg, c.r, c.z);
             c.beta = rz_new / rz;
             rz = rz_new;
             run(tp, (int)nchunks, cg_direction, &c);
