@@ -16,7 +16,12 @@ int cut_maxpool_row_avx512(const float *r0, const float *r1, float *o, int n);
  * (16 at a time); returns the first i not done. */
 int cut_resize_twice_avx512(const float *in, float *out, int iw);
 
-/* o[x] = l0·a[x] + l1·b[x] for x < n rounded down to 16; returns the x reached. */
-int cut_resize_blend_avx512(const float *a, const float *b, float l0, float l1, float *o, int n);
+/* o[x] = l0·a[x] + l1·b[x] for x < n rounded down to 16; returns the x
+ * reached. stream: non-temporal stores where o is 64-byte aligned (the
+ * caller ends with cut_planes_fence before the pool's hand-off). */
+int cut_resize_blend_avx512(const float *a, const float *b, float l0, float l1, float *o, int n,
+                            int stream);
+/* Orders the non-temporal stores made so far (sfence). */
+void cut_planes_fence(void);
 
 #endif

@@ -6,6 +6,7 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 
 #include <immintrin.h>
+#include <stdint.h>
 
 int cut_maxpool_row_avx512(const float *r0, const float *r1, float *o, int n)
 {
@@ -38,15 +39,21 @@ int cut_resize_twice_avx512(const float *in, float *out, int iw)
     return i;
 }
 
-int cut_resize_blend_avx512(const float *a, const float *b, float l0, float l1, float *o, int n)
+int cut_resize_blend_avx512(const float *a, const float *b, float l0, float l1, float *o, int n,
+                            int stream)
 {
     const __m512 w0 = _mm512_set1_ps(l0), w1 = _mm512_set1_ps(l1);
     int x = 0;
-    for (; x + 16 <= n; x += 16)
-        _mm512_storeu_ps(o + x, _mm512_add_ps(_mm512_mul_ps(w0, _mm512_loadu_ps(a + x)),
-                                              _mm512_mul_ps(w1, _mm512_loadu_ps(b + x))));
+#define BLEND(x) _mm512_add_ps(_mm512_mul_ps(w0, _mm512_loadu_ps(a + (x))), \
+                               _mm512_mul_ps(w1, _mm512_loadu_ps(b + (x))))
+    if (stream && ((uintptr_t)o & 63) == 0)
+        for (; x + 16 <= n; x += 16) _mm512_stream_ps(o + x, BLEND(x));
+    for (; x + 16 <= n; x += 16) _mm512_storeu_ps(o + x, BLEND(x));
+#undef BLEND
     return x;
 }
+
+void cut_planes_fence(void) { _mm_sfence(); }
 
 #else
 /* Not x86-64 or no AVX-512 flags: never called; nothing done. */
@@ -60,9 +67,11 @@ int cut_resize_twice_avx512(const float *in, float *out, int iw)
     (void)in, (void)out, (void)iw;
     return 1;
 }
-int cut_resize_blend_avx512(const float *a, const float *b, float l0, float l1, float *o, int n)
+int cut_resize_blend_avx512(const float *a, const float *b, float l0, float l1, float *o, int n,
+                            int stream)
 {
-    (void)a, (void)b, (void)l0, (void)l1, (void)o, (void)n;
+    (void)a, (void)b, (void)l0, (void)l1, (void)o, (void)n, (void)stream;
     return 0;
 }
+void cut_planes_fence(void) {}
 #endif

@@ -32,6 +32,7 @@ typedef struct {
     const resize_tap *cols;
     int twice; /* dst.w == 2 · src.w: the taps follow the fixed 2× pattern */
     int avx512; /* cut_cpu_has(AVX-512), asked once per op */
+    int stream; /* AVX-512 rows: output beyond CPU_STREAM_BYTES, non-temporal */
     float *rows;          /* cut_cpu_rows: two buffered rows per thread */
     size_t row_floats, thread_floats;
 } resize_job;
@@ -99,11 +100,12 @@ static void resize_task(void *p, int t, int thread)
         }
         float l1 = ty.l1, l0 = 1 - l1;
         float *o = out + (size_t)oy * ow;
-        int x = j->avx512 ? cut_resize_blend_avx512(ha, hb, l0, l1, o, ow) : 0;
+        int x = j->avx512 ? cut_resize_blend_avx512(ha, hb, l0, l1, o, ow, j->stream) : 0;
         v4 w0 = {l0, l0, l0, l0}, w1 = {l1, l1, l1, l1};
         for (; x + 4 <= ow; x += 4) v4_store(o + x, w0 * v4_load(ha + x) + w1 * v4_load(hb + x));
         for (; x < ow; x++) o[x] = l0 * ha[x] + l1 * hb[x];
     }
+    if (j->stream) cut_planes_fence(); /* before the pool's hand-off */
 }
 
 int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
@@ -121,7 +123,10 @@ int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
     if (!rows) goto nomem;
     float sx = (float)src.w / (float)dst.w;
     for (int ox = 0; ox < dst.w; ox++) cb->taps[ox] = tap_at(ox, sx, src.w);
-    resize_job j = {cb, dst, src, cb->taps, dst.w == 2 * src.w, cut_cpu_has(CUT_CPU_ISA_AVX512), rows, row_floats, cb->rows_floats};
+    int avx512 = cut_cpu_has(CUT_CPU_ISA_AVX512);
+    size_t out_bytes = (size_t)dst.n * dst.c * dst.h * dst.w * sizeof(float);
+    resize_job j = {cb,   dst,      src, cb->taps, dst.w == 2 * src.w, avx512, avx512 && out_bytes > CPU_STREAM_BYTES,
+                    rows, row_floats, cb->rows_floats};
     cpu_run(cb, src.n * src.c, resize_task, &j, 4.0 * dst.n * dst.c * dst.h * dst.w);
     return 0;
 nomem:

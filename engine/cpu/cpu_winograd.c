@@ -8,13 +8,6 @@
 #include "cpu_winograd_lanes.h"
 #include "gemm.h"
 
-/* Outputs larger than this are written with non-temporal stores: they
- * cannot stay in cache for the next op anyway, and streaming them saves
- * reading every line before it is overwritten. */
-#ifndef WINO_STREAM_BYTES
-#define WINO_STREAM_BYTES (8u << 20)
-#endif
-
 size_t cut_wino_weight_floats(const bk_conv_desc *d)
 {
     return (size_t)WINO_POS * (size_t)d->cout * (size_t)d->cin;
@@ -210,7 +203,7 @@ void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_des
         .res_img = res ? res->nstride : 0,
         .bias = d->bias,
         .relu = relu,
-        .stream = (size_t)dst.n * dst.c * dst.h * dst.w * sizeof(float) > WINO_STREAM_BYTES,
+        .stream = (size_t)dst.n * dst.c * dst.h * dst.w * sizeof(float) > CPU_STREAM_BYTES,
     };
     j.tiling = tiling_of(dst.h, dst.w, d->dil);
     j.U = plan->packed;

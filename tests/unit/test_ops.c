@@ -242,6 +242,8 @@ int main(void)
         /* rows of one or more 16-float vectors and a tail: 35 pooled, 37
          * and 33 -> 2× widths, 2× in both axes */
         {1, 3, 9, 70, 18, 140}, {2, 2, 5, 33, 10, 66}, {1, 1, 4, 64, 8, 128},
+        /* a resize output beyond CPU_STREAM_BYTES (non-temporal rows) */
+        {1, 4, 400, 400, 800, 800},
         /* large enough to be split between threads (smaller ops run on the
          * calling thread) */
         {2, 330, 20, 20, 37, 41},
