@@ -206,6 +206,9 @@ int main(void)
         /* AVX-512 row blocks (16 tiles side by side) whose last tile
          * crosses the right edge, and the bottom edge */
         {1, 5, 3, 7, 10, 62, 3, 1, 1, 1, 1, 1},
+        /* stride 2 with output rows of 16 pixels and more (im2col's
+         * one-row runs: interior, left and right edges) */
+        {1, 3, 0, 8, 20, 70, 3, 2, 1, 1, 0, 1},
         /* dilated on odd sizes, down to planes smaller than a tile and than
          * the dilation (phases with one pixel, or none) */
         {1, 7, 2, 6, 21, 46, 3, 1, 2, 1, 1, 1},
