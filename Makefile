@@ -117,6 +117,10 @@ $(BUILD)/tests/test_config: LDLIBS += -lyaml
 $(BUILD)/gemm-bench: $(BUILD)/bench/gemm_bench.o $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS) -lopenblas
 
+# Per-layer timing of the CPU backend (bench/README.md); not part of `all`.
+$(BUILD)/cpu-conv-bench: $(BUILD)/bench/cpu_conv_bench.o $(BUILD)/libcutout.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcutout.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)

@@ -3,12 +3,9 @@
  * effective GFLOP/s (2 × the direct convolution's MACs / time), then the
  * other ops and the whole pass.
  *
- *   make BUILD=build all
- *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model -Iengine/net -Iengine/cpu bench/cpu_conv_bench.c \
- *      build/libcutout.a -lopenblas -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lpthread -lm \
- *      -o build/cpu_conv_bench
- *   build/cpu_conv_bench MODEL.onnx [--size S] [--threads T] [--iterations N]
- *   build/cpu_conv_bench --conv COUT,CIN,H,W,DIL [--threads T] [--iterations N]
+ *   make build/cpu-conv-bench
+ *   build/cpu-conv-bench MODEL.onnx [--size S] [--threads T] [--iterations N]
+ *   build/cpu-conv-bench --conv COUT,CIN,H,W,DIL [--threads T] [--iterations N]
  *   [--method im2col|winograd|direct]: that method wherever it applies
  *
  * The second form times one 3×3 conv (pad = dilation, bias, ReLU) alone on

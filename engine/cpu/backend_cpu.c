@@ -10,6 +10,8 @@
 #include "pretouch.h"
 #include "cpu_backend.h"
 #include "cpu_direct.h"
+#include "cpu_features.h"
+#include "cpu_planes.h"
 #include "cpu_v4.h"
 #include "util.h"
 
@@ -87,6 +89,7 @@ static inline v4 v4_max2(v4 a, v4 b) /* lane-wise max2 */
 typedef struct {
     cpu_backend *cb;
     bk_tensor dst, src;
+    int avx512; /* cut_cpu_has(AVX-512), asked once per op */
 } plane_job;
 
 static void maxpool_task(void *p, int t, int thread)
@@ -101,7 +104,7 @@ static void maxpool_task(void *p, int t, int thread)
         const float *r0 = in + (size_t)(2 * oy) * iw;
         const float *r1 = 2 * oy + 1 < ih ? r0 + iw : r0; /* ceil mode: last row alone */
         float *o = out + (size_t)oy * ow;
-        int ox = 0;
+        int ox = j->avx512 ? cut_maxpool_row_avx512(r0, r1, o, iw / 2) : 0;
         for (; ox + 4 <= iw / 2; ox += 4) { /* eight input columns, four outputs */
             v4 m0 = v4_max2(v4_load(r0 + 2 * ox), v4_load(r1 + 2 * ox));
             v4 m1 = v4_max2(v4_load(r0 + 2 * ox + 4), v4_load(r1 + 2 * ox + 4));
@@ -120,7 +123,7 @@ static void maxpool_task(void *p, int t, int thread)
 static int cpu_maxpool2(backend *bk, bk_tensor dst, bk_tensor src)
 {
     cpu_backend *cb = (cpu_backend *)bk;
-    plane_job j = {cb, dst, src};
+    plane_job j = {cb, dst, src, cut_cpu_has(CUT_CPU_ISA_AVX512)};
     cpu_run(cb, src.n * src.c, maxpool_task, &j, (double)src.n * src.c * src.h * src.w);
     return 0;
 }
@@ -139,7 +142,7 @@ static void sigmoid_task(void *p, int t, int thread)
 static int cpu_sigmoid(backend *bk, bk_tensor dst, bk_tensor src)
 {
     cpu_backend *cb = (cpu_backend *)bk;
-    plane_job j = {cb, dst, src};
+    plane_job j = {cb, dst, src, 0};
     cpu_run(cb, src.n * src.c, sigmoid_task, &j, 8.0 * src.n * src.c * src.h * src.w);
     return 0;
 }

@@ -69,6 +69,14 @@ static inline size_t cpu_resize_rows_floats(int width)
     return 2 * (((size_t)width + 15) / 16 * 16);
 }
 
+/* Op outputs larger than this are written with non-temporal stores (the
+ * Winograd output transform, resize): they cannot stay in cache for the
+ * next op anyway, and streaming them saves reading every line before it is
+ * overwritten. */
+#ifndef CPU_STREAM_BYTES
+#define CPU_STREAM_BYTES (8u << 20)
+#endif
+
 /* Below this much work (in multiply-adds, or elements touched) an op runs
  * on the calling thread: handing tasks to the pool costs ~10 µs, and far
  * more when another process holds the workers' cores (cut_pool_run waits until

@@ -305,8 +305,12 @@ static void im2col_panels(const conv_job *j, int img, int p0, int tn, float *col
             iy0[q] = p / ow * d->stride - d->pad;
             ix0[q] = p % ow * d->stride - d->pad;
         }
-        /* Sixteen pixels of one output row, undilated input run: copies. */
-        int one_run = w == GEMM_NR && d->stride == 1 && iy0[0] == iy0[GEMM_NR - 1];
+        /* Sixteen pixels of one output row: one input row per tap, read
+         * as a run (stride 1: copies) without per-pixel bounds checks
+         * where the run lies inside the plane. */
+        int one_row = w == GEMM_NR && iy0[0] == iy0[GEMM_NR - 1];
+        int one_run = one_row && d->stride == 1;
+        int step = d->stride;
         float *panel = col + gemm_packed_b_index(K, 0, jp);
         for (int ci = 0; ci < d->cin; ci++) {
             const float *src = ci < j->a.c ? cpu_plane(j->cb, j->a, img, ci)
@@ -315,10 +319,15 @@ static void im2col_panels(const conv_job *j, int img, int p0, int tn, float *col
                 for (int kx = 0; kx < k; kx++) {
                     float *o = panel + (size_t)((ci * k + ky) * k + kx) * GEMM_NR;
                     int dy = ky * d->dil, dx = kx * d->dil;
-                    if (one_run) {
+                    if (one_row) {
                         int iy = iy0[0] + dy, ix = ix0[0] + dx;
-                        if (iy >= 0 && iy < ih && ix >= 0 && ix + GEMM_NR <= iw) {
-                            memcpy(o, src + (size_t)iy * iw + ix, GEMM_NR * sizeof(float));
+                        int last = ix0[GEMM_NR - 1] + dx;
+                        if (iy >= 0 && iy < ih && ix >= 0 && last < iw) {
+                            const float *r = src + (size_t)iy * iw + ix;
+                            if (one_run)
+                                memcpy(o, r, GEMM_NR * sizeof(float));
+                            else
+                                for (int q = 0; q < GEMM_NR; q++) o[q] = r[q * step];
                             continue;
                         }
                     }

@@ -12,6 +12,11 @@
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+/* Input channels ahead that channel_outer prefetches. */
+#ifndef DIRECT_PREFETCH
+#define DIRECT_PREFETCH 2
+#endif
+
 /* Lanes x .. x+15 that lie in [0, n). */
 static ALWAYS_INLINE __mmask16 lanes_in(int x, int n)
 {
@@ -120,11 +125,22 @@ static void channel_outer(const direct_io *io, int img, int co, int oy0, int row
     for (int i = 0; i < DIRECT_ROWS * owp; i += 16) _mm512_storeu_ps(accbuf + i, b);
     for (int ci = 0; ci < io->cin; ci++) {
         const float *plane = direct_in_plane(io, img, ci);
+        /* Each channel's rows are short runs (a few lines) the hardware
+         * prefetcher barely starts on: fetch a later channel's while this
+         * one is summed. */
+        const float *ahead =
+            ci + DIRECT_PREFETCH < io->cin ? direct_in_plane(io, img, ci + DIRECT_PREFETCH) : NULL;
         for (int x0 = 0; x0 < io->ow; x0 += 32) {
             int n = io->ow - x0 < 32 ? io->ow - x0 : 32;
             __mmask16 m0 = lanes_in(0, n), m1 = lanes_in(16, n);
             window win;
             window_init(io, iy0, x0 - io->pad, &win);
+            if (ahead)
+                for (int ir = 0; ir < DIRECT_ROWS + 2; ir++)
+                    if (win.m[ir][0][0] | win.m[ir][2][1]) /* a row in the plane */
+                        for (int b = 0; b < 3; b++)
+                            _mm_prefetch((const char *)(ahead + win.off[ir] + (b < 2 ? 16 * b : 33)),
+                                         _MM_HINT_T0);
             __m512 acc[DIRECT_ROWS][2];
             float *a = accbuf + x0;
 #pragma GCC unroll 4

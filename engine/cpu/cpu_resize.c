@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "cpu_features.h"
+#include "cpu_planes.h"
 #include "cpu_v4.h"
 #include "util.h"
 
@@ -29,6 +31,8 @@ typedef struct {
     bk_tensor dst, src;
     const resize_tap *cols;
     int twice; /* dst.w == 2 · src.w: the taps follow the fixed 2× pattern */
+    int avx512; /* cut_cpu_has(AVX-512), asked once per op */
+    int stream; /* AVX-512 rows: output beyond CPU_STREAM_BYTES, non-temporal */
     float *rows;          /* cut_cpu_rows: two buffered rows per thread */
     size_t row_floats, thread_floats;
 } resize_job;
@@ -48,7 +52,7 @@ static void hrow(const resize_job *j, const float *in, float *out)
      * out[2i+1] = ¾·in[i] + ¼·in[i+1], clamped at the ends (the same
      * products as the generic formula, whose weights are exactly ¼, ¾). */
     out[0] = in[0];
-    int i = 1;
+    int i = j->avx512 ? cut_resize_twice_avx512(in, out, iw) : 1;
     const v4 q = {0.25f, 0.25f, 0.25f, 0.25f}, tq = {0.75f, 0.75f, 0.75f, 0.75f};
     for (; i + 5 <= iw; i += 4) { /* reads in[i-1 .. i+4] */
         v4 l = v4_load(in + i - 1), c = v4_load(in + i), r = v4_load(in + i + 1);
@@ -96,11 +100,12 @@ static void resize_task(void *p, int t, int thread)
         }
         float l1 = ty.l1, l0 = 1 - l1;
         float *o = out + (size_t)oy * ow;
-        int x = 0;
+        int x = j->avx512 ? cut_resize_blend_avx512(ha, hb, l0, l1, o, ow, j->stream) : 0;
         v4 w0 = {l0, l0, l0, l0}, w1 = {l1, l1, l1, l1};
         for (; x + 4 <= ow; x += 4) v4_store(o + x, w0 * v4_load(ha + x) + w1 * v4_load(hb + x));
         for (; x < ow; x++) o[x] = l0 * ha[x] + l1 * hb[x];
     }
+    if (j->stream) cut_planes_fence(); /* before the pool's hand-off */
 }
 
 int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
@@ -118,7 +123,10 @@ int cut_cpu_resize(backend *bk, bk_tensor dst, bk_tensor src)
     if (!rows) goto nomem;
     float sx = (float)src.w / (float)dst.w;
     for (int ox = 0; ox < dst.w; ox++) cb->taps[ox] = tap_at(ox, sx, src.w);
-    resize_job j = {cb, dst, src, cb->taps, dst.w == 2 * src.w, rows, row_floats, cb->rows_floats};
+    int avx512 = cut_cpu_has(CUT_CPU_ISA_AVX512);
+    size_t out_bytes = (size_t)dst.n * dst.c * dst.h * dst.w * sizeof(float);
+    resize_job j = {cb,   dst,      src, cb->taps, dst.w == 2 * src.w, avx512, avx512 && out_bytes > CPU_STREAM_BYTES,
+                    rows, row_floats, cb->rows_floats};
     cpu_run(cb, src.n * src.c, resize_task, &j, 4.0 * dst.n * dst.c * dst.h * dst.w);
     return 0;
 nomem:

@@ -8,28 +8,45 @@
 #include "cpu_winograd_lanes.h"
 #include "gemm.h"
 
-/* Outputs larger than this are written with non-temporal stores: they
- * cannot stay in cache for the next op anyway, and streaming them saves
- * reading every line before it is overwritten. */
-#ifndef WINO_STREAM_BYTES
-#define WINO_STREAM_BYTES (8u << 20)
-#endif
-
 size_t cut_wino_weight_floats(const bk_conv_desc *d)
 {
     return (size_t)WINO_POS * (size_t)d->cout * (size_t)d->cin;
 }
 
-/* Floats between positions in V or M for `ch` channels: one cache line more
- * than the data, so that the 36 vectors a transform reads or writes for one
- * channel (4 KB apart when ch·WINO_LANES·4 is a multiple of 4 KB) do not all
- * land in the same L1 set. */
-static size_t pos_stride(int ch) { return (size_t)ch * WINO_LANES + 16; }
+/* Floats between positions in V for nb blocks of `ch` channels: one cache
+ * line more than the data, so that the 36 vectors a transform writes for
+ * one channel (4 KB apart when ch·WINO_LANES·4 is a multiple of 4 KB) do
+ * not all land in the same L1 set. */
+static size_t pos_stride(int ch, int nb) { return (size_t)nb * ch * WINO_LANES + 16; }
+
+/* Cache budgets for a group's V and M: L2 (2 MB a core here) while U fits
+ * in it too; beyond, U streams from memory for every group, and a larger
+ * group (V and M spilling to L3) costs less than reading U again. */
+#ifndef WINO_GROUP_BYTES
+#define WINO_GROUP_BYTES (1u << 20)
+#endif
+#ifndef WINO_GROUP_BYTES_BIG_U
+#define WINO_GROUP_BYTES_BIG_U (8u << 20)
+#endif
+#define WINO_BIG_U_BYTES (2u << 20)
+
+/* Blocks per group for a conv (at most; a conv with few blocks uses fewer). */
+static int wino_group_blocks(const bk_conv_desc *d)
+{
+    double u = 4.0 * WINO_POS * d->cin * d->cout;
+    double per_block = 4.0 * WINO_POS * WINO_LANES * (d->cin + d->cout); /* V and M */
+    double budget = u > WINO_BIG_U_BYTES ? WINO_GROUP_BYTES_BIG_U : WINO_GROUP_BYTES;
+    int nb = (int)(budget / per_block);
+    return nb < 1 ? 1 : nb > WINO_GROUP_MAX ? WINO_GROUP_MAX : nb;
+}
+
+static size_t m_floats(int cout, int nb) { return (size_t)cout * WINO_POS * WINO_LANES * nb; }
 
 size_t cut_wino_scratch_floats(const bk_conv_desc *d)
 {
-    /* V (36 positions × cin × lanes) then M (cout × 36 × lanes) */
-    return (size_t)WINO_POS * pos_stride(d->cin) + (size_t)d->cout * WINO_M_CO;
+    int nb = wino_group_blocks(d);
+    /* V (36 positions × nb × cin × lanes) then M (cout × 36 × nb × lanes) */
+    return (size_t)WINO_POS * pos_stride(d->cin, nb) + m_floats(d->cout, nb);
 }
 
 /* The six values of G·x for one column (or row) x of three, summed in the
@@ -115,6 +132,7 @@ typedef struct {
     wino_tiling tiling;
     const float *U;
     int cout, cin, tiles, blocks;
+    int group; /* blocks per task */
     int cout_blocks, cout_per_block;
     float *scratch;
     size_t scratch_floats;
@@ -122,27 +140,43 @@ typedef struct {
     wino_output_fn *output;
 } wino_job;
 
+/* The tiles of block b: n of them (the last block may have fewer). */
+static int block_lanes(const wino_job *j, int b, wino_lane lanes[WINO_LANES])
+{
+    int first = b * WINO_LANES;
+    int n = j->tiles - first < WINO_LANES ? j->tiles - first : WINO_LANES;
+    for (int l = 0; l < n; l++) lanes[l] = lane_of(&j->tiling, first + l);
+    return n;
+}
+
 static void wino_task(void *p, int task, int thread)
 {
     const wino_job *j = p;
-    int block = task / j->cout_blocks, cblk = task % j->cout_blocks;
+    int grp = task / j->cout_blocks, cblk = task % j->cout_blocks;
     int co0 = cblk * j->cout_per_block;
     int co1 = co0 + j->cout_per_block < j->cout ? co0 + j->cout_per_block : j->cout;
     if (co0 >= co1) return;
-    int first = block * WINO_LANES;
-    int n = j->tiles - first < WINO_LANES ? j->tiles - first : WINO_LANES;
-    wino_lane lanes[WINO_LANES];
-    for (int l = 0; l < n; l++) lanes[l] = lane_of(&j->tiling, first + l);
+    int b0 = grp * j->group;
+    int nb = j->blocks - b0 < j->group ? j->blocks - b0 : j->group;
+    int cols = nb * WINO_LANES; /* GEMM columns */
 
     float *V = j->scratch + (size_t)thread * j->scratch_floats;
-    size_t vps = pos_stride(j->cin);
+    size_t vps = pos_stride(j->cin, j->group);
     float *M = V + WINO_POS * vps;
-    j->input(&j->io, lanes, n, V, vps);
+    size_t panel = (size_t)j->cin * WINO_LANES; /* one block's part of a position */
+    wino_lane lanes[WINO_LANES];
+    for (int b = 0; b < nb; b++) {
+        int n = block_lanes(j, b0 + b, lanes);
+        j->input(&j->io, lanes, n, V + b * panel, vps);
+    }
     size_t mk = (size_t)j->cout * j->cin;
     for (int pos = 0; pos < WINO_POS; pos++)
-        cut_gemm_run_rows(j->U + pos * mk, j->cout, co0, co1 - co0, V + pos * vps, WINO_LANES,
-                          j->cin, M + (size_t)co0 * WINO_M_CO + pos * WINO_LANES, WINO_M_CO, NULL);
-    j->output(&j->io, lanes, n, M, co0, co1);
+        cut_gemm_run_rows(j->U + pos * mk, j->cout, co0, co1 - co0, V + pos * vps, cols, j->cin,
+                          M + (size_t)co0 * j->io.m_co + pos * j->io.m_pos, j->io.m_co, NULL);
+    for (int b = 0; b < nb; b++) {
+        int n = block_lanes(j, b0 + b, lanes);
+        j->output(&j->io, lanes, n, M + b * WINO_LANES, co0, co1);
+    }
 }
 
 void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_desc *d, bk_tensor dst,
@@ -169,7 +203,7 @@ void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_des
         .res_img = res ? res->nstride : 0,
         .bias = d->bias,
         .relu = relu,
-        .stream = (size_t)dst.n * dst.c * dst.h * dst.w * sizeof(float) > WINO_STREAM_BYTES,
+        .stream = (size_t)dst.n * dst.c * dst.h * dst.w * sizeof(float) > CPU_STREAM_BYTES,
     };
     j.tiling = tiling_of(dst.h, dst.w, d->dil);
     j.U = plan->packed;
@@ -177,6 +211,15 @@ void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_des
     j.cin = d->cin;
     j.tiles = dst.n * j.tiling.rows * j.tiling.cols;
     j.blocks = (j.tiles + WINO_LANES - 1) / WINO_LANES;
+    int threads = cutout_pool_threads(cb->tp);
+    /* groups: as large as the budget allows, but two per thread where
+     * there are blocks enough */
+    j.group = wino_group_blocks(d);
+    int fair = (j.blocks + 2 * threads - 1) / (2 * threads);
+    if (j.group > fair) j.group = fair > 1 ? fair : 1;
+    int groups = (j.blocks + j.group - 1) / j.group;
+    j.io.m_pos = (size_t)j.group * WINO_LANES;
+    j.io.m_co = WINO_POS * j.io.m_pos;
     j.scratch = cb->scratch;
     j.scratch_floats = cb->scratch_floats;
     int fast = cut_gemm_have_avx2() && !cb->force_portable;
@@ -187,13 +230,12 @@ void cut_wino_conv(cpu_backend *cb, const cpu_conv_plan *plan, const bk_conv_des
      * has work; each part repeats the block's input transform. Not when the
      * conv is small enough to run on this thread alone. */
     double macs = (double)j.blocks * WINO_LANES * WINO_POS * d->cin * d->cout;
-    int threads = cutout_pool_threads(cb->tp);
     j.cout_blocks = 1;
-    while (macs >= CPU_INLINE_WORK && j.blocks * j.cout_blocks < 2 * threads &&
+    while (macs >= CPU_INLINE_WORK && groups * j.cout_blocks < 2 * threads &&
            d->cout / (j.cout_blocks * 2) >= 8)
         j.cout_blocks *= 2;
     j.cout_per_block = (d->cout + j.cout_blocks - 1) / j.cout_blocks;
-    cpu_run(cb, j.blocks * j.cout_blocks, wino_task, &j, macs);
+    cpu_run(cb, groups * j.cout_blocks, wino_task, &j, macs);
 }
 
 void cut_wino_input_portable(const wino_io *io, const wino_lane *lanes, int n, float *V, size_t ps)
@@ -222,5 +264,5 @@ void cut_wino_output_portable(const wino_io *io, const wino_lane *lanes, int n, 
     for (int co = co0; co < co1; co++)
         for (int k = 0; k < groups; k++)
             wino_scatter_channel(&s[k], io, lanes + k * WINO_GROUP, co,
-                                 M + (size_t)co * WINO_M_CO + k * WINO_GROUP, WINO_LANES);
+                                 M + (size_t)co * io->m_co + k * WINO_GROUP, io->m_pos);
 }

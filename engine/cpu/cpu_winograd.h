@@ -6,10 +6,15 @@
  * columns ox0 + d·x (y, x < 4), computed from the 6×6 inputs at rows
  * oy0 - pad + d·r, columns ox0 - pad + d·c (r, c < 6). Tiles of every phase
  * and image are numbered in one sequence and taken WINO_LANES at a time
- * (a "block"): the block's input patches are transformed into V (36
- * positions × cin × WINO_LANES, each position one GEMM B panel), 36 GEMMs
- * with the pre-transformed weights U give M (cout × 36 × WINO_LANES), and
- * the output transform plus bias/ReLU/residual writes the tiles out.
+ * (a "block"); a task takes a group of up to wino_group_blocks() blocks
+ * ("nb"). Each block's input patches are transformed into V (36 positions
+ * × nb blocks × cin × WINO_LANES: per position, one packed GEMM B matrix of
+ * nb panels), 36 GEMMs of N = nb·WINO_LANES with the pre-transformed
+ * weights U give M (cout × 36 × nb·WINO_LANES), and the output transform
+ * plus bias/ReLU/residual writes each block's tiles out. Grouping reads U
+ * once per group instead of once per block (U is 4× the weights: 38 MB for
+ * a 512×512 conv, far beyond the caches, so small planes with wide layers
+ * were bound by streaming it), and lets the GEMM use its 32-column tiles.
  * Transforms run on groups of WINO_GROUP lanes (one 8-float vector per
  * value, one lane per tile), both groups of a block per channel. */
 #ifndef CUTOUT_CPU_WINOGRAD_H
@@ -22,10 +27,9 @@
 #define WINO_LANES 16 /* tiles per block = GEMM_NR, one packed-B panel */
 #define WINO_GROUP 8  /* tiles per transform group */
 #define WINO_POS 36   /* 6×6 transformed positions */
-/* M holds each output channel's 36 positions together (the GEMMs store
- * with this row stride), so that the output transform reads them in one
- * contiguous run. */
-#define WINO_M_CO (WINO_POS * WINO_LANES)
+/* Most blocks a task groups (cpu_winograd.c picks fewer where V and M
+ * would outgrow the cache budget). */
+#define WINO_GROUP_MAX 8
 
 /* One tile: image and top-left output pixel (plane coordinates). */
 typedef struct {
@@ -46,6 +50,10 @@ typedef struct {
     const float *bias;
     int relu;
     int stream; /* output far larger than the caches: non-temporal stores */
+    /* M's layout for one block: floats between output channels and between
+     * positions (each output channel's 36 positions together, so that the
+     * output transform reads one run) */
+    size_t m_co, m_pos;
 } wino_io;
 
 /* Transforms the input patches of lanes[0..n) (n <= WINO_LANES; the other
@@ -53,7 +61,7 @@ typedef struct {
  * V[p·pos_stride + ci·WINO_LANES + l]. */
 typedef void wino_input_fn(const wino_io *io, const wino_lane *lanes, int n, float *V,
                            size_t pos_stride);
-/* Output transform of M[co·WINO_M_CO + p·WINO_LANES + l] for channels
+/* Output transform of M[co·io->m_co + p·io->m_pos + l] for channels
  * [co0, co1) and lanes[0..n), with the epilogue, into io->dst. */
 typedef void wino_output_fn(const wino_io *io, const wino_lane *lanes, int n, const float *M,
                             int co0, int co1);

@@ -203,9 +203,9 @@ void cut_wino_output_avx2(const wino_io *io, const wino_lane *lanes, int n, cons
     for (int co = co0; co < co1; co++)
         for (int k = 0; k < groups; k++) {
             const wino_lane *l = gl[k];
-            const float *m = M + (size_t)co * WINO_M_CO + k * WINO_GROUP;
+            const float *m = M + (size_t)co * io->m_co + k * WINO_GROUP;
             if (!fast[k]) {
-                wino_scatter_channel(&sg[k], io, l, co, m, WINO_LANES);
+                wino_scatter_channel(&sg[k], io, l, co, m, io->m_pos);
                 continue;
             }
             size_t at = (size_t)co * plane + (size_t)l->oy0 * io->ow + (size_t)l->ox0;
@@ -213,9 +213,9 @@ void cut_wino_output_avx2(const wino_io *io, const wino_lane *lanes, int n, cons
             const float *res = io->res ? io->res + (size_t)l->img * io->res_img + at : NULL;
             /* rows of 32 floats: aligned when the plane and row are */
             if (io->stream && ((uintptr_t)o & 31) == 0 && io->ow % 8 == 0)
-                row_out_channel(io, m, WINO_LANES, io->bias[co], o, res, 1);
+                row_out_channel(io, m, io->m_pos, io->bias[co], o, res, 1);
             else
-                row_out_channel(io, m, WINO_LANES, io->bias[co], o, res, 0);
+                row_out_channel(io, m, io->m_pos, io->bias[co], o, res, 0);
         }
     if (io->stream) _mm_sfence(); /* order the streamed rows before the pool's hand-off */
 }

@@ -162,12 +162,12 @@ void cut_wino_output_avx512(const wino_io *io, const wino_lane *lanes, int n, co
         size_t at = (size_t)co * plane + (size_t)l->oy0 * io->ow + (size_t)l->ox0;
         float *o = io->dst + (size_t)l->img * io->dst_img + at;
         const float *res = io->res ? io->res + (size_t)l->img * io->res_img + at : NULL;
-        const float *m = M + (size_t)co * WINO_M_CO;
+        const float *m = M + (size_t)co * io->m_co;
         /* rows of 64 floats: aligned when the plane and row are */
         if (io->stream && ((uintptr_t)o & 63) == 0 && io->ow % 16 == 0)
-            row_out_channel(io, m, WINO_LANES, io->bias[co], o, res, 1);
+            row_out_channel(io, m, io->m_pos, io->bias[co], o, res, 1);
         else
-            row_out_channel(io, m, WINO_LANES, io->bias[co], o, res, 0);
+            row_out_channel(io, m, io->m_pos, io->bias[co], o, res, 0);
     }
     if (io->stream) _mm_sfence(); /* order the streamed rows before the pool's hand-off */
 }

@@ -108,41 +108,64 @@ static void test_conv(backend *bk, const conv_case *t, int method, int portable)
     free(got);
 }
 
+/* Maxpool and resize under every kernel family the CPU has (CUTOUT_ISA caps
+ * included): each against the reference, and each family's output bit for
+ * bit equal to the portable code's (the SIMD rows do the same max, products
+ * and sums), then sigmoid in place. */
 static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, int oh, int ow)
 {
     int ph = (ih + 1) / 2, pw = (iw + 1) / 2;
     size_t ni = (size_t)n * c * ih * iw, np = (size_t)n * c * ph * pw, nr = (size_t)n * c * oh * ow;
     size_t most = ni > np + nr ? ni : np + nr;
     float *in = malloc(ni * sizeof(float)), *want = malloc(most * sizeof(float));
-    float *got = malloc(most * sizeof(float));
+    float *got = malloc(most * sizeof(float)), *first = malloc((np + nr) * sizeof(float));
     fill(in, ni, 3.0f);
     bk_tensor ti = {0, (size_t)c * ih * iw, n, c, ih, iw};
     bk_tensor tp = {ni, (size_t)c * ph * pw, n, c, ph, pw};
     bk_tensor tr = {ni + np, (size_t)c * oh * ow, n, c, oh, ow};
-    char what[128];
+    char what[160];
     int rc = bk->ops->prepare(bk, NULL, 0, ni + np + nr);
     if (!rc) rc = bk->ops->write(bk, ti, in);
-    if (!rc) rc = bk->ops->maxpool2(bk, tp, ti);
-    if (!rc) rc = bk->ops->read(bk, tp, got);
-    cut_ref_maxpool2(in, n, c, ih, iw, want);
-    snprintf(what, sizeof what, "maxpool2 n=%d c=%d %dx%d thr=%d", n, c, ih, iw, bk->threads);
-    report(what, rc ? INFINITY : max_abs_diff(got, want, np), 0); /* max is exact */
+    int have_first = 0;
+    for (int isa = CUT_ISA_PORTABLE; isa < CUT_ISA_COUNT; isa++) {
+        if (!cut_cpu_isa_supported((cut_isa)isa)) continue;
+        cut_cpu_set_isa((cut_isa)isa);
+        const char *name = cut_isa_name((cut_isa)isa);
+        int r = rc;
+        if (!r) r = bk->ops->maxpool2(bk, tp, ti);
+        if (!r) r = bk->ops->read(bk, tp, got);
+        cut_ref_maxpool2(in, n, c, ih, iw, want);
+        snprintf(what, sizeof what, "maxpool2 %s n=%d c=%d %dx%d thr=%d", name, n, c, ih, iw,
+                 bk->threads);
+        report(what, r ? INFINITY : max_abs_diff(got, want, np), 0); /* max is exact */
 
-    rc = bk->ops->resize(bk, tr, ti);
-    if (!rc) rc = bk->ops->read(bk, tr, got);
-    cut_ref_resize(in, n, c, ih, iw, want, oh, ow);
-    snprintf(what, sizeof what, "resize n=%d c=%d %dx%d->%dx%d thr=%d", n, c, ih, iw, oh, ow,
-             bk->threads);
-    /* The backend computes source coordinates in float as PyTorch does, the
-     * reference in double: s = scale·(i + 0.5) - 0.5 with s up to ~20 here
-     * carries two roundings of 2^-24 relative, so each axis's weight is off
-     * by up to ~2.4e-6, times neighbour differences of up to 6, for two
-     * axes: ~3e-5 (measured 1.1e-5 on the 20x20 -> 37x41 case, the same
-     * before and after the separable rewrite). A wrong tap or weight errs by
-     * >= 0.01. */
-    report(what, rc ? INFINITY : max_abs_diff(got, want, nr), 3e-5);
+        int r2 = rc;
+        if (!r2) r2 = bk->ops->resize(bk, tr, ti);
+        if (!r2) r2 = bk->ops->read(bk, tr, got + np);
+        cut_ref_resize(in, n, c, ih, iw, want, oh, ow);
+        snprintf(what, sizeof what, "resize %s n=%d c=%d %dx%d->%dx%d thr=%d", name, n, c, ih, iw,
+                 oh, ow, bk->threads);
+        /* The backend computes source coordinates in float as PyTorch does,
+         * the reference in double: s = scale·(i + 0.5) - 0.5 with s up to ~20
+         * here carries two roundings of 2^-24 relative, so each axis's weight
+         * is off by up to ~2.4e-6, times neighbour differences of up to 6,
+         * for two axes: ~3e-5 (measured 1.1e-5 on the 20x20 -> 37x41 case,
+         * the same before and after the separable rewrite). A wrong tap or
+         * weight errs by >= 0.01. */
+        report(what, r2 ? INFINITY : max_abs_diff(got + np, want, nr), 3e-5);
+        if (r || r2) continue;
+        if (!have_first) {
+            memcpy(first, got, (np + nr) * sizeof(float));
+            have_first = 1;
+        } else {
+            snprintf(what, sizeof what, "maxpool2+resize %s == portable n=%d c=%d %dx%d->%dx%d thr=%d",
+                     name, n, c, ih, iw, oh, ow, bk->threads);
+            report(what, memcmp(first, got, (np + nr) * sizeof(float)) ? 1.0 : 0.0, 0);
+        }
+    }
+    cut_cpu_set_isa(CUT_ISA_COUNT);
 
-    rc = bk->ops->sigmoid(bk, ti, ti);
+    if (!rc) rc = bk->ops->sigmoid(bk, ti, ti);
     if (!rc) rc = bk->ops->read(bk, ti, got);
     cut_ref_sigmoid(in, ni, want);
     snprintf(what, sizeof what, "sigmoid n=%d c=%d %dx%d in place thr=%d", n, c, ih, iw,
@@ -151,6 +174,7 @@ static void test_pool_resize_sigmoid(backend *bk, int n, int c, int ih, int iw, 
     free(in);
     free(want);
     free(got);
+    free(first);
 }
 
 /* One conv case with methods[m] (method, force portable), unless the case
@@ -182,6 +206,9 @@ int main(void)
         /* AVX-512 row blocks (16 tiles side by side) whose last tile
          * crosses the right edge, and the bottom edge */
         {1, 5, 3, 7, 10, 62, 3, 1, 1, 1, 1, 1},
+        /* stride 2 with output rows of 16 pixels and more (im2col's
+         * one-row runs: interior, left and right edges) */
+        {1, 3, 0, 8, 20, 70, 3, 2, 1, 1, 0, 1},
         /* dilated on odd sizes, down to planes smaller than a tile and than
          * the dilation (phases with one pixel, or none) */
         {1, 7, 2, 6, 21, 46, 3, 1, 2, 1, 1, 1},
@@ -215,6 +242,11 @@ int main(void)
         {1, 1, 1, 1, 1, 1},  {1, 2, 1, 5, 3, 9},     {2, 3, 7, 8, 13, 17},
         {1, 4, 9, 9, 4, 5},  {3, 1, 2, 3, 320, 203}, {1, 5, 10, 10, 20, 20},
         {1, 2, 7, 7, 3, 3},  {1, 1, 8, 1, 8, 16},
+        /* rows of one or more 16-float vectors and a tail: 35 pooled, 37
+         * and 33 -> 2× widths, 2× in both axes */
+        {1, 3, 9, 70, 18, 140}, {2, 2, 5, 33, 10, 66}, {1, 1, 4, 64, 8, 128},
+        /* a resize output beyond CPU_STREAM_BYTES (non-temporal rows) */
+        {1, 4, 400, 400, 800, 800},
         /* large enough to be split between threads (smaller ops run on the
          * calling thread) */
         {2, 330, 20, 20, 37, 41},
