@@ -1,9 +1,12 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "clock.h"
 
 /* cut_pool_run returns as soon as every task is done, not when every worker has
  * checked in: a worker whose core is busy with another process must not stall
@@ -15,7 +18,8 @@ struct cutout_pool {
     pthread_t *workers;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    uint32_t generation; /* bumped for every cut_pool_run; guarded by mu */
+    _Atomic uint32_t generation; /* bumped for every cut_pool_run under mu; read
+                                  * without it while spinning */
     int stopping;
     tp_task_fn fn;       /* the current run, guarded by mu */
     void *ctx;
@@ -35,6 +39,43 @@ typedef struct {
     void *ctx;
     int n_tasks;
 } run_state;
+
+/* How long a worker polls for the next run, and the caller for the end of
+ * its run, before sleeping on a condition variable: a forward pass is a few
+ * hundred runs, most under a millisecond and close together, and each sleep
+ * and wake-up costs tens of microseconds (more on a VM). After the first
+ * 20 us the poll yields the core at every clock read, so a runnable thread
+ * of another process is not kept waiting; bounded so that an idle pool gives
+ * its cores back soon. Measured (u2netp at 320, 2 threads, interleaved):
+ * quiet 93-95 ms vs 98-102 without polling; with a busy loop on the other
+ * core 156-160 vs 160-165 (pause-only polling for 500 us: 172-177). */
+#ifndef CUT_POOL_SPIN_US
+#define CUT_POOL_SPIN_US 500
+#endif
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Polls until *v != old (workers: a new run) or, with n_tasks > 0, until
+ * *fin reaches n_tasks (the caller: its run done), for CUT_POOL_SPIN_US at
+ * most; the clock is read once per 64 polls. */
+static void spin_wait(const _Atomic uint32_t *v, uint32_t old, atomic_int *fin, int n_tasks)
+{
+    double until = cut_now_s() + 1e-6 * CUT_POOL_SPIN_US;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (fin ? atomic_load(fin) >= n_tasks : atomic_load(v) != old) return;
+            cpu_relax();
+        }
+        double now = cut_now_s();
+        if (now > until) return;
+        if (now > until - 1e-6 * (CUT_POOL_SPIN_US - 20)) sched_yield();
+    }
+}
 
 /* Claims and runs tasks of run `r` until none is left (or a new run began). */
 static void run_tasks(threadpool *tp, const run_state *r, int thread)
@@ -60,6 +101,11 @@ static void *worker_main(void *p)
     uint32_t seen = 0;
     pthread_mutex_lock(&tp->mu);
     for (;;) {
+        if (!tp->stopping && tp->generation == seen) {
+            pthread_mutex_unlock(&tp->mu);
+            spin_wait(&tp->generation, seen, NULL, 0);
+            pthread_mutex_lock(&tp->mu);
+        }
         while (!tp->stopping && tp->generation == seen) pthread_cond_wait(&tp->start, &tp->mu);
         if (tp->stopping) break;
         run_state r = {tp->generation, tp->fn, tp->ctx, tp->n_tasks};
@@ -126,6 +172,7 @@ void cut_pool_run(threadpool *tp, int n_tasks, tp_task_fn fn, void *ctx)
     pthread_cond_broadcast(&tp->start);
     pthread_mutex_unlock(&tp->mu);
     run_tasks(tp, &r, 0);
+    spin_wait(NULL, 0, &tp->finished, n_tasks);
     pthread_mutex_lock(&tp->mu);
     while (atomic_load(&tp->finished) < n_tasks) pthread_cond_wait(&tp->done, &tp->mu);
     pthread_mutex_unlock(&tp->mu);
