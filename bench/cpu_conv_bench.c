@@ -5,7 +5,7 @@
  *
  *   make BUILD=build all
  *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Iengine/include -Iengine/base -Iengine/model -Iengine/net -Iengine/cpu bench/cpu_conv_bench.c \
- *      build/libcutout.a -lopenblas -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lpthread -lm \
+ *      build/libcutout.a -lopenblas -lpng16 -ldeflate -lz -ljpeg -lwebp -lwebpdemux -lpthread -lm \
  *      -o build/cpu_conv_bench
  *   build/cpu_conv_bench MODEL.onnx [--size S] [--threads T] [--iterations N]
  *   build/cpu_conv_bench --conv COUT,CIN,H,W,DIL [--threads T] [--iterations N]

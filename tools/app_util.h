@@ -17,6 +17,11 @@ int app_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 
 /* The programs' clocks, in seconds: monotonic (intervals, deadlines) and
  * wall (timestamps shown to people and stored). */
+/* The CLI's default PNG level (cutout --png-level): libdeflate level 1,
+ * 4x faster than zlib's level 3 and no larger on photos
+ * (bench/results/e2e-2026-12-07.md). */
+#define APP_CLI_PNG_LEVEL 1
+
 double app_mono_s(void);
 double app_wall_s(void);
 
