@@ -92,6 +92,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "photo-stages: THREADS and REPS are positive integers\n");
         return 2;
     }
+    app_keep_freed_memory(); /* as the CLI does */
     char err[512];
     cutout_model *model = NULL;
     cutout_engine *engine = NULL;

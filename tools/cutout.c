@@ -934,6 +934,7 @@ int main(int argc, char **argv)
                 goto done;
             }
     cutout_model_mean_std(model, rs.mean, rs.std);
+    app_keep_freed_memory(); /* photo after photo: the same pages again */
     rs.progress = !quiet && rs.jobs.n > 1 && isatty(STDERR_FILENO);
     rs.t0 = app_mono_s();
     queue_init(&rs.decoded);
