@@ -3,9 +3,9 @@
  * FULL's size (i) from FULL decoded at full size, as the CLI does, and (ii) from SCALED,
  * FULL decoded by libjpeg-turbo at 1/2, 1/4 or 1/8 (PIL's draft()) and saved losslessly,
  * as the preprocess source; raw 8-bit masks out. Build from the repository root:
- *   cc -O2 -Iengine/include bench/results/e2e-2026-12-07-dct/dctmask.c build/libcutout.a \
+ *   cc -O2 -Iengine/include bench/results/e2e-2026-12-07-tools/dctmask.c build/libcutout.a \
  *      -o dctmask -lclblast -lOpenCL -lpng16 -ldeflate -lz -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
- * then: CUTOUT_MODEL_DIR=models /usr/bin/python3 bench/results/e2e-2026-12-07-dct/dct_check.py \
+ * then: CUTOUT_MODEL_DIR=models /usr/bin/python3 bench/results/e2e-2026-12-07-tools/dct_check.py \
  *      ./dctmask /tmp/dctout PHOTO... */
 #include <stdio.h>
 #include <stdlib.h>
