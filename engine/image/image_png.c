@@ -667,10 +667,11 @@ done:
 
 /* ---- whole-image encoding with libdeflate (the fast levels, one thread) ----
  *
- * libdeflate compresses a whole buffer 2-4x faster than zlib's streaming
- * deflate at the same level, and smaller: 6.3 MP RGBA cutout, Paeth rows,
- * 97 ms / 7.31 MB at libdeflate level 1 against 415 ms / 7.47 MB at zlib
- * level 3 (bench/results/e2e-2026-12-07.md). It cannot end a piece on a
+ * libdeflate compresses a whole buffer about twice as fast as zlib's
+ * streaming deflate at the same level, and smaller: 6.3 MP RGBA cutout,
+ * Paeth rows, level 1: 97 ms / 7.31 MB against zlib's 226 ms / 8.04 MB;
+ * against the CLI's former zlib level 3: 415 ms / 7.47 MB
+ * (bench/results/e2e-2026-12-07.md). It cannot end a piece on a
  * byte boundary without marking it final, so the strip encoder above keeps
  * zlib; this is for callers that encode on one thread (the CLI). Rows are
  * filtered as cut_png_encode_parallel filters them (Paeth), so the file has
