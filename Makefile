@@ -20,7 +20,7 @@ CSTD     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fno-strict-
 DEPFLAGS = -MMD -MP
 CPPFLAGS += -DCUTOUT_DATADIR='"$(PREFIX)/share/cutout/models"' -DCUTOUT_OPENCL=$(CUTOUT_OPENCL)
 LDLIBS_CL = $(if $(filter 1,$(CUTOUT_OPENCL)),-lclblast -lOpenCL)
-LDLIBS  += $(LDLIBS_CL) -lpng16 -lz -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
+LDLIBS  += $(LDLIBS_CL) -lpng16 -ldeflate -lz -ljpeg -lwebp -lwebpdemux -lwebpmux -lpthread -lm
 # The SIMD files are compiled for their instruction set and chosen at run time.
 AVX2FLAGS = -mavx2 -mfma -mf16c
 AVX512FLAGS = $(AVX2FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq
@@ -51,7 +51,7 @@ CL_TESTS   := tests/unit/test_backend_cl.c
 TEST_SRC   := $(filter-out $(if $(filter 1,$(CUTOUT_OPENCL)),,$(CL_TESTS)),$(wildcard tests/unit/test_*.c))
 TEST_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TESTTOOL_SRC := $(wildcard tests/tools/*.c)
-TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/cutout $(BUILD)/tests/onnx_check \
+TOOL_BIN   := $(BUILD)/cutout-bench $(BUILD)/photo-stages $(BUILD)/cutout $(BUILD)/tests/onnx_check \
               $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TESTTOOL_SRC))
 
 export OPENBLAS_CORETYPE ?= Haswell
@@ -66,7 +66,7 @@ all: $(BUILD)/libcutout.a $(TOOL_BIN) $(TEST_BIN) $(BUILD)/cutout-fcgi
 # (tools/, fcgi/, bench/cutout_bench.c) see the public header and
 # tools/app_util.h only.
 APP_INC := -Iengine/include -Itools
-inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter tools/% fcgi/% bench/cutout_bench.c,$(1)),$(APP_INC),$(ALL_ENGINE_INC) -Itools))
+inc_for = $(if $(filter engine/%,$(1)),$(call engine_inc,$(1)),$(if $(filter tools/% fcgi/% bench/cutout_bench.c bench/photo_stages.c,$(1)),$(APP_INC),$(ALL_ENGINE_INC) -Itools))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -96,6 +96,10 @@ $(BUILD)/libcutout.a: $(ENGINE_OBJ)
 APP_UTIL_OBJ := $(BUILD)/tools/app_util.o
 
 $(BUILD)/cutout-bench: $(BUILD)/bench/cutout_bench.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+# Per-step timings of the CLI's pipeline on photos (bench/README.md).
+$(BUILD)/photo-stages: $(BUILD)/bench/photo_stages.o $(APP_UTIL_OBJ) $(BUILD)/libcutout.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 # cutout --server (tools/cutout_client.c) talks HTTP with libcurl.

@@ -9,8 +9,15 @@
 #   2. BUILD/cutout -t 2 -m models/cache/isnet-general-use-fp16.onnx DIR -o OUT
 #      (the same weights);
 #   3. BUILD/cutout -t 2 (u2netp) on the same folder next to cutout-bench's
-#      forward-only u2netp rate at 320x320, and tests/pipeline/throughput.sh
-#      (its own 24 small photos) for the same ratio.
+#      forward-only u2netp rate at 320x320 (run before and after the CLI; the
+#      faster of the two counts, so a contended run cannot flatter the ratio),
+#      and tests/pipeline/throughput.sh (its own 24 small photos) for the same
+#      ratio;
+#   4. BUILD/photo-stages: the median time of each step of the CLI's pipeline
+#      (decode, resize, forward, mask, render, encode) on the smallest, middle
+#      and largest photo, one after the other (no overlap).
+# Goals (issue 16): isnet >= 10x imgly's images/s; u2netp: the forward pass >=
+# 50% of the CLI's wall time per image (CLI images/s >= 0.5 x forward-only).
 # Every command writes PNG cutouts of every photo; images/s = N / the wall time
 # of the whole process (start-up and model load included), from /usr/bin/time.
 #
@@ -31,7 +38,7 @@ lock=/tmp/bench.lock
 tmp=$(mktemp -d /tmp/e2e.XXXXXX); trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin"
 # Snapshot the binaries: others rebuild $build while this runs.
-cp "$build/cutout" "$build/cutout-bench" "$tmp/bin/"
+cp "$build/cutout" "$build/cutout-bench" "$build/photo-stages" "$tmp/bin/"
 bin_info="$build/cutout sha256 $(sha256sum "$build/cutout" | cut -c1-16)…, $build/cutout-bench sha256 $(sha256sum "$build/cutout-bench" | cut -c1-16)…, built $(date -u -r "$build/cutout" '+%F %H:%M UTC')"
 /usr/bin/python3 bench/make-photos.py "$tmp/photos" "$n" >"$tmp/photos.txt"
 cat "$tmp/photos"/* "$isnet" bench/node_modules/@imgly/background-removal-node/dist/* >/dev/null  # warm the page cache
@@ -58,6 +65,11 @@ first_png=$(find "$tmp/out" -name '*.png' | sort | head -n1)
 cutout_png=$(/usr/bin/python3 -c 'import sys; from PIL import Image; m=Image.open(sys.argv[1]); print(m.mode, m.size)' "$first_png")
 timed bench-u2netp  "$tmp/bin/cutout-bench" --model models/u2netp.onnx --backend cpu --threads 2 --iterations 10 --warmup 2
 timed cutout-u2netp "$tmp/bin/cutout" -q -t 2 "$tmp/photos" -o "$tmp/out"
+timed bench-u2netp-after "$tmp/bin/cutout-bench" --model models/u2netp.onnx --backend cpu --threads 2 --iterations 10 --warmup 2
+stage_photos=$(ls "$tmp/photos"/*.jpg | sed -n "1p;$(( (n + 1) / 2 ))p;\$p" | uniq)
+printf '%s\n' "photo-stages u2netp 2 3 <smallest, middle and largest photo>" >>"$tmp/commands"
+# shellcheck disable=SC2086
+flock "$lock" "$tmp/bin/photo-stages" u2netp 2 3 $stage_photos >"$tmp/stages.jsonl"
 echo "== throughput.sh" >&2
 printf '%s\n' "tests/pipeline/throughput.sh <snapshot of $build> 24 2" >>"$tmp/commands"
 tp=$(flock "$lock" tests/pipeline/throughput.sh "$tmp/bin" 24 2)
@@ -73,7 +85,8 @@ t = {}
 for line in open(tmp + "/times"):
     lab, wall, usr, sys_, rss, pngs = line.split()
     t[lab] = dict(wall=float(wall), cpu=float(usr) + float(sys_), rss=int(rss) / 1024, pngs=int(pngs))
-js = {k: json.load(open("%s/%s.json" % (tmp, k))) for k in ("imgly", "imgly-t2", "bench-u2netp")}
+js = {k: json.load(open("%s/%s.json" % (tmp, k))) for k in ("imgly", "imgly-t2", "bench-u2netp", "bench-u2netp-after")}
+stages = [json.loads(l) for l in open(tmp + "/stages.jsonl")]
 photos = open(tmp + "/photos.txt").read().strip().splitlines()
 mp = float(photos[-1].split()[-2])
 def ips(k): return n / t[k]["wall"]
@@ -81,7 +94,7 @@ def row(k, what, threads):
     r = t[k]
     return "| %s | %s | %d/%d | %.1f | %.3f | %.2f | %.0f |" % (
         what, threads, r["pngs"], n, r["wall"], ips(k), r["cpu"] / r["wall"], r["rss"])
-fwd = js["bench-u2netp"]["images_per_s"]
+fwd = max(js["bench-u2netp"]["images_per_s"], js["bench-u2netp-after"]["images_per_s"])
 best_imgly = max(ips("imgly"), ips("imgly-t2"))
 L = []
 L.append("# End-to-end folder benchmark: cutout vs @imgly/background-removal-node — $date_utc\n")
@@ -98,16 +111,29 @@ L.append(row("cutout-isnet", "cutout isnet-general-use-fp16", "2"))
 L.append(row("cutout-u2netp", "cutout u2netp", "2"))
 L.append("")
 L.append("- **isnet, cutout vs imgly: %.2f× imgly as shipped, %.2f× imgly pinned to 2 threads** "
-         "(target ≥ 1.5× against the faster imgly: %s)." % (
+         "(goal ≥ 10×: %s against imgly as shipped, %s against the faster imgly)." % (
          ips("cutout-isnet") / ips("imgly"), ips("cutout-isnet") / ips("imgly-t2"),
-         "met" if ips("cutout-isnet") >= 1.5 * best_imgly else "NOT met"))
+         "met" if ips("cutout-isnet") >= 10 * ips("imgly") else "NOT met",
+         "met" if ips("cutout-isnet") >= 10 * best_imgly else "NOT met"))
 L.append("- imgly per image (in-process): as shipped first %.0f ms (model load included), then mean %.0f ms; "
          "pinned first %.0f ms, then %.0f ms." % (js["imgly"]["first_image_ms"], js["imgly"]["rest_mean_ms"],
          js["imgly-t2"]["first_image_ms"], js["imgly-t2"]["rest_mean_ms"]))
 L.append("- u2netp on this folder: CLI %.2f images/s vs cutout-bench forward only %.2f images/s at 320×320 "
-         "→ ratio **%.2f** (target ≥ 0.85: %s)." % (ips("cutout-u2netp"), fwd, ips("cutout-u2netp") / fwd,
-         "met" if ips("cutout-u2netp") >= 0.85 * fwd else "NOT met"))
+         "(the faster of %.2f before and %.2f after the CLI) → the forward pass is **%.0f%%** of the CLI's "
+         "wall time per image (goal ≥ 50%%: %s)." % (ips("cutout-u2netp"), fwd,
+         js["bench-u2netp"]["images_per_s"], js["bench-u2netp-after"]["images_per_s"],
+         100 * ips("cutout-u2netp") / fwd, "met" if ips("cutout-u2netp") >= 0.5 * fwd else "NOT met"))
 L.append("- tests/pipeline/throughput.sh (24 photos at their original 0.14–0.3 MP): \`$tp\`")
+L.append("")
+L.append("Where one photo's time goes (\`photo-stages u2netp 2 3\`: the CLI's steps one after the other, "
+         "median of 3 after a warm-up pass, ms; forward on 2 threads, the rest on one):\n")
+names = ["decode", "preprocess", "forward", "mask", "render", "encode"]
+L.append("| photo | MP | " + " | ".join(names) + " | sum | forward share | PNG MB |")
+L.append("|---|---|" + "---|" * (len(names) + 3))
+for s in stages:
+    L.append("| %s | %.1f | %s | %.0f | %.2f | %.2f |" % (s["file"].split("/")[-1], s["mp"],
+             " | ".join("%.1f" % s[k + "_ms"] for k in names), s["sum_ms"], s["forward_share"],
+             s["png_bytes"] / 1e6))
 L.append("")
 L.append("Outputs: imgly writes a palette PNG (first file: mode $imgly_png; its default output "
          "quality 0.8 makes sharp quantise to a palette with libimagequant); cutout writes RGBA "
@@ -136,6 +162,7 @@ L.append("<details><summary>photos and raw results</summary>\n\n\`\`\`")
 L += [l.replace(tmp, "\$TMP") for l in photos]
 L += [open(tmp + "/times").read().strip()]
 L += ["%s %s" % (k, json.dumps(v)) for k, v in js.items()]
+L += [json.dumps(s) for s in stages]
 L.append("\`\`\`\n</details>")
 open(out, "w").write("\n".join(L) + "\n")
 print(out)

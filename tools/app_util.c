@@ -1,6 +1,10 @@
 #include "app_util.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,3 +43,11 @@ static double clock_s(clockid_t id)
 
 double app_mono_s(void) { return clock_s(CLOCK_MONOTONIC); }
 double app_wall_s(void) { return clock_s(CLOCK_REALTIME); }
+
+void app_keep_freed_memory(void)
+{
+#if defined(__GLIBC__) && defined(M_MMAP_MAX) && defined(M_TRIM_THRESHOLD)
+    mallopt(M_MMAP_MAX, 0);              /* big blocks from the heap, not fresh mmaps */
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);  /* and freed heap kept for the next photo */
+#endif
+}

@@ -83,6 +83,10 @@ static void help(void)
         "        has no alpha: the object is flattened over --bg (white by default).\n"
         "        --quality N\n"
         "        JPEG and WebP quality 1..100 (default 90; WebP is lossless without it).\n"
+        "        --png-level N\n"
+        "        PNG compression 0..9 (default %d): 1..3 are libdeflate's levels (Paeth\n"
+        "        rows), 4..9 zlib's with adaptive filters, 0 stored; higher is smaller\n"
+        "        and slower.\n"
         "        --bg COLOR\n"
         "        Composite over a colour: #rrggbb, #rrggbbaa, r,g,b or r,g,b,a.\n"
         "        --bg-image PATH\n"
@@ -100,7 +104,8 @@ static void help(void)
         "        http://host/prefix/): the inputs go as one job (POST /jobs), the\n"
         "        progress bar follows the job, and the results are downloaded to the\n"
         "        outputs. -m names one of the server's models; -b, -t, --device,\n"
-        "        --require-gpu and --bg-image do not apply. At most the server's\n"
+        "        --require-gpu, --png-level and --bg-image do not apply (the server's\n"
+        "        output.png_compression sets its PNG level). At most the server's\n"
         "        jobs.max_items inputs (100 by default).\n"
         "        --cloth upper|lower|full|all\n"
         "        u2net_cloth_seg only (rembg's cc): the clothes class to cut out. One class\n"
@@ -134,7 +139,7 @@ static void help(void)
         "EXAMPLES\n"
         "    cutout photo.jpg -o photo.png\n"
         "    cutout -r shots/ -o cut/ --bg '#ffffff' --format jpeg --max-size 1024x1024\n"
-        "    curl -s URL | cutout - --mask > mask.png\n");
+        "    curl -s URL | cutout - --mask > mask.png\n", APP_CLI_PNG_LEVEL);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -613,7 +618,7 @@ static int is_dir(const char *p)
     } while (0)
 
 enum {
-    OPT_DEVICE = 256, OPT_SERVER, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_BG,
+    OPT_DEVICE = 256, OPT_SERVER, OPT_REQUIRE_GPU, OPT_MASK, OPT_FORMAT, OPT_QUALITY, OPT_PNG_LEVEL, OPT_BG,
     OPT_BG_IMAGE, OPT_CROP, OPT_MARGIN, OPT_MAX_SIZE, OPT_POST, OPT_CLOTH, OPT_AM, OPT_AF, OPT_AB,
     OPT_AE
 };
@@ -658,6 +663,7 @@ int main(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},  {"mask", no_argument, NULL, OPT_MASK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"quality", required_argument, NULL, OPT_QUALITY},
+        {"png-level", required_argument, NULL, OPT_PNG_LEVEL},
         {"bg", required_argument, NULL, OPT_BG},    {"bg-image", required_argument, NULL, OPT_BG_IMAGE},
         {"crop", no_argument, NULL, OPT_CROP},      {"margin", required_argument, NULL, OPT_MARGIN},
         {"max-size", required_argument, NULL, OPT_MAX_SIZE},
@@ -676,7 +682,7 @@ int main(int argc, char **argv)
     int cloth = 0;
     cutout_render_options_default(&ropt);
     cutout_image_format format = CUTOUT_FORMAT_UNKNOWN;
-    int quality = 0, recursive = 0, quiet = 0, verbose = 0, c;
+    int quality = 0, png_level = APP_CLI_PNG_LEVEL, recursive = 0, quiet = 0, verbose = 0, c;
     const char *server = NULL, *bg_arg = NULL, *margin_arg = NULL;
 
     while ((c = getopt_long(argc, argv, "o:rm:b:t:qvh", longopts, NULL)) != -1) {
@@ -702,6 +708,9 @@ int main(int argc, char **argv)
             break;
         case OPT_QUALITY:
             if (app_parse_int(optarg, 1, 100, &quality)) USAGE("--quality: '%s' is not 1..100", optarg);
+            break;
+        case OPT_PNG_LEVEL:
+            if (app_parse_int(optarg, 0, 9, &png_level)) USAGE("--png-level: '%s' is not 0..9", optarg);
             break;
         case OPT_BG:
             if (cutout_parse_color(optarg, ropt.bg_color))
@@ -784,6 +793,7 @@ int main(int argc, char **argv)
     rs.cloth = cloth;
     cutout_encode_options_default(&rs.enc, format);
     if (quality) rs.enc.quality = quality;
+    rs.enc.png_level = png_level;
     if (format == CUTOUT_FORMAT_WEBP) rs.enc.lossless = quality == 0;
 
     const char *out_dir = NULL;
@@ -924,6 +934,7 @@ int main(int argc, char **argv)
                 goto done;
             }
     cutout_model_mean_std(model, rs.mean, rs.std);
+    app_keep_freed_memory(); /* photo after photo: the same pages again */
     rs.progress = !quiet && rs.jobs.n > 1 && isatty(STDERR_FILENO);
     rs.t0 = app_mono_s();
     queue_init(&rs.decoded);

@@ -45,6 +45,11 @@ int cut_png_encode_parallel(const cutout_image *img, int level, threadpool *tp, 
  * check both give identical bytes), 1 uses AVX2 when the CPU has it. */
 int cut_png_encode_parallel_impl(const cutout_image *img, int level, threadpool *tp, int simd,
                                  uint8_t **data, size_t *size, char *err, size_t errlen);
+/* The same PNG (pixels, Paeth-filtered rows) as cut_png_encode_parallel,
+ * for levels 1..3 deflated whole by libdeflate at that level on the calling
+ * thread: faster and smaller than zlib; other levels go to cut_png_encode. */
+int cut_png_encode_deflate(const cutout_image *img, int level, uint8_t **data, size_t *size,
+                           char *err, size_t errlen);
 int cut_jpeg_encode(const cutout_image *img, int quality, uint8_t **data, size_t *size,
                     char *err, size_t errlen);
 int cut_webp_encode(const cutout_image *img, int quality, int lossless, uint8_t **data,

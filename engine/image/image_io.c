@@ -134,7 +134,7 @@ int cutout_image_encode(const cutout_image *img, const cutout_encode_options *op
                             "encode: PNG compression level %d is not in 0..9", level);
         if (opt->png_strips)
             return cut_png_encode_parallel(img, level, pool, data, size, err, errlen);
-        return cut_png_encode(img, level, data, size, err, errlen);
+        return cut_png_encode_deflate(img, level, data, size, err, errlen);
     }
     case CUTOUT_FORMAT_JPEG:
         if (img->channels == 4)

@@ -305,10 +305,13 @@ typedef struct {
     cutout_image_format format;
     int quality;     /* JPEG and lossy WebP: 1..100 (0: 90) */
     int lossless;    /* WebP: lossless instead of quality */
-    int png_level;   /* PNG zlib level 0..9 (-1: 3, fast with fair size) */
-    int png_strips;  /* PNG levels 0..3: deflate independent strips, on the
-                        pool's threads when one is given (the same pixels as
-                        libpng's file, other bytes; the server's fast path) */
+    int png_level;   /* PNG level 0..9 (-1: 3). 1..3: Paeth-filtered rows
+                        deflated whole by libdeflate at that level (its 1 is
+                        faster and smaller than zlib's 3); 4..9: libpng with
+                        adaptive filters at that zlib level; 0: stored */
+    int png_strips;  /* PNG levels 0..3: zlib-deflate independent strips, on
+                        the pool's threads when one is given (the same pixels,
+                        other bytes; the server's fast path) */
 } cutout_encode_options;
 
 void cutout_encode_options_default(cutout_encode_options *opt, cutout_image_format format);

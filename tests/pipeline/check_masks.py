@@ -193,6 +193,19 @@ def main():
               and np.array_equal(rgba[:, :, 3], mask),
               "cutout: RGBA with the original RGB and alpha equal to the --mask output")
 
+        # --png-level: every level (libdeflate 1..3, libpng 4..9, stored 0) writes the
+        # default cutout's pixels, as PIL reads them; a higher level is no larger than 0.
+        sizes = {}
+        for level in (0, 1, 2, 3, 6, 9):
+            lp = os.path.join(tmp, "level%d.png" % level)
+            rc, _, err = run(cli, ["-t", "2", "--png-level", str(level), png, "-o", lp])
+            same = rc == 0 and rgba is not None and np.array_equal(np.array(Image.open(lp)), rgba)
+            sizes[level] = os.path.getsize(lp) if rc == 0 else None
+            check(same, "--png-level %d: the default cutout's pixels (%s bytes) %s"
+                  % (level, sizes[level], err.strip()[:120]))
+        check(all(sizes[k] and sizes[0] and sizes[k] < sizes[0] for k in sizes if k),
+              "--png-level 1..9 smaller than 0 (stored): %s" % sizes)
+
         # stdin -> stdout gives the same bytes' image as the file path.
         with open(png, "rb") as f:
             data = f.read()
@@ -256,7 +269,8 @@ def main():
 
         # Usage errors -> 2.
         for args in ([], ["--bg", "#12345", png, "-o", cut], ["--no-such-option"],
-                     ["--format", "gif", png, "-o", cut], [paths[0], paths[1], "-o", "-"]):
+                     ["--format", "gif", png, "-o", cut], [paths[0], paths[1], "-o", "-"],
+                     ["--png-level", "10", png, "-o", cut], ["--png-level", "x", png, "-o", cut]):
             rc, _, err = run(cli, args)
             check(rc == 2, "usage %s -> exit %d (2)" % (args[:2], rc))
         # OpenCL: a mask when the build has it (PoCL counts), else a clear error.

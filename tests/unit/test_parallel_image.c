@@ -18,6 +18,8 @@
  *    accept leniently still fails here;
  *  - the bytes do not depend on the number of threads, nor on the Paeth
  *    filter's implementation (AVX2 or portable).
+ * cut_png_encode_deflate (the same rows deflated whole by libdeflate, the
+ * CLI's encoder) passes the same file and pixel checks at levels 1..3.
  * Python's zlib and PIL read the server's output in tests/integration. */
 #include <stdarg.h>
 #include <stdint.h>
@@ -292,6 +294,22 @@ int main(void)
                 check(all_same, "%dx%dx%d %s level %d: same bytes with no pool and 1, 2, 3 threads, "
                       "portable or AVX2 filter", w, h, c, noise ? "noise" : "smooth", level);
                 free(ref);
+                if (level > 0) {
+                    uint8_t *d = NULL;
+                    size_t n = 0;
+                    char err[256];
+                    cutout_image back = {0};
+                    const char *bad = cut_png_encode_deflate(&im, level, &d, &n, err, sizeof err)
+                                          ? err : check_file(d, n, &im, level);
+                    if (!*bad && cutout_image_decode(d, n, NULL, (cutout_decode_flags){0}, &back,
+                                                     NULL, err, sizeof err))
+                        bad = err;
+                    if (!*bad && !same_pixels(&im, &back)) bad = "pixels differ after decoding";
+                    check(!*bad, "%dx%dx%d %s level %d, libdeflate: valid PNG, same pixels back%s%s",
+                          w, h, c, noise ? "noise" : "smooth", level, *bad ? ": " : "", bad);
+                    free(d);
+                    cutout_image_free(&back);
+                }
             }
             cutout_image_free(&im);
         }
