@@ -258,7 +258,7 @@ void cut_wcache_prune(const char *keep, uint64_t max_bytes)
     }
     struct stat ks;
     uint64_t total = stat(keep, &ks) ? 0 : (uint64_t)ks.st_size;
-    qsort(e, n, sizeof *e, newest_first);
+    if (n) qsort(e, n, sizeof *e, newest_first); /* e is NULL when n is 0 */
     for (size_t i = 0; i < n; i++) {
         total += (uint64_t)e[i].size;
         if (total > max_bytes) unlinkat(dirfd(d), e[i].name, 0); /* mapped copies live on */
