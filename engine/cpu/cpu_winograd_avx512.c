@@ -202,19 +202,24 @@ static void seg_add(seg_plan *p, int j, const wino_lane *l, const int *start, co
     p->first[j + 1] = (unsigned char)p->n;
 }
 
-/* Input accesses: (row r, vector k) for r < 6, k < 8; vectors 0-3 are
- * columns 0-3 of tiles 4k .. 4k+3, vectors 4-7 columns 4, 5 of the tiles
- * 4(k-4) .. (the next tile's columns 0, 1 in a row block). */
-static void seg_in_init(seg_plan *p, const wino_io *io, const wino_lane *l, int n)
+/* The accesses of the input transform (input: (row r, vector k) for
+ * r < 6, k < 8; vectors 0-3 are columns 0-3 of tiles 4k .. 4k+3, vectors
+ * 4-7 columns 4, 5 of the tiles 4(k-4) .., the next tile's columns 0, 1 in
+ * a row block; from a and b by their image strides) or of the output
+ * transform ((row i, vector k) for i, k < 4, the layout of row_out_rows; to
+ * dst and res by theirs). */
+static void seg_init(seg_plan *p, const wino_io *io, const wino_lane *l, int n, int input)
 {
     int start[WINO_LANES], count[WINO_LANES];
     int runs = seg_runs(io, l, n, start, count);
-    const size_t img[2] = {io->a_img, io->b_img};
+    const size_t img[2] = {input ? io->a_img : io->dst_img, input ? io->b_img : io->res_img};
+    int rows = input ? 6 : 4, vecs = input ? 8 : 4;
     p->n = 0;
-    for (int r = 0; r < 6; r++)
-        for (int k = 0; k < 8; k++)
-            seg_add(p, r * 8 + k, l, start, count, runs, r, k & 3, k < 4 ? 0 : 4,
-                    k < 4 ? 0xf : 0x3, -io->pad, io->ih, io->iw, img);
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < vecs; k++)
+            seg_add(p, r * vecs + k, l, start, count, runs, r, k & 3, k < 4 ? 0 : 4,
+                    k < 4 ? 0xf : 0x3, input ? -io->pad : 0, input ? io->ih : io->oh,
+                    input ? io->iw : io->ow, img);
 }
 
 /* Vector j's lanes from the plane at base (image 0), by image stride w. */
@@ -278,7 +283,7 @@ void cut_wino_input_avx512(const wino_io *io, const wino_lane *lanes, int n, flo
     }
     if (!row_block(io, lanes, n)) {
         seg_plan p;
-        seg_in_init(&p, io, lanes, n);
+        seg_init(&p, io, lanes, n, 1);
         for (int ci = 0; ci < io->cin; ci++) {
             if (ci + WINO512_PREFETCH < io->cin) seg_in_prefetch(&p, io, ci + WINO512_PREFETCH);
             seg_in_channel(&p, io, ci, V + (size_t)ci * WINO_LANES, ps);
@@ -291,19 +296,6 @@ void cut_wino_input_avx512(const wino_io *io, const wino_lane *lanes, int n, flo
         if (ci + WINO512_PREFETCH < io->cin) row_in_prefetch(&g, io, ci + WINO512_PREFETCH);
         row_in_channel(&g, io, ci, V + (size_t)ci * WINO_LANES, ps);
     }
-}
-
-/* Output accesses: (row i, vector k) for i, k < 4 (the layout of
- * row_out_rows), to dst and res by their image strides. */
-static void seg_out_init(seg_plan *p, const wino_io *io, const wino_lane *l, int n)
-{
-    int start[WINO_LANES], count[WINO_LANES];
-    int runs = seg_runs(io, l, n, start, count);
-    const size_t img[2] = {io->dst_img, io->res_img};
-    p->n = 0;
-    for (int i = 0; i < 4; i++)
-        for (int k = 0; k < 4; k++)
-            seg_add(p, i * 4 + k, l, start, count, runs, i, k, 0, 0xf, 0, io->oh, io->ow, img);
 }
 
 /* Output channel co of a segmented block (M offset to the block). */
@@ -333,9 +325,9 @@ void cut_wino_output_avx512(const wino_io *io, const wino_lane *lanes, int n, co
         return;
     }
     if (!row_block(io, l, n) || l->oy0 + 4 > io->oh || l->ox0 + 64 > io->ow) {
-        /* M is in ROW_ORDER, as the input transform left it */
+        /* lanes in transpose4's order, as the input transform left them */
         seg_plan p;
-        seg_out_init(&p, io, lanes, n);
+        seg_init(&p, io, lanes, n, 0);
         for (int co = co0; co < co1; co++) seg_out_channel(&p, io, M, co);
         return;
     }
