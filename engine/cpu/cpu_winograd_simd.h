@@ -4,8 +4,9 @@
  *   WS_V        the vector type (__m256, __m512)
  *   WS(op)      the intrinsic of op at that width (_mm256_##op, _mm512_##op)
  *   WS_LANES    floats per vector
- * and gets static inline bt6, at6, transpose4 and row_out_channel. Not
- * include-guarded on purpose: one inclusion per file, one width each. */
+ * and gets static inline bt6, at6, transpose4, row_out_rows and
+ * row_out_channel. Not include-guarded on purpose: one inclusion per file,
+ * one width each. */
 #include <stddef.h>
 
 #include "cpu_winograd.h"
@@ -58,11 +59,11 @@ static ALWAYS_INLINE void transpose4(const WS_V v[4], WS_V p[4])
     p[3] = WS(shuffle_ps)(u1, u3, 0xee);
 }
 
-/* One output channel of a row group entirely inside the plane: transform,
- * bias, ReLU, residual, four rows of 4·WS_LANES contiguous pixels. stream:
- * non-temporal stores (o aligned to the vector). */
-static ALWAYS_INLINE void row_out_channel(const wino_io *io, const float *M, size_t ps, float bias,
-                                          float *o, const float *res, int stream)
+/* One output channel's tiles, transformed, biased and ReLU'd: v[i][k] is
+ * output row i of the tiles that vector k of the input covered (four
+ * columns per tile, in tile order), ready to store as a row. */
+static ALWAYS_INLINE void row_out_rows(const wino_io *io, const float *M, size_t ps, float bias,
+                                       WS_V v[4][4])
 {
     WS_V z[6][4];
 #pragma GCC unroll 6
@@ -85,19 +86,31 @@ static ALWAYS_INLINE void row_out_channel(const wino_io *io, const float *M, siz
     WS_V b = WS(set1_ps)(bias), zero = WS(setzero_ps)();
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
-        WS_V v[4];
 #pragma GCC unroll 4
         for (int x = 0; x < 4; x++) {
             y[i][x] = WS(add_ps)(y[i][x], b);
             /* max(0, x) keeps NaN, as the GEMM epilogue does */
             if (io->relu) y[i][x] = WS(max_ps)(zero, y[i][x]);
         }
-        transpose4(y[i], v);
+        transpose4(y[i], v[i]);
+    }
+}
+
+/* One output channel of a row group entirely inside the plane: transform,
+ * bias, ReLU, residual, four rows of 4·WS_LANES contiguous pixels. stream:
+ * non-temporal stores (o aligned to the vector). */
+static ALWAYS_INLINE void row_out_channel(const wino_io *io, const float *M, size_t ps, float bias,
+                                          float *o, const float *res, int stream)
+{
+    WS_V v[4][4];
+    row_out_rows(io, M, ps, bias, v);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
         float *orow = o + (size_t)i * io->ow;
         const float *rrow = res ? res + (size_t)i * io->ow : NULL;
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            WS_V x = v[k];
+            WS_V x = v[i][k];
             if (rrow) x = WS(add_ps)(x, WS(loadu_ps)(rrow + WS_LANES * k));
             if (stream)
                 WS(stream_ps)(orow + WS_LANES * k, x);

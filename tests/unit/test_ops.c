@@ -206,6 +206,14 @@ int main(void)
         /* AVX-512 row blocks (16 tiles side by side) whose last tile
          * crosses the right edge, and the bottom edge */
         {1, 5, 3, 7, 10, 62, 3, 1, 1, 1, 1, 1},
+        /* AVX-512 segmented blocks: widths whose tile rows are not a
+         * multiple of 16 tiles (u2netp's 80, 40, 20, 10), so blocks run on
+         * into the next tile row (4+12, 8+8, 12+4 tiles; several rows; a
+         * partial last tile) and into the next image */
+        {1, 5, 3, 8, 13, 80, 3, 1, 1, 1, 1, 1},
+        {2, 6, 0, 7, 11, 40, 3, 1, 1, 0, 1, 0},
+        {2, 3, 2, 4, 9, 20, 3, 1, 1, 1, 0, 1},
+        {2, 4, 0, 5, 10, 10, 3, 1, 1, 1, 1, 1},
         /* stride 2 with output rows of 16 pixels and more (im2col's
          * one-row runs: interior, left and right edges) */
         {1, 3, 0, 8, 20, 70, 3, 2, 1, 1, 0, 1},
