@@ -15,8 +15,6 @@ int app_parse_int(const char *s, long lo, long hi, int *out);
 int app_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* The programs' clocks, in seconds: monotonic (intervals, deadlines) and
- * wall (timestamps shown to people and stored). */
 /* Makes malloc keep freed memory for the next allocation instead of giving
  * it back to the kernel (glibc: no mmap for big blocks, no trimming): a
  * program that decodes photo after photo then reuses the same pages instead
@@ -31,6 +29,8 @@ void app_keep_freed_memory(void);
  * (bench/results/e2e-2026-12-07.md). */
 #define APP_CLI_PNG_LEVEL 1
 
+/* The programs' clocks, in seconds: monotonic (intervals, deadlines) and
+ * wall (timestamps shown to people and stored). */
 double app_mono_s(void);
 double app_wall_s(void);
 
