@@ -537,6 +537,41 @@ static size_t finish_chunk(uint8_t *o, const char type[4], size_t len)
     return 12 + len;
 }
 
+/* Checks img and sets p up for filtering it at level (Paeth rows from
+ * level 1; AVX2 Paeth when simd and the CPU has it): the filtered rows and
+ * the zero row allocated, strips of ~STRIP_BYTES or, with whole, one strip
+ * of every row. 0, or an error with p ready for png_par_free. */
+static int png_par_init(png_par *p, const cutout_image *img, int level, int simd, int whole,
+                        char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    int c = img->channels;
+    if (level < 0 || img->width <= 0 || img->height <= 0 || (c != 1 && c != 3 && c != 4))
+        return cut_fail(err, errlen, CUTOUT_E_ARG, "PNG: invalid image");
+    p->img = img;
+    p->level = level;
+    p->paeth = level > 0;
+    p->bpp = c;
+#ifdef PAETH_AVX2
+    p->simd = simd && cut_cpu_has(CUT_CPU_AVX2);
+#else
+    (void)simd;
+#endif
+    p->row_len = 1 + (size_t)img->width * (size_t)c;
+    p->rows_per_strip = whole ? img->height : (int)(STRIP_BYTES / p->row_len) + 1;
+    p->n_strips = (img->height + p->rows_per_strip - 1) / p->rows_per_strip;
+    p->filtered = malloc((size_t)img->height * p->row_len);
+    p->zero_row = calloc(1, p->row_len);
+    if (!p->filtered || !p->zero_row) return cut_fail(err, errlen, CUTOUT_E_NOMEM, "PNG: out of memory");
+    return CUTOUT_OK;
+}
+
+static void png_par_free(png_par *p)
+{
+    free(p->filtered);
+    free((void *)p->zero_row);
+}
+
 /* The PNG file around a zlib stream of filtered rows given in n parts:
  * signature, IHDR, the stream in IDAT chunks of at most IDAT_MAX, IEND. */
 static int png_wrap(const cutout_image *img, const uint8_t *const *parts, const size_t *lens,
@@ -591,29 +626,12 @@ int cut_png_encode_parallel_impl(const cutout_image *img, int level, threadpool 
     if (level > 3) return cut_png_encode(img, level, data, size, err, errlen);
     *data = NULL;
     *size = 0;
-    int c = img->channels;
-    if (level < 0 || img->width <= 0 || img->height <= 0 || (c != 1 && c != 3 && c != 4))
-        return cut_fail(err, errlen, CUTOUT_E_ARG, "PNG: invalid image");
     png_par p;
-    memset(&p, 0, sizeof p);
-    p.img = img;
-    p.level = level;
-    p.paeth = level > 0;
-    p.bpp = c;
-#ifdef PAETH_AVX2
-    p.simd = simd && cut_cpu_has(CUT_CPU_AVX2);
-#else
-    (void)simd;
-#endif
-    p.row_len = 1 + (size_t)img->width * (size_t)c;
-    p.rows_per_strip = (int)(STRIP_BYTES / p.row_len) + 1;
-    p.n_strips = (img->height + p.rows_per_strip - 1) / p.rows_per_strip;
+    int rc = png_par_init(&p, img, level, simd, 0, err, errlen);
+    if (rc) goto done;
     size_t total = (size_t)img->height * p.row_len;
-    p.filtered = malloc(total);
-    p.zero_row = calloc(1, p.row_len);
     p.strips = calloc((size_t)p.n_strips, sizeof *p.strips);
-    int rc = CUTOUT_OK;
-    if (!p.filtered || !p.zero_row || !p.strips) {
+    if (!p.strips) {
         rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "PNG: out of memory");
         goto done;
     }
@@ -660,8 +678,7 @@ done:
     if (p.strips)
         for (int i = 0; i < p.n_strips; i++) free(p.strips[i].out);
     free(p.strips);
-    free(p.filtered);
-    free((void *)p.zero_row);
+    png_par_free(&p);
     return rc;
 }
 
@@ -682,29 +699,17 @@ int cut_png_encode_deflate(const cutout_image *img, int level, uint8_t **data, s
     if (level < 1 || level > 3) return cut_png_encode(img, level, data, size, err, errlen);
     *data = NULL;
     *size = 0;
-    int c = img->channels;
-    if (img->width <= 0 || img->height <= 0 || (c != 1 && c != 3 && c != 4))
-        return cut_fail(err, errlen, CUTOUT_E_ARG, "PNG: invalid image");
     png_par p;
-    memset(&p, 0, sizeof p);
-    p.img = img;
-    p.level = level;
-    p.paeth = 1;
-    p.bpp = c;
-#ifdef PAETH_AVX2
-    p.simd = cut_cpu_has(CUT_CPU_AVX2);
-#endif
-    p.row_len = 1 + (size_t)img->width * (size_t)c;
-    p.rows_per_strip = img->height;
-    p.n_strips = 1;
+    int rc = png_par_init(&p, img, level, 1, 1, err, errlen);
+    if (rc) {
+        png_par_free(&p);
+        return rc;
+    }
     size_t total = (size_t)img->height * p.row_len;
-    p.filtered = malloc(total);
-    p.zero_row = calloc(1, p.row_len);
     struct libdeflate_compressor *dc = libdeflate_alloc_compressor(level);
     size_t bound = dc ? libdeflate_zlib_compress_bound(dc, total) : 0;
     uint8_t *z = dc ? malloc(bound) : NULL;
-    int rc;
-    if (!p.filtered || !p.zero_row || !z) {
+    if (!z) {
         rc = cut_fail(err, errlen, CUTOUT_E_NOMEM, "PNG: out of memory");
     } else {
         filter_task(&p, 0, 0);
@@ -718,7 +723,6 @@ int cut_png_encode_deflate(const cutout_image *img, int level, uint8_t **data, s
     }
     if (dc) libdeflate_free_compressor(dc);
     free(z);
-    free(p.filtered);
-    free((void *)p.zero_row);
+    png_par_free(&p);
     return rc;
 }
